@@ -1,0 +1,35 @@
+"""Pluggable latent regularizers for Wasserstein autoencoders.
+
+>>> import regularizers
+>>> regularizers.available()
+['gan', 'mmd', 'moca', 'sinkhorn', 'swd']
+>>> reg = regularizers.build("moca", tau=0.2)
+"""
+
+from . import gan, mmd, moca, sinkhorn, swd  # noqa: F401  (registers the built-in methods)
+from .base import (
+    ENTRY_POINT_GROUP,
+    Regularizer,
+    TrainingPlan,
+    available,
+    build,
+    get,
+    hyperparameter_defaults,
+    register,
+)
+from .priors import GaussianPrior, Prior, SpherePrior, build_prior
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "GaussianPrior",
+    "Prior",
+    "Regularizer",
+    "SpherePrior",
+    "TrainingPlan",
+    "available",
+    "build",
+    "build_prior",
+    "get",
+    "hyperparameter_defaults",
+    "register",
+]

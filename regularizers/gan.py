@@ -1,0 +1,82 @@
+"""WAE-GAN / adversarial autoencoder latent critic (SPEC section 2).
+
+A discriminator D (an MLP; WAE paper: 4 hidden layers of 512 ReLU units) learns to tell
+prior samples (label 1) from codes (label 0) with its own Adam optimizer, one step per
+encoder step:
+    L_D = -E_{y~P_Z} log sigmoid(D(y)) - E_z log(1 - sigmoid(D(z))).
+The encoder's penalty is the non-saturating generator loss -E_z log sigmoid(D(z)).
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import _checks
+from .base import Regularizer, register
+
+
+def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Binary cross-entropy with prior samples as 1 and codes as 0."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def generator_loss(fake_logits: Tensor) -> Tensor:
+    """Non-saturating -log sigmoid(D(z)), averaged over the batch."""
+    return F.softplus(-fake_logits).mean()
+
+
+def mlp_discriminator(dim: int, hidden: int, layers: int) -> nn.Sequential:
+    blocks: list[nn.Module] = []
+    width = dim
+    for _ in range(layers):
+        blocks += [nn.Linear(width, hidden), nn.ReLU()]
+        width = hidden
+    blocks.append(nn.Linear(width, 1))
+    return nn.Sequential(*blocks)
+
+
+@register
+class LatentGAN(Regularizer):
+    """Adversarial latent regularizer with its own discriminator and optimizer.
+
+    Args:
+        hidden: width of each hidden layer of D.
+        layers: number of hidden layers of D.
+        lr: Adam learning rate of D (betas 0.5, 0.999).
+    """
+
+    name = "gan"
+
+    def __init__(self, hidden: int = 512, layers: int = 4, lr: float = 5e-4):
+        super().__init__()
+        self.hidden = _checks.positive_int("gan.hidden", hidden)
+        self.layers = _checks.positive_int("gan.layers", layers)
+        self.lr = _checks.positive_float("gan.lr", lr)
+
+    def bind(self, encoder, prior, plan):
+        super().bind(encoder, prior, plan)
+        device = next(encoder.parameters()).device
+        self.discriminator = mlp_discriminator(prior.dim, self.hidden, self.layers).to(device)
+        self.optimizer = torch.optim.Adam(
+            self.discriminator.parameters(), lr=self.lr, betas=(0.5, 0.999)
+        )
+
+    def forward(self, z: Tensor, x: Tensor) -> Tensor:
+        return generator_loss(self.discriminator(z).squeeze(1))
+
+    def after_step(self, z: Tensor, x: Tensor) -> None:
+        """One discriminator step on these codes against as many prior samples."""
+        with torch.enable_grad():
+            y = self.prior.sample(len(z), device=z.device)
+            loss = discriminator_loss(
+                self.discriminator(y).squeeze(1), self.discriminator(z.detach()).squeeze(1)
+            )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+    def get_extra_state(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])

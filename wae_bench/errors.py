@@ -1,0 +1,5 @@
+"""The one exception the CLI turns into a one-line message and exit status 2."""
+
+
+class UsageError(Exception):
+    """Bad input: the message names the problem and the fix."""

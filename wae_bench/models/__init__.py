@@ -1,0 +1,5 @@
+"""Encoders and decoders."""
+
+from .mlp import MLPEncoder
+
+__all__ = ["MLPEncoder"]

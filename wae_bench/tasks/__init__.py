@@ -1,0 +1,1 @@
+"""The benchmark's tasks: each has run(config) and report(run_dir)."""

@@ -1,0 +1,46 @@
+"""The training step every task shares; it never branches on a method's name.
+
+    loss = recon(x, decoder(z)) + lam * reg(z, x),   z = encoder(x)
+In the latent task there is no decoder and the loss is the penalty alone.
+"""
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from regularizers import Regularizer
+
+
+def per_image_squared_error(x: Tensor, x_hat: Tensor) -> Tensor:
+    """Mean over the batch of the per-sample sum of squared errors (the WAE convention)."""
+    return (x - x_hat).pow(2).flatten(1).sum(1).mean()
+
+
+def train_epoch(
+    encoder: nn.Module,
+    regularizer: Regularizer,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterable[Tensor],
+    decoder: nn.Module | None = None,
+    lam: float = 1.0,
+) -> float:
+    """One pass over ``batches``; returns the sample-weighted mean loss."""
+    encoder.train()
+    regularizer.train()
+    if decoder is not None:
+        decoder.train()
+    total, count = None, 0
+    for x in batches:
+        z = encoder(x)
+        loss = lam * regularizer(z, x)
+        if decoder is not None:
+            loss = loss + per_image_squared_error(x, decoder(z))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        regularizer.after_step(z.detach(), x)
+        weighted = loss.detach() * len(x)
+        total = weighted if total is None else total + weighted
+        count += len(x)
+    return float(total) / count  # the one host synchronization of the epoch
