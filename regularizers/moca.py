@@ -15,7 +15,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from . import _checks
 from .base import Regularizer, register
@@ -74,6 +74,9 @@ class MoCA(Regularizer):
         # Kept out of the module tree: the query encoder belongs to the trainer.
         self.__dict__["query_encoder"] = encoder
         self.key_encoder = copy.deepcopy(encoder).requires_grad_(False)
+        for module in self.key_encoder.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = 0.0  # running statistics follow the EMA only
         self.register_buffer("queue", prior.sample(K, device=device))  # K x d
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long, device=device))
         self.register_buffer("step", torch.zeros((), dtype=torch.long, device=device))

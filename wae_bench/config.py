@@ -135,7 +135,10 @@ def parse_assignment(text: str) -> tuple[str, str, Any]:
     try:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
-        value = raw  # a bare word such as rbf
+        try:
+            value = float(raw)  # nan, inf
+        except ValueError:
+            value = raw  # a bare word such as rbf
     if isinstance(value, float) and math.isnan(value):
         raise UsageError(f"--set {target}: NaN is not a valid setting")
     return method, param, value

@@ -27,7 +27,7 @@ def save(fig, stem: Path) -> None:
     plt.close(fig)
 
 
-def latent_curves(curves: pd.DataFrame, stem: Path) -> None:
+def latent_curves(curves: pd.DataFrame, stem: Path, setting: str = "") -> None:
     """SWD vs epoch and vs training seconds, log y, mean +- std band, noise floor line."""
     fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     seeds = curves["seed"].nunique()
@@ -51,6 +51,7 @@ def latent_curves(curves: pd.DataFrame, stem: Path) -> None:
     by_epoch.set_ylabel("latent SWD to prior (SW$_2$)")
     by_epoch.legend(loc="upper right")
     band = "mean ± std over " if seeds > 1 else ""
-    fig.suptitle(f"Synthetic latent matching: {band}{seeds} seed{'s' * (seeds > 1)}")
+    title = f"Synthetic latent matching: {band}{seeds} seed{'s' * (seeds > 1)}"
+    fig.suptitle(f"{title}\n{setting}" if setting else title)
     fig.tight_layout()
     save(fig, stem)

@@ -235,4 +235,18 @@ def report(run_dir: Path) -> None:
     summary = summarize(curves)
     results.write_csv(run_dir / "summary.csv", summary)
     results.write_text(run_dir / "summary.md", summary_markdown(summary, curves))
-    plots.latent_curves(curves, run_dir / "curves")
+    plots.latent_curves(
+        curves, run_dir / "curves", _setting(results.read_json(run_dir / "config.json"))
+    )
+
+
+def _setting(saved: dict) -> str:
+    """One line describing the run for the figure, from config.json when it is there."""
+    cfg = saved.get("config")
+    if not cfg:
+        return ""
+    return (
+        f"{cfg['points']} points in R^{cfg['data_dim']} -> {cfg['prior']} prior in "
+        f"R^{cfg['latent_dim']}, batch {cfg['batch_size']}, Adam lr {cfg['lr']:g}, "
+        f"device {saved['environment']['device']}"
+    )
