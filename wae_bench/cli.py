@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import config as config_io
-from .config import LatentConfig
+from .config import ImageConfig, LatentConfig
 from .errors import UsageError
 
 
@@ -24,29 +24,34 @@ def _methods(text: str) -> list[str]:
     return names
 
 
-def _add_latent(sub) -> None:
-    p = sub.add_parser(
-        "latent",
-        help="synthetic latent matching (paper Sec. 4.1, Fig. 2 left)",
-        description="Match an MLP's codes of Gaussian data to the prior with each "
-        "regularizer alone; SWD to the prior after every epoch.",
-        argument_default=argparse.SUPPRESS,
-    )
-    p.add_argument("--methods", type=_methods, help="comma list (default moca,mmd,swd,sinkhorn)")
+def _lambdas(text: str) -> tuple[str | None, list[float]]:
+    """'1,10' (every method) or 'moca=1,10' (one method)."""
+    method, sep, values = text.rpartition("=")
+    try:
+        lams = [float(v) for v in values.split(",") if v.strip()]
+    except ValueError:
+        lams = []
+    if not lams:
+        raise argparse.ArgumentTypeError(f"expects numbers such as 1,10 or moca=1,10, got {text!r}")
+    return (method.strip() if sep else None), lams
+
+
+def _add_common(p, default_methods: str, default_epochs: int) -> None:
+    """Flags that every training task shares."""
+    p.add_argument("--methods", type=_methods, help=f"comma list (default {default_methods})")
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument(
-        "--seeds", type=int, dest="n_seeds", metavar="N", help="run seeds 0..N-1 (default 1)"
+        "--seeds",
+        type=int,
+        dest="n_seeds",
+        metavar="N",
+        help="run seeds 0..N-1 (default: latent 1, image 3)",
     )
     seeds.add_argument("--seed", type=int, help="run this one seed")
-    p.add_argument("--epochs", type=int, help="training epochs (default 80)")
+    p.add_argument("--epochs", type=int, help=f"training epochs (default {default_epochs})")
     p.add_argument("--batch-size", type=int, help="mini-batch size (default 64)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--points", type=int, help="number of data points (default 1000)")
-    p.add_argument("--data-dim", type=int, help="data dimension (default 100)")
-    p.add_argument("--hidden-dim", type=int, help="MLP hidden width (default 256)")
     p.add_argument("--latent-dim", type=int, help="latent dimension (default 128)")
-    p.add_argument("--prior", choices=["sphere", "gaussian"], help="latent prior (default sphere)")
-    p.add_argument("--eval-directions", type=int, help="directions of the evaluation SWD (1000)")
     p.add_argument(
         "--set",
         action="append",
@@ -56,14 +61,63 @@ def _add_latent(sub) -> None:
     )
     p.add_argument("--config", help="TOML or JSON file of settings (flags override it)")
     p.add_argument("--device", help="auto (default), cpu or cuda")
-    p.add_argument("--out", help="run folder (default results/latent/<date-time>)")
+    p.add_argument("--out", help="run folder (default results/<task>/<date-time>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _latent_config(args: argparse.Namespace) -> LatentConfig:
+def _add_latent(sub) -> None:
+    p = sub.add_parser(
+        "latent",
+        help="synthetic latent matching (paper Sec. 4.1, Fig. 2 left)",
+        description="Match an MLP's codes of Gaussian data to the prior with each "
+        "regularizer alone; SWD to the prior after every epoch.",
+        argument_default=argparse.SUPPRESS,
+    )
+    _add_common(p, "moca,mmd,swd,sinkhorn", 80)
+    p.add_argument("--points", type=int, help="number of data points (default 1000)")
+    p.add_argument("--data-dim", type=int, help="data dimension (default 100)")
+    p.add_argument("--hidden-dim", type=int, help="MLP hidden width (default 256)")
+    p.add_argument("--prior", choices=["sphere", "gaussian"], help="latent prior (default sphere)")
+    p.add_argument("--eval-directions", type=int, help="directions of the evaluation SWD (1000)")
+
+
+def _add_image(sub) -> None:
+    p = sub.add_parser(
+        "image",
+        help="WAE training per regularizer, image SWD vs epoch (paper Sec. 4.1, Fig. 2 right)",
+        description="Train one WAE per (method, lam, seed) and track the image SWD between "
+        "test images and decoded prior samples.",
+        argument_default=argparse.SUPPRESS,
+    )
+    _add_common(p, "moca,mmd", ImageConfig.epochs)
+    p.add_argument(
+        "--dataset",
+        help="digits (default, embedded), mnist, fashion-mnist, cifar10, celeba or folder",
+    )
+    p.add_argument("--data-root", help="folder holding the dataset (default ./data)")
+    p.add_argument("--download", action="store_true", help="let torchvision download it")
+    p.add_argument("--image-size", type=int, help="side length of `folder` images (default 64)")
+    p.add_argument("--arch", help="conv (default), a1 or a2")
+    p.add_argument(
+        "--lambdas",
+        type=_lambdas,
+        action="append",
+        dest="lambda_lists",
+        metavar="[METHOD=]L1,L2",
+        help="weights for every method, or for one (repeatable; default 1,10,100)",
+    )
+    p.add_argument("--lr-halve-every", type=int, help="halve the learning rate every N epochs")
+    p.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 5)")
+    p.add_argument("--eval-samples", type=int, help="images per evaluation (default: test set)")
+    p.add_argument("--resume", action="store_true", help="continue the runs in --out")
+
+
+def _config(cls, args: argparse.Namespace):
+    """A validated ``cls`` from the config file (if any) overridden by the flags given."""
     given = vars(args)
     file_settings = config_io.load_file(given.pop("config")) if "config" in given else {}
-    cli = {k: v for k, v in given.items() if k not in ("command", "n_seeds", "seed", "assignments")}
+    flags_only = ("command", "n_seeds", "seed", "assignments", "lambda_lists")
+    cli = {k: v for k, v in given.items() if k not in flags_only}
     if "n_seeds" in given:
         if given["n_seeds"] < 1:
             raise UsageError(f"--seeds must be >= 1, got {given['n_seeds']}")
@@ -73,32 +127,46 @@ def _latent_config(args: argparse.Namespace) -> LatentConfig:
     for text in given.get("assignments", []):
         method, param, value = config_io.parse_assignment(text)
         cli.setdefault("params", {}).setdefault(method, {})[param] = value
-    return config_io.build(LatentConfig, file_settings, cli)
+    if "lambda_lists" in given:
+        methods = cli.get("methods") or file_settings.get("methods") or cls().methods
+        cli["lambdas"] = {}
+        for method, lams in given["lambda_lists"]:
+            for m in [method] if method else methods:
+                cli["lambdas"][m] = lams
+    return config_io.build(cls, file_settings, cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wae-bench", description="Benchmark WAE latent regularizers.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_latent(sub)
+    _add_image(sub)
     rep = sub.add_parser("report", help="redraw tables and figures of a run folder from its CSV")
     rep.add_argument("run_dir", type=Path)
     return parser
 
 
+def _task(name: str):
+    """The task module (imported lazily: --help stays fast)."""
+    from .tasks import image, latent
+
+    return {"latent": latent, "image": image}[name]
+
+
+CONFIGS = {"latent": LatentConfig, "image": ImageConfig}
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "latent":
-            from .tasks import latent
-
-            out = latent.run(_latent_config(args))
+        if args.command in CONFIGS:
+            out = _task(args.command).run(_config(CONFIGS[args.command], args))
             print(f"results in {out}")
             print((out / "summary.md").read_text())
-        elif args.command == "report":
-            from .tasks import latent
-
-            latent.report(args.run_dir)
-            print(f"rewrote summary.csv, summary.md and curves.png/.pdf in {args.run_dir}")
+        else:
+            kind = "image" if (args.run_dir / "metrics.csv").is_file() else "latent"
+            _task(kind).report(args.run_dir)
+            print(f"rewrote the summary tables and figures in {args.run_dir}")
     except UsageError as err:
         print(f"wae-bench: error: {err}", file=sys.stderr)
         return 2

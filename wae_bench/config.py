@@ -77,6 +77,72 @@ class LatentConfig:
         return self
 
 
+@dataclass
+class ImageConfig:
+    """WAE training on images, one run per (method, lam, seed) (SPEC section 4)."""
+
+    dataset: str = "digits"
+    data_root: str = "data"
+    download: bool = False
+    image_size: int = 64
+    arch: str = "conv"
+    methods: list[str] = field(default_factory=lambda: ["moca", "mmd"])
+    lambdas: dict[str, list[float]] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_halve_every: int = 0
+    latent_dim: int = 128
+    eval_every: int = 5
+    eval_samples: int = 0
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    device: str = "auto"
+    out: str = ""
+    quiet: bool = False
+    resume: bool = False
+
+    def validate(self) -> "ImageConfig":
+        _check_list("methods", self.methods, str)
+        _check_list("seeds", self.seeds, int)
+        known = regularizers.available()
+        for method in self.methods:
+            if method not in known:
+                raise UsageError(f"unknown method {method!r}; choose from {', '.join(known)}")
+        if len(set(self.methods)) != len(self.methods):
+            raise UsageError(f"methods lists a method twice: {','.join(self.methods)}")
+        for name in ("epochs", "batch_size", "latent_dim", "eval_every", "image_size"):
+            _check_positive_int(name, getattr(self, name))
+        for name in ("lr_halve_every", "eval_samples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise UsageError(
+                    f"{name} must be an integer >= 0, got {value!r}; fix {_flag(name)}"
+                )
+        _check_positive_float("lr", self.lr)
+        if not isinstance(self.lambdas, dict):
+            raise UsageError(f"lambdas must map methods to lists, got {self.lambdas!r}")
+        for method in self.lambdas:
+            if method not in self.methods:
+                raise UsageError(
+                    f"lambdas given for {method!r}, which is not among the methods "
+                    f"({','.join(self.methods)}); add it to --methods"
+                )
+        self.lambdas = {m: self.lambdas.get(m, DEFAULT_LAMBDAS) for m in self.methods}
+        for method, values in self.lambdas.items():
+            _check_list(f"lambdas for {method}", values, (int, float))
+            for lam in values:
+                if not math.isfinite(lam) or lam < 0:
+                    raise UsageError(
+                        f"lambda must be a finite number >= 0, got {lam!r} for {method}"
+                    )
+        _check_params(self.params, self.methods)
+        return self
+
+
+DEFAULT_LAMBDAS = [1.0, 10.0, 100.0]
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -87,8 +153,11 @@ def _check_list(name: str, value, kind) -> None:
         or not value
         or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
     ):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        what = " or ".join(k.__name__ for k in kinds)
         raise UsageError(
-            f"{name} must be a non-empty list of {kind.__name__}, got {value!r}; see {_flag(name)}"
+            f"{name} must be a non-empty list of {what}, got {value!r}; "
+            f"see {_flag(name.split()[0])}"
         )
 
 

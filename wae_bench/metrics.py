@@ -16,3 +16,19 @@ from regularizers.swd import sliced_wasserstein
 def latent_swd(codes: Tensor, prior_samples: Tensor, directions: Tensor) -> float:
     """SW_2 between ``codes`` and ``prior_samples`` along the columns of ``directions``."""
     return float(sliced_wasserstein(codes, prior_samples, directions, p=2.0).sqrt())
+
+
+@torch.no_grad()
+def singular_values(codes: Tensor) -> Tensor:
+    """Singular values of the centered code matrix [n, d], largest first (isotropy, Fig. 4)."""
+    return torch.linalg.svdvals((codes - codes.mean(0)).double().cpu())
+
+
+def slerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
+    """Spherical interpolation between unit vectors: [steps, d] from z0 to z1 along the sphere.
+
+    slerp(t) = sin((1 - t) w) / sin(w) z0 + sin(t w) / sin(w) z1,  cos(w) = z0.z1.
+    """
+    t = torch.linspace(0, 1, steps, device=z0.device, dtype=z0.dtype)[:, None]
+    omega = torch.arccos((z0 @ z1).clamp(-1 + 1e-7, 1 - 1e-7))
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)

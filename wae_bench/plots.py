@@ -7,8 +7,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from torchvision.utils import make_grid  # noqa: E402
 
 from . import results  # noqa: E402
+from .metrics import slerp  # noqa: E402
 
 METHOD_COLORS = {"moca": "C3", "mmd": "C0", "swd": "C2", "sinkhorn": "C1", "gan": "C4"}
 
@@ -17,9 +20,9 @@ def method_color(method: str, index: int) -> str:
     return METHOD_COLORS.get(method, f"C{5 + index % 5}")
 
 
-def save(fig, stem: Path) -> None:
+def save(fig, stem: Path, pdf: bool = True) -> None:
     """Write stem.png (for READMEs) and stem.pdf (for papers), atomically."""
-    for suffix, dpi in ((".png", 150), (".pdf", None)):
+    for suffix, dpi in ((".png", 150), (".pdf", None))[: 2 if pdf else 1]:
         path = stem.with_suffix(suffix)
         results.atomic_write(
             path, lambda tmp, s=suffix, d=dpi: fig.savefig(tmp, dpi=d, format=s[1:])
@@ -55,3 +58,82 @@ def latent_curves(curves: pd.DataFrame, stem: Path, setting: str = "") -> None:
     fig.suptitle(f"{title}\n{setting}" if setting else title)
     fig.tight_layout()
     save(fig, stem)
+
+
+def image_swd_curves(metrics: pd.DataFrame, stem: Path, setting: str = "") -> None:
+    """Image SWD vs epoch, one line per method x lam (paper Fig. 2 right); band = std."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    styles = ["-", "--", ":", "-."]
+    for i, (method, runs) in enumerate(metrics.groupby("method", sort=False)):
+        for j, (lam, by_lam) in enumerate(runs.groupby("lam")):
+            stats = by_lam.groupby("epoch")["image_swd"].agg(["mean", "std"])
+            std = stats["std"].fillna(0.0)
+            color = method_color(method, i)
+            ax.plot(stats.index, stats["mean"], styles[j % 4], marker="o", ms=3.5, color=color,
+                    lw=1.6, label=f"{method}, λ = {lam:g}")  # fmt: skip
+            ax.fill_between(stats.index, stats["mean"] - std, stats["mean"] + std, color=color,
+                            alpha=0.15, lw=0)  # fmt: skip
+    if "image_swd_floor" in metrics:
+        floor = metrics.groupby("seed")["image_swd_floor"].first().mean()
+        ax.axhline(floor, color="0.3", ls="--", lw=1.2, label="floor: train vs test images")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("image SWD ×10³, test vs generated (log)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(ncol=2, fontsize=9)
+    seeds = metrics["seed"].nunique()
+    title = f"Image SWD vs epoch ({seeds} seed{'s' * (seeds > 1)}{', mean ± std' * (seeds > 1)})"
+    ax.set_title(f"{title}\n{setting}" if setting else title, fontsize=10)
+    fig.tight_layout()
+    save(fig, stem)
+
+
+def singular_value_spectra(values: pd.DataFrame, stem: Path) -> None:
+    """Singular values of the codes per method x lam (first seed), log y (paper Fig. 4)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    first_seed = values[values["seed"] == values["seed"].min()]
+    styles = ["-", "--", ":", "-."]
+    for i, (method, runs) in enumerate(first_seed.groupby("method", sort=False)):
+        for j, (lam, run) in enumerate(runs.groupby("lam")):
+            ax.plot(run["index"], run["value"], styles[j % 4], color=method_color(method, i),
+                    lw=1.6, label=f"{method}, λ = {lam:g}")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_xlabel("index (largest first)")
+    ax.set_ylabel("singular value of centered codes")
+    ax.set_title("Isotropy of the codes of up to 10,000 training images (flat = isotropic)",
+                 fontsize=10)  # fmt: skip
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(ncol=2, fontsize=9)
+    fig.tight_layout()
+    save(fig, stem)
+
+
+@torch.no_grad()
+def image_visuals(encoder, decoder, test_images, stem: Path, title: str, n: int = 8) -> None:
+    """Random samples, test reconstructions and slerp interpolations in one figure."""
+    encoder.eval()
+    decoder.eval()
+    device = test_images.device
+    generator = torch.Generator().manual_seed(0)
+    dim = encoder(test_images[:2]).shape[1]
+    z = torch.nn.functional.normalize(torch.randn(n * n, dim, generator=generator), dim=1)
+    samples = decoder(z.to(device))
+    originals = test_images[: n * n // 2]
+    pairs = torch.stack([originals, decoder(encoder(originals))], 1).flatten(0, 1)
+    ends = encoder(test_images[: 2 * 4])
+    paths = torch.cat([decoder(slerp(ends[2 * k], ends[2 * k + 1], n)) for k in range(4)])
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.8))
+    panels = (
+        (samples, n, "random samples: decoder(prior)"),
+        (pairs, n, "test images (odd columns) and reconstructions"),
+        (paths, n, "slerp between two test codes (per row)"),
+    )
+    for ax, (images, per_row, label) in zip(axes, panels, strict=True):
+        grid = make_grid(images.float().cpu().clamp(0, 1), nrow=per_row, padding=1, pad_value=1)
+        ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set_title(label, fontsize=10)
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    save(fig, stem, pdf=False)

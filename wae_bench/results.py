@@ -94,3 +94,18 @@ def resolve_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise UsageError(f"unknown device {name!r}; use auto, cpu or cuda") from None
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """torch.save through a temporary file: a kill leaves the old or the new checkpoint."""
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: Path, device) -> dict:
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except Exception as err:  # torch raises many kinds for a torn or foreign file
+        raise UsageError(
+            f"checkpoint {path} cannot be read ({type(err).__name__}); "
+            "delete it to restart that run"
+        ) from None

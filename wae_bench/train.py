@@ -4,7 +4,7 @@
 In the latent task there is no decoder and the loss is the penalty alone.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -24,8 +24,13 @@ def train_epoch(
     batches: Iterable[Tensor],
     decoder: nn.Module | None = None,
     lam: float = 1.0,
+    on_step: Callable[[Tensor], None] | None = None,
 ) -> float:
-    """One pass over ``batches``; returns the sample-weighted mean loss."""
+    """One pass over ``batches``; returns the sample-weighted mean loss.
+
+    ``on_step`` receives each step's detached loss (e.g. for a progress bar); it decides
+    itself when to synchronize with the device.
+    """
     encoder.train()
     regularizer.train()
     if decoder is not None:
@@ -40,6 +45,8 @@ def train_epoch(
         loss.backward()
         optimizer.step()
         regularizer.after_step(z.detach(), x)
+        if on_step is not None:
+            on_step(loss.detach())
         weighted = loss.detach() * len(x)
         total = weighted if total is None else total + weighted
         count += len(x)

@@ -1,0 +1,11 @@
+"""Layers shared by the architectures."""
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class SphereProjection(nn.Module):
+    """z -> z / ||z||: every encoder ends on the unit sphere (SPEC section 1)."""
+
+    def forward(self, z: Tensor) -> Tensor:
+        return F.normalize(z, dim=1)
