@@ -96,10 +96,11 @@ class Run:
         self.cfg, self.data, self.method, self.lam, self.seed = cfg, data, method, lam, seed
         self.id = run_id(method, lam, seed)
         torch.manual_seed(seed)
-        self.encoder, self.decoder = (
-            m.to(device)
-            for m in build_autoencoder(cfg.arch, data.channels, data.size, cfg.latent_dim)
-        )
+        try:
+            models = build_autoencoder(cfg.arch, data.channels, data.size, cfg.latent_dim)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        self.encoder, self.decoder = (m.to(device) for m in models)
         self.steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
         try:
             self.reg = regularizers.build(method, **cfg.params.get(method, {}))
@@ -220,13 +221,12 @@ def run(cfg: ImageConfig) -> Path:
     runs = [(m, lam, s) for s in cfg.seeds for m in cfg.methods for lam in cfg.lambdas[m]]
     # Build every run's models once before training: bad settings fail here, on the CPU.
     probe = {m: Run(cfg, data, m, cfg.lambdas[m][0], cfg.seeds[0], "cpu") for m in cfg.methods}
-    if not cfg.quiet:
-        enc, dec = probe[cfg.methods[0]].encoder, probe[cfg.methods[0]].decoder
-        print(
-            f"{cfg.arch} on {data.name} ({data.channels}x{data.size}x{data.size}), latent "
-            f"{cfg.latent_dim}: encoder {parameter_count(enc) / 1e6:.2f}M + decoder "
-            f"{parameter_count(dec) / 1e6:.2f}M = {parameter_count(enc, dec) / 1e6:.2f}M parameters"
-        )
+    enc, dec = probe[cfg.methods[0]].encoder, probe[cfg.methods[0]].decoder
+    print(
+        f"{cfg.arch} on {data.name} ({data.channels}x{data.size}x{data.size}), latent "
+        f"{cfg.latent_dim}: encoder {parameter_count(enc) / 1e6:.2f}M + decoder "
+        f"{parameter_count(dec) / 1e6:.2f}M = {parameter_count(enc, dec) / 1e6:.2f}M parameters"
+    )
     saved_cfg = config_io.to_dict(cfg)
     if cfg.resume:
         _check_resumable(out, saved_cfg)
@@ -311,7 +311,8 @@ def _pm(mean: float, std: float, digits: int) -> str:
     return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def summary_markdown(summary: pd.DataFrame, last: int) -> str:
+def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame) -> str:
+    last = int(metrics["epoch"].max())
     header = ["method", "lam", "image SWD @ epoch 5", f"image SWD @ epoch {last}",
               "best test recon (SSE / image)", f"latent SWD @ {last}", "s / epoch"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -323,9 +324,12 @@ def summary_markdown(summary: pd.DataFrame, last: int) -> str:
                  f"{r['latent_swd_last_mean']:.4f}", f"{r['seconds_per_epoch']:.2f}"]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     seeds = int(summary["seeds"].max())
+    floor = metrics.groupby("seed")["image_swd_floor"].first()
     intro = (
         f"Image SWD (x1000, Laplacian-pyramid 7x7 patches) between the test images and as many "
-        f"decoded prior samples; mean ± std over {seeds} seed(s). Lower is better."
+        f"decoded prior samples; mean ± std over {seeds} seed(s). Lower is better. Floor "
+        f"(as many training images vs the test images): {floor.mean():.0f}. Recon: sum of "
+        "squared errors per test image."
     )
     return intro + "\n\n" + "\n".join(lines) + "\n"
 
@@ -336,9 +340,7 @@ def report(run_dir: Path) -> None:
     metrics = results.read_csv(run_dir / METRICS)
     summary = summarize(metrics)
     results.write_csv(run_dir / "summary.csv", summary)
-    results.write_text(
-        run_dir / "summary.md", summary_markdown(summary, int(metrics["epoch"].max()))
-    )
+    results.write_text(run_dir / "summary.md", summary_markdown(summary, metrics))
     saved = results.read_json(run_dir / "config.json")
     plots.image_swd_curves(metrics, run_dir / "swd_vs_epoch", _setting(saved))
     if (run_dir / SINGULAR).is_file():

@@ -1,0 +1,121 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from wae_bench import data as datasets
+from wae_bench.image_swd import (
+    image_swd,
+    laplacian_pyramid,
+    patch_index,
+    pyramid_levels,
+    unit_std_directions,
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.load("digits").train
+
+
+def blobs(n, size=16, seed=0):
+    """A different dataset: one bright Gaussian blob per image at a random place."""
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.rand(n, 2, generator=g) * size
+    grid = torch.arange(size, dtype=torch.float32)
+    dy = (grid[None, :, None] - centers[:, 0, None, None]) ** 2
+    dx = (grid[None, None, :] - centers[:, 1, None, None]) ** 2
+    return torch.exp(-(dx + dy) / 8.0)[:, None]
+
+
+def loop_reference(x1, x2, seed=0, n_patches=128, n_directions=512):
+    """Unfold every patch, select the shared positions, one direction at a time."""
+    g = torch.Generator().manual_seed(seed)
+    levels = pyramid_levels(x1.shape[-1])
+    x1, x2 = x1.expand(-1, 3, -1, -1), x2.expand(-1, 3, -1, -1)
+    per_level = []
+    for level, (b1, b2) in enumerate(
+        zip(laplacian_pyramid(x1, levels), laplacian_pyramid(x2, levels), strict=True)
+    ):
+        side = x1.shape[-1] >> level
+        index = patch_index(side, side, n_patches, g)
+        starts = index[:, 0]
+        descriptors = []
+        for band in (b1, b2):
+            all_patches = F.unfold(band, 7)  # N x (3*49) x positions, channel-major
+            rows, cols = starts // side, starts % side
+            chosen = all_patches[:, :, rows * (side - 6) + cols]  # N x 147 x P
+            p = chosen.transpose(1, 2).reshape(-1, 3, 49)
+            mean = p.mean(dim=(0, 2), keepdim=True)
+            std = p.std(dim=(0, 2), keepdim=True)
+            descriptors.append(((p - mean) / (std + 1e-8)).reshape(-1, 147))
+        directions = unit_std_directions(147, n_directions, g)
+        total = 0.0
+        for k in range(n_directions):
+            a = torch.sort(descriptors[0] @ directions[:, k]).values
+            b = torch.sort(descriptors[1] @ directions[:, k]).values
+            total += (a - b).abs().mean().item()
+        per_level.append(total / n_directions)
+    return 1000 * sum(per_level) / len(per_level)
+
+
+@pytest.mark.parametrize("size", [16, 32])
+def test_image_swd_matches_a_loop_over_directions_with_unfolded_patches(size):
+    g = torch.Generator().manual_seed(1)
+    x1, x2 = (
+        torch.rand(20, 1, size, size, generator=g),
+        torch.rand(20, 1, size, size, generator=g) ** 2,
+    )
+    assert image_swd(x1, x2, n_directions=64) == pytest.approx(
+        loop_reference(x1, x2, n_directions=64), rel=1e-4
+    )
+
+
+def test_two_halves_of_one_dataset_are_much_closer_than_two_datasets(digits):
+    halves = image_swd(digits[:400], digits[400:800])
+    different = image_swd(digits[:400], blobs(400))
+    assert halves < different / 5
+    assert image_swd(digits[:400], digits[:400]) == 0.0
+
+
+def test_adding_a_constant_changes_nothing(digits):
+    a, b = digits[:300], digits[300:600]
+    assert image_swd(a, b + 0.25) == pytest.approx(image_swd(a, b), rel=1e-5)
+
+
+def test_grayscale_equals_the_same_images_repeated_to_rgb(digits):
+    a, b = digits[:200], digits[200:400]
+    rgb = image_swd(a.repeat(1, 3, 1, 1), b.repeat(1, 3, 1, 1))
+    assert image_swd(a, b) == pytest.approx(rgb, rel=1e-6)
+
+
+def test_value_does_not_depend_on_chunking(digits):
+    a, b = digits[:150], digits[150:300]
+    assert image_swd(a, b, image_batch=7, direction_chunk=24) == pytest.approx(
+        image_swd(a, b), rel=1e-6
+    )
+
+
+@pytest.mark.parametrize(("size", "sides"), [(16, [16]), (32, [32, 16]), (64, [64, 32, 16])])
+def test_pyramid_levels_down_to_16_pixels(size, sides):
+    x = torch.rand(2, 3, size, size)
+    pyramid = laplacian_pyramid(x, pyramid_levels(size))
+    assert [p.shape[-1] for p in pyramid] == sides
+
+
+def test_laplacian_bands_of_a_constant_image_are_zero():
+    pyramid = laplacian_pyramid(torch.full((1, 3, 64, 64), 0.7), 3)
+    for band in pyramid[:-1]:
+        assert band.abs().max() < 1e-6
+    torch.testing.assert_close(pyramid[-1], torch.full((1, 3, 16, 16), 0.7))
+
+
+def test_directions_have_unit_standard_deviation():
+    d = unit_std_directions(147, 512, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(d.std(dim=0), torch.ones(512))
+
+
+def test_small_or_mismatched_images_are_rejected():
+    with pytest.raises(ValueError, match="at least 16x16"):
+        image_swd(torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8))
+    with pytest.raises(ValueError, match="equal shape"):
+        image_swd(torch.rand(4, 1, 16, 16), torch.rand(5, 1, 16, 16))
