@@ -13,6 +13,7 @@ from torchvision.utils import make_grid  # noqa: E402
 from . import results  # noqa: E402
 from .metrics import slerp  # noqa: E402
 
+PRIOR_REFERENCE = "prior"  # method name of the prior samples' rows in singular_values.csv
 METHOD_COLORS = {"moca": "C3", "mmd": "C0", "swd": "C2", "sinkhorn": "C1", "gan": "C4"}
 
 
@@ -94,14 +95,19 @@ def singular_value_spectra(values: pd.DataFrame, stem: Path) -> None:
     first_seed = values[values["seed"] == values["seed"].min()]
     styles = ["-", "--", ":", "-."]
     for i, (method, runs) in enumerate(first_seed.groupby("method", sort=False)):
+        if method == PRIOR_REFERENCE:
+            ax.plot(runs["index"], runs["value"], color="0.3", lw=2.2, alpha=0.6,
+                    label="prior samples (ideal)")  # fmt: skip
+            continue
         for j, (lam, run) in enumerate(runs.groupby("lam")):
             ax.plot(run["index"], run["value"], styles[j % 4], color=method_color(method, i),
                     lw=1.6, label=f"{method}, λ = {lam:g}")  # fmt: skip
     ax.set_yscale("log")
     ax.set_xlabel("index (largest first)")
     ax.set_ylabel("singular value of centered codes")
-    ax.set_title("Isotropy of the codes of up to 10,000 training images (flat = isotropic)",
-                 fontsize=10)  # fmt: skip
+    seed = values["seed"].min()
+    ax.set_title(f"Isotropy of the codes of up to 10,000 training images, seed {seed} "
+                 "(flat = isotropic)", fontsize=10)  # fmt: skip
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(ncol=2, fontsize=9)
     fig.tight_layout()

@@ -245,7 +245,7 @@ def run(cfg: ImageConfig) -> Path:
         """All finished runs' rows plus the running one's: on disk after every evaluation."""
         results.write_csv(out / METRICS, pd.DataFrame(finished + running))
 
-    singular: list[dict] = []
+    singular: list[dict] = _prior_spectrum(cfg, data)
     fixtures = {}
     for method, lam, seed in runs:
         if seed not in fixtures:
@@ -276,13 +276,24 @@ def run(cfg: ImageConfig) -> Path:
 
 def _singular_rows(run: Run, data, device) -> list[dict]:
     """Singular values of the centered codes of up to 10,000 training images (paper Fig. 4)."""
-    images = data.train[:SINGULAR_CODES] if isinstance(data.train, Tensor) else \
-        datasets.take(data.train, SINGULAR_CODES)  # fmt: skip
+    images = datasets.take(data.train, SINGULAR_CODES)
     run.encoder.eval()
     with torch.no_grad():
         codes = torch.cat([run.encoder(x.to(device)) for x in images.split(EVAL_BATCH)])
+    return _spectrum(codes, run.method, run.lam, run.seed)
+
+
+def _prior_spectrum(cfg: ImageConfig, data) -> list[dict]:
+    """The same spectrum for as many prior samples: what perfectly matched codes give."""
+    n = min(len(data.train), SINGULAR_CODES)
+    generator = torch.Generator().manual_seed(cfg.seeds[0])
+    samples = regularizers.SpherePrior(cfg.latent_dim).sample(n, generator=generator)
+    return _spectrum(samples, plots.PRIOR_REFERENCE, 0.0, cfg.seeds[0])
+
+
+def _spectrum(codes: Tensor, method: str, lam: float, seed: int) -> list[dict]:
     return [
-        dict(method=run.method, lam=run.lam, seed=run.seed, index=i + 1, value=float(v))
+        dict(method=method, lam=lam, seed=seed, index=i + 1, value=float(v))
         for i, v in enumerate(singular_values(codes))
     ]
 
