@@ -21,18 +21,18 @@ def random_directions(dim: int, n: int, device=None, generator=None) -> Tensor:
     return g / g.norm(dim=0, keepdim=True)
 
 
-def sort_columns(x: Tensor) -> Tensor:
-    """Sort each column of x ascending, keeping gradients (argsort, then gather).
+def fast_sort(x: Tensor, dim: int = 0) -> Tensor:
+    """Sort x ascending along ``dim``, keeping gradients (argsort, then gather).
 
     On CPU numpy's sort is used: on AVX-512 machines it is about 20x faster than
     ``torch.sort`` on a 1000 x 1000 matrix and about 2x on a 64 x 50 batch.
     """
     if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
-        return torch.sort(x, dim=0).values
+        return torch.sort(x, dim=dim).values
     if x.requires_grad:
-        order = torch.from_numpy(np.argsort(x.detach().numpy(), axis=0))
-        return x.gather(0, order)
-    return torch.from_numpy(np.sort(x.numpy(), axis=0))
+        order = torch.from_numpy(np.argsort(x.detach().numpy(), axis=dim))
+        return x.gather(dim, order)
+    return torch.from_numpy(np.sort(x.numpy(), axis=dim))
 
 
 def sliced_wasserstein(a: Tensor, b: Tensor, directions: Tensor, p: float = 2.0) -> Tensor:
@@ -43,8 +43,8 @@ def sliced_wasserstein(a: Tensor, b: Tensor, directions: Tensor, p: float = 2.0)
     """
     if len(a) != len(b):
         raise ValueError(f"sliced_wasserstein needs equal sample counts, got {len(a)} and {len(b)}")
-    proj_a = sort_columns(a @ directions)  # n x L
-    proj_b = sort_columns(b @ directions)
+    proj_a = fast_sort(a @ directions)  # n x L
+    proj_b = fast_sort(b @ directions)
     return (proj_a - proj_b).abs().pow(p).mean()
 
 

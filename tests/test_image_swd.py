@@ -6,7 +6,7 @@ from wae_bench import data as datasets
 from wae_bench.image_swd import (
     image_swd,
     laplacian_pyramid,
-    patch_index,
+    patch_positions,
     pyramid_levels,
     unit_std_directions,
 )
@@ -37,13 +37,11 @@ def loop_reference(x1, x2, seed=0, n_patches=128, n_directions=512):
         zip(laplacian_pyramid(x1, levels), laplacian_pyramid(x2, levels), strict=True)
     ):
         side = x1.shape[-1] >> level
-        index = patch_index(side, side, n_patches, g)
-        starts = index[:, 0]
+        positions = patch_positions(side, side, n_patches, g)
         descriptors = []
         for band in (b1, b2):
             all_patches = F.unfold(band, 7)  # N x (3*49) x positions, channel-major
-            rows, cols = starts // side, starts % side
-            chosen = all_patches[:, :, rows * (side - 6) + cols]  # N x 147 x P
+            chosen = all_patches[:, :, positions]  # N x 147 x P
             p = chosen.transpose(1, 2).reshape(-1, 3, 49)
             mean = p.mean(dim=(0, 2), keepdim=True)
             std = p.std(dim=(0, 2), keepdim=True)
