@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import regularizers
-from regularizers.swd import random_directions, sliced_wasserstein, fast_sort
+from regularizers.swd import fast_sort, random_directions, sliced_wasserstein
 
 from .conftest import bind
 

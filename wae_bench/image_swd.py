@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
 PATCH = 7
 N_PATCHES = 128
 N_DIRECTIONS = 512
