@@ -14,7 +14,6 @@ import copy
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import _checks
@@ -28,17 +27,19 @@ def contrastive_loss(q: Tensor, k: Tensor, queue: Tensor, tau: float) -> Tensor:
 
     q, k: [B, d] unit-norm queries and keys; queue: [K, d] negatives.
     """
-    positive = (q * k).sum(dim=1, keepdim=True)  # B x 1
-    negatives = q @ queue.T  # B x K
-    logits = torch.cat([positive, negatives], dim=1) / tau
-    labels = torch.zeros(len(q), dtype=torch.long, device=q.device)
-    return F.cross_entropy(logits, labels)
+    positive = (q * k).sum(dim=1) / tau  # B
+    negatives = (q @ queue.T) / tau  # B x K
+    # -log softmax(...)_0 = log(exp(pos) + sum exp(neg)) - pos, without concatenating
+    return (torch.logaddexp(positive, torch.logsumexp(negatives, dim=1)) - positive).mean()
 
 
-def momentum_at(step: int, total_steps: int, base: float) -> float:
-    """Cosine schedule m_t from ``base`` at step 0 to 1 at ``total_steps``."""
-    progress = min(step / max(total_steps, 1), 1.0)
-    return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
+def momentum_at(step, total_steps: int, base: float) -> Tensor:
+    """Cosine schedule m_t from ``base`` at step 0 to 1 at ``total_steps``.
+
+    ``step`` may be a tensor on any device: the result stays there (no host sync).
+    """
+    progress = (torch.as_tensor(step) / max(total_steps, 1)).clamp(max=1.0)
+    return 1.0 - (1.0 - base) * (torch.cos(math.pi * progress) + 1.0) / 2.0
 
 
 @register
@@ -96,13 +97,13 @@ class MoCA(Regularizer):
         self._keys = None
         self.step += 1
 
-    def current_momentum(self) -> float:
-        return momentum_at(int(self.step), self.plan.total_steps, self.m)
+    def current_momentum(self) -> Tensor:
+        return momentum_at(self.step, self.plan.total_steps, self.m)
 
     @torch.no_grad()
     def _momentum_update_key_encoder(self) -> None:
         """theta_k <- m_t theta_k + (1 - m_t) theta_q; float buffers (BN statistics) alike."""
-        weight = 1.0 - self.current_momentum()
+        weight = 1.0 - self.current_momentum().float()
         query, key = self.query_encoder, self.key_encoder
         torch._foreach_lerp_(list(key.parameters()), list(query.parameters()), weight)
         for b_key, b_query in zip(key.buffers(), query.buffers(), strict=True):

@@ -4,8 +4,8 @@ Debiased Sinkhorn divergence between codes and prior samples,
     S_eps(a, b) = OT_eps(a, b) - OT_eps(a, a) / 2 - OT_eps(b, b) / 2,
 with cost |x - y|^p / p and entropic regularization eps = blur^p, solved by geomloss's
 ``SamplesLoss("sinkhorn", ...)`` with eps-annealing ratio ``scaling``.
-Defaults: p = 2, blur = 0.05, scaling = 0.9. Backend: geomloss's "auto" chooses
-"tensorized" for small batches and KeOps only when pykeops is installed and works.
+Defaults: p = 2, blur = 0.05, scaling = 0.9. Backend "auto": geomloss's own choice (KeOps
+for large batches) when pykeops is installed, else "tensorized" at every batch size.
 """
 
 from geomloss import SamplesLoss
@@ -15,6 +15,15 @@ from . import _checks
 from .base import Regularizer, register
 
 BACKENDS = ("auto", "tensorized", "online", "multiscale")
+
+
+def keops_available() -> bool:
+    """Whether pykeops imports; geomloss's "auto" picks KeOps for large batches without it."""
+    try:
+        import pykeops  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @register
@@ -36,6 +45,8 @@ class Sinkhorn(Regularizer):
         self.scaling = _checks.open_unit_interval("sinkhorn.scaling", scaling)
         self.p = _checks.one_of("sinkhorn.p", p, (1, 2))
         self.backend = _checks.one_of("sinkhorn.backend", backend, BACKENDS)
+        if backend == "auto" and not keops_available():
+            backend = "tensorized"
         self.loss = SamplesLoss(
             "sinkhorn", p=self.p, blur=self.blur, scaling=self.scaling, debias=True, backend=backend
         )

@@ -199,3 +199,16 @@ def test_interrupted_and_finished_files_are_never_torn(tmp_path):
     assert not list(tmp_path.rglob(".*.tmp")) and not [
         p for p in tmp_path.rglob(".*") if p.is_file()
     ]
+
+
+def test_bf16_autocast_trains(tmp_path):
+    assert run_cli("--methods", "moca", "--amp", "bf16", "--out", tmp_path) == 0
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert metrics[["image_swd", "recon", "loss"]].iloc[1:].notna().all().all()
+    assert metrics["recon"].iloc[-1] < metrics["recon"].iloc[0]
+
+
+def test_compiled_models_train_and_checkpoint(tmp_path):
+    assert run_cli("--methods", "moca", "--compile", "--epochs", "1", "--out", tmp_path) == 0
+    state = torch.load(tmp_path / "checkpoints" / "moca_lam1_seed0.pt", weights_only=False)
+    assert not any(key.startswith("_orig_mod") for key in state["encoder"])  # plain keys

@@ -75,7 +75,7 @@ def test_queue_starts_as_random_unit_vectors():
 
 
 def test_momentum_schedule_goes_from_m_to_one():
-    values = [momentum_at(t, 100, 0.99) for t in range(101)]
+    values = [float(momentum_at(t, 100, 0.99)) for t in range(101)]
     assert values[0] == pytest.approx(0.99)
     assert values[50] == pytest.approx(0.995)
     assert values[100] == pytest.approx(1.0)

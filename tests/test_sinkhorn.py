@@ -69,3 +69,12 @@ def test_sinkhorn_gradient_reaches_codes():
 def test_sinkhorn_rejects_bad_hyperparameters(kw, message):
     with pytest.raises(ValueError, match=message):
         regularizers.build("sinkhorn", **kw)
+
+
+def test_auto_backend_is_tensorized_without_keops(monkeypatch):
+    import regularizers.sinkhorn as module
+
+    monkeypatch.setattr(module, "keops_available", lambda: False)
+    assert regularizers.build("sinkhorn").loss.backend == "tensorized"
+    monkeypatch.setattr(module, "keops_available", lambda: True)
+    assert regularizers.build("sinkhorn").loss.backend == "auto"

@@ -110,6 +110,8 @@ def _add_image(sub) -> None:
     p.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 5)")
     p.add_argument("--eval-samples", type=int, help="images per evaluation (default: test set)")
     p.add_argument("--resume", action="store_true", help="continue the runs in --out")
+    p.add_argument("--amp", choices=["none", "bf16"], help="autocast the networks to bfloat16")
+    p.add_argument("--compile", action="store_true", help="torch.compile encoder and decoder")
 
 
 def _config(cls, args: argparse.Namespace):
@@ -143,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_image(sub)
     rep = sub.add_parser("report", help="redraw tables and figures of a run folder from its CSV")
     rep.add_argument("run_dir", type=Path)
+    timing = sub.add_parser(
+        "timing", help="pytest-benchmark JSON -> timing.md (table, target ratios) and scaling.png"
+    )
+    timing.add_argument("json_file", type=Path)
+    timing.add_argument("--out", type=Path, help="folder for the outputs (default: the JSON's)")
     return parser
 
 
@@ -163,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
             out = _task(args.command).run(_config(CONFIGS[args.command], args))
             print(f"results in {out}")
             print((out / "summary.md").read_text())
+        elif args.command == "timing":
+            from . import timing
+
+            out = timing.report(args.json_file, args.out)
+            print(f"wrote timing.md and scaling.png/.pdf in {out}")
         else:
             kind = "image" if (args.run_dir / "metrics.csv").is_file() else "latent"
             _task(kind).report(args.run_dir)

@@ -9,11 +9,12 @@ import copy
 import dataclasses
 import json
 import math
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
+import torch
 
 import regularizers
 
@@ -101,6 +102,8 @@ class ImageConfig:
     out: str = ""
     quiet: bool = False
     resume: bool = False
+    amp: str = "none"
+    compile: bool = False
 
     def validate(self) -> "ImageConfig":
         _check_list("methods", self.methods, str)
@@ -120,6 +123,8 @@ class ImageConfig:
                     f"{name} must be an integer >= 0, got {value!r}; fix {_flag(name)}"
                 )
         _check_positive_float("lr", self.lr)
+        if self.amp not in AMP_DTYPES:
+            raise UsageError(f"amp must be one of {', '.join(AMP_DTYPES)}, got {self.amp!r}")
         if not isinstance(self.lambdas, dict):
             raise UsageError(f"lambdas must map methods to lists, got {self.lambdas!r}")
         for method in self.lambdas:
@@ -141,6 +146,7 @@ class ImageConfig:
 
 
 DEFAULT_LAMBDAS = [1.0, 10.0, 100.0]
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16}
 
 
 def _flag(name: str) -> str:

@@ -143,3 +143,40 @@ def image_visuals(encoder, decoder, test_images, stem: Path, title: str, n: int 
     fig.tight_layout()
     stem.parent.mkdir(parents=True, exist_ok=True)
     save(fig, stem, pdf=False)
+
+
+def scaling(frame: pd.DataFrame, stem: Path) -> None:
+    """Log-log forward+backward time vs batch size per method, and MoCA's time vs queue size."""
+    regs = frame[frame.get("role") == "regularizer"]
+    fig, (by_batch, by_queue) = plt.subplots(1, 2, figsize=(12, 4.6))
+    for i, (method, rows) in enumerate(regs.groupby("method", sort=False)):
+        if method == "moca":
+            continue
+        rows = rows.sort_values("batch")
+        reference = "-" in method  # pot-swd, geomloss-sinkhorn
+        base = method.split("-")[-1]
+        by_batch.plot(rows["batch"], rows["median"] * 1e3, "--" if reference else "-",
+                      marker="o", ms=4, color=method_color(base, i),
+                      alpha=0.6 if reference else 1.0, label=method)  # fmt: skip
+    moca = regs[regs.get("method") == "moca"]
+    for j, (queue, rows) in enumerate(moca.groupby("K")):
+        rows = rows.sort_values("batch")
+        shade = ["#f4a582", "#d6604d", "#67001f"][j % 3]
+        by_batch.plot(rows["batch"], rows["median"] * 1e3, "-", marker="s", ms=4, color=shade,
+                      label=f"moca K={int(queue)}")  # fmt: skip
+    for j, (batch, rows) in enumerate(moca.groupby("batch")):
+        rows = rows.sort_values("K")
+        by_queue.plot(rows["K"], rows["median"] * 1e3, "-", marker="s", ms=4,
+                      color=f"C{j}", label=f"B={int(batch)}")  # fmt: skip
+    for ax, xlabel in ((by_batch, "batch size B"), (by_queue, "queue size K")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("forward + backward, median (ms)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, ncol=2)
+    by_batch.set_title("Regularizer cost vs batch size (d = 128; dashed: library references)",
+                       fontsize=10)  # fmt: skip
+    by_queue.set_title("MoCA cost vs queue size", fontsize=10)
+    fig.tight_layout()
+    save(fig, stem)

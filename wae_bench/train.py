@@ -25,11 +25,15 @@ def train_epoch(
     decoder: nn.Module | None = None,
     lam: float = 1.0,
     on_step: Callable[[Tensor], None] | None = None,
+    amp_dtype: torch.dtype | None = None,
 ) -> float:
     """One pass over ``batches``; returns the sample-weighted mean loss.
 
+    With lam = 0 the regularizer is skipped entirely: a plain (deterministic) autoencoder.
+
     ``on_step`` receives each step's detached loss (e.g. for a progress bar); it decides
-    itself when to synchronize with the device.
+    itself when to synchronize with the device. ``amp_dtype`` (e.g. torch.bfloat16) runs the
+    encoder and decoder under autocast; the regularizer and the loss stay in float32.
     """
     encoder.train()
     regularizer.train()
@@ -37,14 +41,18 @@ def train_epoch(
         decoder.train()
     total, count = None, 0
     for x in batches:
-        z = encoder(x)
-        loss = lam * regularizer(z, x)
-        if decoder is not None:
-            loss = loss + per_image_squared_error(x, decoder(z))
+        with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            z = encoder(x)
+            x_hat = decoder(z) if decoder is not None else None
+        z = z.float()
+        loss = lam * regularizer(z, x) if lam else z.new_zeros(())
+        if x_hat is not None:
+            loss = loss + per_image_squared_error(x, x_hat.float())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        regularizer.after_step(z.detach(), x)
+        if lam:
+            regularizer.after_step(z.detach(), x)
         if on_step is not None:
             on_step(loss.detach())
         weighted = loss.detach() * len(x)

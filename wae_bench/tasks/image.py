@@ -26,7 +26,7 @@ from regularizers.swd import random_directions
 from .. import config as config_io
 from .. import data as datasets
 from .. import plots, results
-from ..config import ImageConfig
+from ..config import AMP_DTYPES, ImageConfig
 from ..errors import UsageError
 from ..image_swd import image_swd
 from ..metrics import latent_swd, singular_values
@@ -109,6 +109,9 @@ class Run:
         except (ValueError, TypeError) as err:
             raise UsageError(f"{method}: {err} (set with --set {method}.PARAM=VALUE)") from None
         self.reg.to(device)
+        if cfg.compile:  # after bind: MoCA's key encoder is an eager copy
+            self.encoder.compile()
+            self.decoder.compile()
         params = [*self.encoder.parameters(), *self.decoder.parameters()]
         self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
         self.batch_rng = torch.Generator().manual_seed(seed)
@@ -144,6 +147,7 @@ class Run:
             self.encoder, self.reg, self.optimizer,
             datasets.batches(self.data.train, self.cfg.batch_size, self.batch_rng, device),
             decoder=self.decoder, lam=self.lam, on_step=on_step,
+            amp_dtype=AMP_DTYPES[self.cfg.amp],
         )  # fmt: skip
         self.seconds += time.perf_counter() - start
         return loss
