@@ -211,4 +211,32 @@ def test_bf16_autocast_trains(tmp_path):
 def test_compiled_models_train_and_checkpoint(tmp_path):
     assert run_cli("--methods", "moca", "--compile", "--epochs", "1", "--out", tmp_path) == 0
     state = torch.load(tmp_path / "checkpoints" / "moca_lam1_seed0.pt", weights_only=False)
-    assert not any(key.startswith("_orig_mod") for key in state["encoder"])  # plain keys
+    assert not any(key.startswith("_orig_mod") for key in state["modules"]["encoder"])
+
+
+def test_sigkill_mid_run_then_resume_gives_the_same_metrics(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [*TINY, "--methods", "moca", "--epochs", "8", "--eval-every", "1", "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "straight")]) == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "wae_bench", *args, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    checkpoint = out / "checkpoints" / "moca_lam1_seed0.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if checkpoint.exists() and torch.load(checkpoint, weights_only=False)["epoch"] >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    state = torch.load(checkpoint, weights_only=False)
+    assert 3 <= state["epoch"] < 8
+    assert main([*args, "--resume", "--out", str(out)]) == 0
+    straight, resumed = (pd.read_csv(tmp_path / n / "metrics.csv") for n in ("straight", "killed"))
+    pd.testing.assert_frame_equal(straight.drop(columns="seconds"), resumed.drop(columns="seconds"))

@@ -196,3 +196,45 @@ def test_process_exit_status_and_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_latent_resume_after_an_interruption_gives_the_same_curves(tmp_path, monkeypatch):
+    import wae_bench.tasks.latent as latent
+
+    assert run_cli("--methods", "moca,mmd", "--out", tmp_path / "straight") == 0
+    real, calls = latent.batches, {"n": 0}
+
+    def interrupted(*args):
+        calls["n"] += 1
+        if calls["n"] == 3:  # mmd's first epoch, after moca finished
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(latent, "batches", interrupted)
+    assert run_cli("--methods", "moca,mmd", "--out", tmp_path / "resumed") == 130
+    monkeypatch.undo()
+    assert run_cli("--methods", "moca,mmd", "--resume", "--out", tmp_path / "resumed") == 0
+    a, b = (pd.read_csv(tmp_path / n / "curves.csv") for n in ("straight", "resumed"))
+    pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"))
+
+
+class Exploding(regularizers.Regularizer):
+    """A method whose penalty is NaN: the run must be reported as diverged."""
+
+    name = "exploding"
+
+    def forward(self, z, x):
+        return z.sum() * float("nan")
+
+
+def test_nan_loss_stops_the_run_with_diverged(tmp_path, capsys):
+    saved = dict(base._REGISTRY)
+    try:
+        regularizers.register(Exploding)
+        assert run_cli("--methods", "exploding", "--out", tmp_path) == 1
+    finally:
+        base._REGISTRY.clear()
+        base._REGISTRY.update(saved)
+    err = capsys.readouterr().err
+    assert err.startswith("wae-bench: diverged: exploding_seed0: loss became nan in epoch 1")
+    assert err.count("\n") == 1

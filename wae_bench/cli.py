@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import config as config_io
 from .config import ImageConfig, LatentConfig
-from .errors import UsageError
+from .errors import Diverged, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,6 +63,7 @@ def _add_common(p, default_methods: str, default_epochs: int) -> None:
     p.add_argument("--device", help="auto (default), cpu or cuda")
     p.add_argument("--out", help="run folder (default results/<task>/<date-time>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--resume", action="store_true", help="continue the runs in --out")
 
 
 def _add_latent(sub) -> None:
@@ -109,7 +110,6 @@ def _add_image(sub) -> None:
     p.add_argument("--lr-halve-every", type=int, help="halve the learning rate every N epochs")
     p.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 5)")
     p.add_argument("--eval-samples", type=int, help="images per evaluation (default: test set)")
-    p.add_argument("--resume", action="store_true", help="continue the runs in --out")
     p.add_argument("--amp", choices=["none", "bf16"], help="autocast the networks to bfloat16")
     p.add_argument("--compile", action="store_true", help="torch.compile encoder and decoder")
 
@@ -182,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"wae-bench: error: {err}", file=sys.stderr)
         return 2
+    except Diverged as err:
+        print(f"wae-bench: diverged: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("wae-bench: interrupted; files written so far are complete", file=sys.stderr)
         return 130

@@ -42,6 +42,7 @@ class LatentConfig:
     device: str = "auto"
     out: str = ""
     quiet: bool = False
+    resume: bool = False
 
     def validate(self) -> "LatentConfig":
         _check_list("methods", self.methods, str)

@@ -3,3 +3,7 @@
 
 class UsageError(Exception):
     """Bad input: the message names the problem and the fix."""
+
+
+class Diverged(Exception):
+    """A run's loss became NaN or infinite; the message names the run and the epoch."""

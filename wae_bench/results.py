@@ -109,3 +109,34 @@ def load_checkpoint(path: Path, device) -> dict:
             f"checkpoint {path} cannot be read ({type(err).__name__}); "
             "delete it to restart that run"
         ) from None
+
+
+def resume_from(path: Path, device, load) -> None:
+    """Read the checkpoint at ``path`` and hand it to ``load``; misfits are bad input."""
+    state = load_checkpoint(path, device)
+    try:
+        load(state)
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise UsageError(
+            f"checkpoint {path} does not fit this run ({str(err).splitlines()[0]}); "
+            "delete it to restart the run"
+        ) from None
+
+
+SETTINGS_FREE_ON_RESUME = ("device", "out", "quiet", "resume")
+
+
+def check_resumable(out: Path, settings: dict) -> None:
+    """--resume continues only a run made with the same settings (device, quiet may change)."""
+    previous = read_json(out / "config.json").get("config")
+    if previous is None:
+        return
+    changed = [
+        key for key in settings
+        if key not in SETTINGS_FREE_ON_RESUME and previous.get(key) != settings[key]
+    ]  # fmt: skip
+    if changed:
+        raise UsageError(
+            f"--resume: settings differ from the run in {out} ({', '.join(changed)}); "
+            "repeat its settings or use a new --out"
+        )

@@ -4,12 +4,15 @@
 In the latent task there is no decoder and the loss is the penalty alone.
 """
 
+import math
 from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
 
 from regularizers import Regularizer
+
+from .errors import Diverged
 
 
 def per_image_squared_error(x: Tensor, x_hat: Tensor) -> Tensor:
@@ -59,3 +62,30 @@ def train_epoch(
         total = weighted if total is None else total + weighted
         count += len(x)
     return float(total) / count  # the one host synchronization of the epoch
+
+
+def check_finite(loss: float, run: str, epoch: int) -> None:
+    """Raise ``Diverged`` when an epoch's mean loss is NaN or infinite."""
+    if not math.isfinite(loss):
+        raise Diverged(f"{run}: loss became {loss} in epoch {epoch}")
+
+
+def training_state(modules: dict[str, nn.Module], optimizer, batch_rng: torch.Generator) -> dict:
+    """Everything that makes a resumed run continue exactly: weights, optimizer, RNG states."""
+    return {
+        "modules": {name: module.state_dict() for name, module in modules.items()},
+        "optimizer": optimizer.state_dict(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "batch_rng": batch_rng.get_state(),
+    }
+
+
+def load_training_state(state: dict, modules: dict[str, nn.Module], optimizer, batch_rng) -> None:
+    for name, module in modules.items():
+        module.load_state_dict(state["modules"][name])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"])
+    batch_rng.set_state(state["batch_rng"])
+    if state["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])

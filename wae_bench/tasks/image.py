@@ -31,13 +31,18 @@ from ..errors import UsageError
 from ..image_swd import image_swd
 from ..metrics import latent_swd, singular_values
 from ..models import build_autoencoder, parameter_count
-from ..train import per_image_squared_error, train_epoch
+from ..train import (
+    check_finite,
+    load_training_state,
+    per_image_squared_error,
+    train_epoch,
+    training_state,
+)
 
 METRICS = "metrics.csv"
 SINGULAR = "singular_values.csv"
 SINGULAR_CODES = 10_000
 EVAL_BATCH = 500
-RUN_SETTINGS_IGNORED_ON_RESUME = ("device", "out", "quiet", "resume")
 
 
 @dataclass
@@ -152,26 +157,19 @@ class Run:
         self.seconds += time.perf_counter() - start
         return loss
 
+    def modules(self) -> dict:
+        return {"encoder": self.encoder, "decoder": self.decoder, "regularizer": self.reg}
+
     def state(self) -> dict:
         return {
             "run": self.id, "epoch": self.epoch, "seconds": self.seconds, "rows": self.rows,
-            "encoder": self.encoder.state_dict(), "decoder": self.decoder.state_dict(),
-            "regularizer": self.reg.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "rng": torch.get_rng_state(), "batch_rng": self.batch_rng.get_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            **training_state(self.modules(), self.optimizer, self.batch_rng),
         }  # fmt: skip
 
     def load(self, state: dict) -> None:
         if state.get("run") != self.id:
             raise ValueError(f"it belongs to run {state.get('run')!r}, not {self.id!r}")
-        self.encoder.load_state_dict(state["encoder"])
-        self.decoder.load_state_dict(state["decoder"])
-        self.reg.load_state_dict(state["regularizer"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        self.batch_rng.set_state(state["batch_rng"])
-        if state["cuda_rng"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        load_training_state(state, self.modules(), self.optimizer, self.batch_rng)
         self.epoch, self.seconds, self.rows = state["epoch"], state["seconds"], state["rows"]
 
 
@@ -190,25 +188,11 @@ def train(run: Run, fixtures: Fixtures, checkpoint: Path, on_eval, quiet: bool) 
               disable=quiet, dynamic_ncols=True) as progress:  # fmt: skip
         while run.epoch < cfg.epochs:
             loss = run.train_one_epoch(progress)
+            check_finite(loss, run.id, run.epoch)
             if run.epoch % cfg.eval_every == 0 or run.epoch == cfg.epochs:
                 run.record(fixtures, loss)
                 on_eval()
             results.save_checkpoint(checkpoint, run.state())
-
-
-def _check_resumable(out: Path, saved_cfg: dict) -> None:
-    previous = results.read_json(out / "config.json").get("config")
-    if previous is None:
-        return
-    changed = [
-        k for k in saved_cfg
-        if k not in RUN_SETTINGS_IGNORED_ON_RESUME and previous.get(k) != saved_cfg[k]
-    ]  # fmt: skip
-    if changed:
-        raise UsageError(
-            f"--resume: settings differ from the run in {out} ({', '.join(changed)}); "
-            "repeat its settings or use a new --out"
-        )
 
 
 def run(cfg: ImageConfig) -> Path:
@@ -233,7 +217,7 @@ def run(cfg: ImageConfig) -> Path:
     )
     saved_cfg = config_io.to_dict(cfg)
     if cfg.resume:
-        _check_resumable(out, saved_cfg)
+        results.check_resumable(out, saved_cfg)
     results.prepare_run_dir(out / "checkpoints")
     results.write_json(out / "config.json", {
         "task": "image", "config": saved_cfg, "environment": results.environment(device),
@@ -257,13 +241,7 @@ def run(cfg: ImageConfig) -> Path:
         current = Run(cfg, data, method, lam, seed, device)
         checkpoint = out / "checkpoints" / f"{current.id}.pt"
         if cfg.resume and checkpoint.exists():
-            try:
-                current.load(results.load_checkpoint(checkpoint, device))
-            except (ValueError, KeyError, RuntimeError) as err:
-                raise UsageError(
-                    f"checkpoint {checkpoint} does not fit this run ({err}); "
-                    "delete it to restart the run"
-                ) from None
+            results.resume_from(checkpoint, device, current.load)
 
         train(current, fixtures[seed], checkpoint, partial(write_metrics, current.rows), cfg.quiet)
         finished += current.rows

@@ -28,7 +28,7 @@ from ..config import LatentConfig
 from ..errors import UsageError
 from ..metrics import latent_swd
 from ..models import MLPEncoder
-from ..train import train_epoch
+from ..train import check_finite, load_training_state, train_epoch, training_state
 
 CURVES = "curves.csv"
 SUMMARY_EPOCHS = (1, 5, 20)
@@ -84,34 +84,49 @@ def _setup(cfg: LatentConfig, method: str, seed: int, device: torch.device):
     return encoder, reg, optimizer
 
 
-def run_method(cfg, method, fixtures, device, progress) -> list[dict]:
-    """Train one (method, seed) and return one row per epoch, epoch 0 included."""
+def run_method(cfg, method, fixtures, device, progress, checkpoint: Path, on_eval) -> list[dict]:
+    """Train one (method, seed); one row per epoch, epoch 0 included.
+
+    A checkpoint is written after every epoch; with ``cfg.resume`` an existing one is
+    continued, giving the same rows as an uninterrupted run on CPU.
+    """
     encoder, reg, optimizer = _setup(cfg, method, fixtures.batch_seed, device)
     batch_gen = torch.Generator().manual_seed(fixtures.batch_seed)
+    modules = {"encoder": encoder, "regularizer": reg}
+    run_name = f"{method}_seed{fixtures.batch_seed}"
 
     def evaluate(epoch, seconds, loss):
         encoder.eval()
         with torch.no_grad():
             swd = latent_swd(encoder(fixtures.data), fixtures.eval_prior, fixtures.directions)
-        return dict(
-            method=method,
-            seed=fixtures.batch_seed,
-            epoch=epoch,
-            swd=swd,
-            seconds=seconds,
-            loss=loss,
-            noise_floor=fixtures.noise_floor,
-        )
+        return dict(method=method, seed=fixtures.batch_seed, epoch=epoch, swd=swd,
+                    seconds=seconds, loss=loss, noise_floor=fixtures.noise_floor)  # fmt: skip
 
-    rows = [evaluate(0, 0.0, float("nan"))]
-    seconds = 0.0
-    for epoch in range(1, cfg.epochs + 1):
+    rows, seconds = [evaluate(0, 0.0, float("nan"))], 0.0
+
+    def load(state):
+        nonlocal rows, seconds
+        if state.get("run") != run_name:
+            raise ValueError(f"it belongs to run {state.get('run')!r}, not {run_name!r}")
+        load_training_state(state, modules, optimizer, batch_gen)
+        rows, seconds = state["rows"], state["seconds"]
+
+    if cfg.resume and checkpoint.exists():
+        results.resume_from(checkpoint, device, load)
+        progress.update(len(rows) - 1)
+    for epoch in range(len(rows), cfg.epochs + 1):
         start = time.perf_counter()
         loss = train_epoch(
             encoder, reg, optimizer, batches(fixtures.data, cfg.batch_size, batch_gen)
         )
         seconds += time.perf_counter() - start
+        check_finite(loss, run_name, epoch)
         rows.append(evaluate(epoch, seconds, loss))
+        results.save_checkpoint(checkpoint, {
+            "run": run_name, "rows": rows, "seconds": seconds,
+            **training_state(modules, optimizer, batch_gen),
+        })  # fmt: skip
+        on_eval(rows)
         progress.set_postfix(swd=f"{rows[-1]['swd']:.4f}", refresh=False)
         progress.update()
     return rows
@@ -128,17 +143,26 @@ def run(cfg: LatentConfig) -> Path:
     hparams = {
         m: _setup(cfg, m, cfg.seeds[0], torch.device("cpu"))[1].hparams() for m in cfg.methods
     }
-    out = results.prepare_run_dir(Path(cfg.out) if cfg.out else default_out_dir())
+    out = Path(cfg.out) if cfg.out else default_out_dir()
+    saved_cfg = config_io.to_dict(cfg)
+    if cfg.resume:
+        results.check_resumable(out, saved_cfg)
+    results.prepare_run_dir(out / "checkpoints")
     results.write_json(
         out / "config.json",
         {
             "task": "latent",
-            "config": config_io.to_dict(cfg),
+            "config": saved_cfg,
             "environment": results.environment(device),
             "hparams": hparams,
         },
     )
     rows: list[dict] = []
+
+    def write_curves(running: list[dict]) -> None:
+        """Finished runs' rows plus the running one's, on disk after every epoch."""
+        results.write_csv(out / CURVES, pd.DataFrame(rows + running))
+
     total = len(cfg.seeds) * len(cfg.methods)
     for i, seed in enumerate(cfg.seeds):
         fixtures = make_fixtures(cfg, seed, device)
@@ -152,8 +176,10 @@ def run(cfg: LatentConfig) -> Path:
                 dynamic_ncols=True,
                 leave=True,
             ) as progress:
-                rows += run_method(cfg, method, fixtures, device, progress)
-            results.write_csv(out / CURVES, pd.DataFrame(rows))
+                checkpoint = out / "checkpoints" / f"{method}_seed{seed}.pt"
+                rows += run_method(
+                    cfg, method, fixtures, device, progress, checkpoint, write_curves
+                )
     report(out)
     return out
 
