@@ -145,6 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_image(sub)
     rep = sub.add_parser("report", help="redraw tables and figures of a run folder from its CSV")
     rep.add_argument("run_dir", type=Path)
+    sweep = sub.add_parser(
+        "sweep", help="a grid of runs from a TOML/YAML file or a preset ablation"
+    )
+    sweep.add_argument("spec", nargs="?", help="sweep file (.toml, .yaml)")
+    sweep.add_argument("--preset", help="tau, queue, momentum or lambda (embedded digits)")
+    sweep.add_argument("--executor", default="local", help="local (default) or ray")
+    sweep.add_argument("--jobs", type=int, help="local processes, one core each (default: cores)")
+    sweep.add_argument("--address", help="Ray cluster address (default: start Ray locally)")
+    sweep.add_argument("--out", type=Path, help="sweep folder (default results/sweeps/<name>)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     timing = sub.add_parser(
         "timing", help="pytest-benchmark JSON -> timing.md (table, target ratios) and scaling.png"
     )
@@ -170,6 +180,16 @@ def main(argv: list[str] | None = None) -> int:
             out = _task(args.command).run(_config(CONFIGS[args.command], args))
             print(f"results in {out}")
             print((out / "summary.md").read_text())
+        elif args.command == "sweep":
+            from . import sweep
+
+            if (args.spec is None) == (args.preset is None):
+                raise UsageError("give a sweep file or --preset NAME (one of them)")
+            spec = sweep.preset(args.preset) if args.preset else sweep.load_spec(args.spec)
+            out = args.out or Path("results") / "sweeps" / spec["name"]
+            sweep.run(spec, out, args.executor, args.jobs, args.address, args.quiet)
+            print(f"results in {out}")
+            print((out / "sweep.md").read_text())
         elif args.command == "timing":
             from . import timing
 

@@ -180,3 +180,28 @@ def scaling(frame: pd.DataFrame, stem: Path) -> None:
     by_queue.set_title("MoCA cost vs queue size", fontsize=10)
     fig.tight_layout()
     save(fig, stem)
+
+
+def sweep_axis(frame: pd.DataFrame, axis: str, metric: str, stem: Path) -> None:
+    """Last-epoch metric vs one swept parameter, mean +- std over seeds, one line per method."""
+    done = frame[(frame["status"] == "finished") & frame[axis].notna()]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for i, (method, rows) in enumerate(done.groupby("method", sort=False)):
+        stats = rows.groupby(axis)[metric].agg(["mean", "std", "count"])
+        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o", ms=5,
+                    capsize=3, color=method_color(method, i), label=method)  # fmt: skip
+    failed = frame[(frame["status"] != "finished") & frame[axis].notna()]
+    for value in failed[axis].unique():
+        ax.axvline(value, color="0.6", ls=":", lw=1)
+    values = done[axis].astype(float)
+    if len(values) and values.min() > 0 and values.max() / values.min() >= 10:
+        ax.set_xscale("log")
+    ax.set_xlabel(axis)
+    ax.set_ylabel(f"{metric} at the last epoch")
+    seeds = done["seed"].nunique()
+    note = ", dotted: diverged/failed runs" if len(failed) else ""
+    ax.set_title(f"{metric} vs {axis} (mean ± std over {seeds} seeds{note})", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    save(fig, stem)

@@ -210,11 +210,12 @@ def run(cfg: ImageConfig) -> Path:
     # Build every run's models once before training: bad settings fail here, on the CPU.
     probe = {m: Run(cfg, data, m, cfg.lambdas[m][0], cfg.seeds[0], "cpu") for m in cfg.methods}
     enc, dec = probe[cfg.methods[0]].encoder, probe[cfg.methods[0]].decoder
-    print(
-        f"{cfg.arch} on {data.name} ({data.channels}x{data.size}x{data.size}), latent "
-        f"{cfg.latent_dim}: encoder {parameter_count(enc) / 1e6:.2f}M + decoder "
-        f"{parameter_count(dec) / 1e6:.2f}M = {parameter_count(enc, dec) / 1e6:.2f}M parameters"
-    )
+    if not cfg.quiet:
+        print(
+            f"{cfg.arch} on {data.name} ({data.channels}x{data.size}x{data.size}), latent "
+            f"{cfg.latent_dim}: encoder {parameter_count(enc) / 1e6:.2f}M + decoder "
+            f"{parameter_count(dec) / 1e6:.2f}M = {parameter_count(enc, dec) / 1e6:.2f}M parameters"
+        )
     saved_cfg = config_io.to_dict(cfg)
     if cfg.resume:
         results.check_resumable(out, saved_cfg)

@@ -1,0 +1,314 @@
+"""`wae-bench sweep`: grids of runs (the paper's Appendix D ablations), on processes or Ray.
+
+A sweep file (TOML, or YAML with pyyaml installed) names a task, its fixed settings and a
+grid::
+
+    task = "image"
+    [settings]
+    epochs = 20
+    [grid]
+    methods = ["moca"]
+    lambdas = [100.0]
+    seeds = [0, 1, 2]
+    "moca.tau" = [0.05, 0.1, 0.2]
+
+Every combination is one run in its own folder `runs/<id>`, the id derived from its resolved
+settings. A run ends with `status.json` (finished, diverged or failed, and why); running the
+sweep again skips finished runs and resumes the others from their checkpoints. `sweep.csv`,
+`sweep.md` and one figure per swept parameter are made from the runs' files.
+"""
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+import regularizers
+from regularizers import SpherePrior, TrainingPlan
+
+from . import config as config_io
+from . import plots, results
+from .config import ImageConfig, LatentConfig
+from .errors import Diverged, UsageError
+
+TASKS = {"latent": LatentConfig, "image": ImageConfig}
+OUTPUT = {"latent": ("curves.csv", "swd"), "image": ("metrics.csv", "image_swd")}
+GRID_KEYS = ("methods", "lambdas", "seeds")
+STATUS = "status.json"
+
+PRESETS = {  # the paper's ablations (SPEC section 2) on the embedded digits, MoCA at lam 100
+    "tau": {"moca.tau": [0.05, 0.1, 0.2, 0.5, 1.0, 2.0]},
+    "queue": {"moca.K": [100, 500, 1500, 4096]},
+    "momentum": {"moca.m": [0.0, 0.9, 0.99, 0.999]},
+    "lambda": {"methods": ["moca", "mmd"], "lambdas": [1.0, 10.0, 100.0, 1000.0]},
+}
+
+
+def preset(name: str) -> dict:
+    if name not in PRESETS:
+        raise UsageError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    grid = {"methods": ["moca"], "lambdas": [100.0], "seeds": [0, 1, 2], **PRESETS[name]}
+    return {"task": "image", "settings": {"epochs": 20}, "grid": grid, "name": name}
+
+
+def load_spec(path: str) -> dict:
+    file = Path(path)
+    if file.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise UsageError(
+                "YAML sweep files need pyyaml: pip install pyyaml (or use TOML)"
+            ) from None
+        if not file.is_file():
+            raise UsageError(f"sweep file {path} not found; pass an existing .toml or .yaml file")
+        try:
+            spec = yaml.safe_load(file.read_text())
+        except yaml.YAMLError as err:
+            raise UsageError(
+                f"sweep file {path} is not valid YAML: {str(err).splitlines()[0]}"
+            ) from None
+        if not isinstance(spec, dict):
+            raise UsageError(f"sweep file {path} must hold a mapping of task, settings and grid")
+    else:
+        spec = config_io.load_file(path)
+    return {**spec, "name": file.stem}
+
+
+def _run_id(method, lam, params: dict, seed: int, settings: dict) -> str:
+    """Readable id from the varying settings plus a short hash of everything resolved."""
+    parts = [method] + ([f"lam{lam:g}"] if lam is not None else [])
+    parts += [f"{k}{v:g}" if isinstance(v, (int, float)) else f"{k}-{v}" for k, v in params.items()]
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+    return "_".join([*parts, f"seed{seed}", digest[:8]])
+
+
+def expand(spec: dict) -> list[dict]:
+    """One dict per run: id, task, the varying values and the full task settings."""
+    unknown = sorted(set(spec) - {"task", "settings", "grid", "name"})
+    if unknown:
+        raise UsageError(f"unknown sweep key {', '.join(unknown)}; use task, settings and grid")
+    task = spec.get("task")
+    if task not in TASKS:
+        raise UsageError(f"sweep task must be one of {', '.join(TASKS)}, got {task!r}")
+    settings, grid = spec.get("settings", {}), dict(spec.get("grid", {}))
+    if not isinstance(settings, dict) or not isinstance(grid, dict):
+        raise UsageError("sweep settings and grid must be tables")
+    clash = sorted(set(settings) & set(GRID_KEYS))
+    if clash:
+        raise UsageError(f"{', '.join(clash)} belong in [grid], not [settings]")
+    methods = grid.pop("methods", TASKS[task]().methods)
+    seeds = grid.pop("seeds", [0])
+    lambdas = grid.pop("lambdas", None)
+    if lambdas is not None and task != "image":
+        raise UsageError("lambdas apply to the image task only; drop them from the grid")
+    for key, values in (("methods", methods), ("seeds", seeds), ("lambdas", lambdas or [0])):
+        if not isinstance(values, list) or not values:
+            raise UsageError(f"grid.{key} must be a non-empty list, got {values!r}")
+    axes = _parameter_axes(grid, methods)
+    runs = []
+    for method in methods:
+        mine = [(k, v) for k, v in axes.items() if k.split(".")[0] == method]
+        for combo in itertools.product(*(values for _, values in mine)):
+            params = {
+                key.split(".", 1)[1]: value for (key, _), value in zip(mine, combo, strict=True)
+            }
+            for lam in lambdas or [None]:
+                for seed in seeds:
+                    runs.append(_resolve(task, settings, method, lam, params, seed))
+    if not runs:
+        raise UsageError("the grid is empty; give at least one method and seed")
+    return runs
+
+
+def _parameter_axes(grid: dict, methods: list) -> dict[str, list]:
+    axes = {}
+    for key, values in grid.items():
+        method, dot, param = str(key).partition(".")
+        if not dot:
+            raise UsageError(
+                f"unknown grid key {key!r}; use methods, lambdas, seeds or METHOD.PARAM"
+            )
+        if method not in methods:
+            raise UsageError(f"grid key {key!r} names a method not in grid.methods ({methods})")
+        known = regularizers.hyperparameter_defaults(regularizers.get(method))
+        if param not in known:
+            raise UsageError(
+                f"{method} has no hyper-parameter {param!r}; known: {', '.join(known)}"
+            )
+        if not isinstance(values, list) or not values:
+            raise UsageError(f"grid.{key} must be a non-empty list of values, got {values!r}")
+        axes[key] = values
+    return axes
+
+
+def _resolve(task, settings, method, lam, params, seed) -> dict:
+    values = {**settings, "methods": [method], "seeds": [seed], "quiet": True, "resume": True}
+    values["params"] = {method: {**settings.get("params", {}).get(method, {}), **params}}
+    if lam is not None:
+        values["lambdas"] = {method: [lam]}
+    try:
+        cfg = config_io.build(TASKS[task], {}, values)
+        _check_bindable(cfg)
+    except UsageError as err:
+        raise UsageError(f"run {method}, seed {seed}, {params or ''}: {err}") from None
+    resolved = config_io.to_dict(cfg)
+    resolved.pop("out")
+    run_id = _run_id(method, lam, params, seed, resolved)
+    return {"id": run_id, "task": task, "method": method, "lam": lam, "seed": seed,
+            "params": params, "settings": resolved}  # fmt: skip
+
+
+def _check_bindable(cfg) -> None:
+    """Catch what only binding tells (a queue smaller than the batch, ...) before any run."""
+    for method in cfg.methods:
+        try:
+            reg = regularizers.build(method, **cfg.params.get(method, {}))
+            plan = TrainingPlan(cfg.batch_size, total_steps=1, dataset_size=10**9)
+            reg.bind(torch.nn.Linear(1, cfg.latent_dim), SpherePrior(cfg.latent_dim), plan)
+        except (ValueError, TypeError) as err:
+            raise UsageError(f"{method}: {err}") from None
+
+
+def execute(task: str, settings: dict, run_dir: str) -> dict:
+    """Run one grid point to its end; never raises: the outcome goes to status.json."""
+    from .tasks import image, latent
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one run, one core: the same numbers on every executor
+    start = time.perf_counter()
+    try:
+        cfg = TASKS[task](**{**settings, "out": run_dir})
+        {"latent": latent, "image": image}[task].run(cfg.validate())
+        status, message = "finished", ""
+    except Diverged as err:
+        status, message = "diverged", str(err)
+    except Exception as err:  # a failing run must not stop the sweep
+        status = "failed"
+        message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        results.write_text(Path(run_dir) / "traceback.txt", traceback.format_exc())
+    torch.set_num_threads(threads)
+    outcome = {"status": status, "message": message, "seconds": time.perf_counter() - start}
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    results.write_json(Path(run_dir) / STATUS, outcome)
+    return outcome
+
+
+def _run_local(pending, out, jobs):
+    if jobs == 1:
+        for run in pending:
+            yield run, execute(run["task"], run["settings"], str(out / "runs" / run["id"]))
+        return
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        futures = {
+            pool.submit(execute, r["task"], r["settings"], str(out / "runs" / r["id"])): r
+            for r in pending
+        }
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _run_ray(pending, out, address):
+    try:
+        import ray
+    except ImportError:
+        raise UsageError('--executor ray needs Ray: pip install -e ".[ray]"') from None
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    gpus = lambda run: 1 if run["settings"]["device"].startswith("cuda") else 0  # noqa: E731
+    refs = {
+        ray.remote(num_cpus=1, num_gpus=gpus(r))(execute).remote(
+            r["task"], r["settings"], str(out / "runs" / r["id"])): r
+        for r in pending
+    }  # fmt: skip
+    remaining = list(refs)
+    while remaining:
+        done, remaining = ray.wait(remaining, num_returns=1)
+        yield refs[done[0]], ray.get(done[0])
+
+
+def run(spec: dict, out: Path, executor: str = "local", jobs: int | None = None,
+        address: str | None = None, quiet: bool = False) -> Path:  # fmt: skip
+    """Run every grid point not finished yet; then write sweep.csv, sweep.md and figures."""
+    if executor not in ("local", "ray"):
+        raise UsageError(f"unknown executor {executor!r}; use local or ray")
+    jobs = jobs or os.cpu_count() or 1
+    if not isinstance(jobs, int) or jobs < 1:
+        raise UsageError(f"--jobs must be an integer >= 1, got {jobs!r}")
+    runs = expand(spec)
+    results.prepare_run_dir(out / "runs")
+    results.write_json(out / "sweep.json", {"spec": spec, "runs": [r["id"] for r in runs]})
+    pending = [r for r in runs if _status(out, r)["status"] != "finished"]
+    with tqdm(total=len(runs), initial=len(runs) - len(pending), desc="sweep", unit="run",
+              disable=quiet, dynamic_ncols=True) as progress:  # fmt: skip
+        stream = (_run_ray(pending, out, address) if executor == "ray"
+                  else _run_local(pending, out, jobs))  # fmt: skip
+        for run_, outcome in stream:
+            progress.set_postfix_str(f"{run_['id']}: {outcome['status']}", refresh=False)
+            progress.update()
+    report(out)
+    return out
+
+
+def _status(out: Path, run: dict) -> dict:
+    return results.read_json(out / "runs" / run["id"] / STATUS) or {"status": "pending"}
+
+
+def collect(out: Path) -> pd.DataFrame:
+    """sweep.csv: one row per run with its settings, status and last evaluation."""
+    saved = results.read_json(out / "sweep.json")
+    if not saved:
+        raise UsageError(f"{out} holds no sweep (sweep.json missing); pass a sweep's folder")
+    rows = []
+    for run in expand(saved["spec"]):
+        status = _status(out, run)
+        row = {"id": run["id"], "method": run["method"], "lam": run["lam"], "seed": run["seed"],
+               **{f"{run['method']}.{k}": v for k, v in run["params"].items()},
+               "status": status["status"], "message": status.get("message", ""),
+               "seconds": status.get("seconds", math.nan)}  # fmt: skip
+        table, metric = OUTPUT[run["task"]]
+        path = out / "runs" / run["id"] / table
+        if status["status"] == "finished" and path.is_file():
+            last = pd.read_csv(path).sort_values("epoch").iloc[-1]
+            row.update({k: last[k] for k in (metric, "recon", "latent_swd") if k in last})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def report(out: Path) -> None:
+    frame = collect(out)
+    results.write_csv(out / "sweep.csv", frame)
+    task = results.read_json(out / "sweep.json")["spec"]["task"]
+    metric = OUTPUT[task][1]
+    axes = [c for c in frame.columns if "." in c and frame[c].nunique() > 1]
+    if frame["lam"].nunique() > 1:
+        axes.insert(0, "lam")
+    results.write_text(out / "sweep.md", _markdown(frame, metric, axes))
+    for axis in axes:
+        plots.sweep_axis(frame, axis, metric, out / f"sweep_{axis.replace('.', '_')}")
+
+
+def _markdown(frame: pd.DataFrame, metric: str, axes: list[str]) -> str:
+    keys = ["method", *axes]
+    lines = [f"| {' | '.join(keys)} | {metric} (last epoch) | runs finished | diverged / failed |",
+             "|" + "---|" * (len(keys) + 3)]  # fmt: skip
+    for values, rows in frame.groupby(keys, dropna=False, sort=False):
+        done = rows[rows["status"] == "finished"]
+        value = done[metric] if metric in done else pd.Series(dtype=float)
+        cell = "-" if value.empty else f"{value.mean():.4g} ± {value.std():.2g}" if len(value) > 1 \
+            else f"{value.mean():.4g}"  # fmt: skip
+        bad = rows[rows["status"] != "finished"]
+        lines.append(f"| {' | '.join(str(v) for v in values)} | {cell} | {len(done)}/{len(rows)} | "
+                     f"{'; '.join(bad['message'].astype(str)) or '-'} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
