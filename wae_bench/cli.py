@@ -13,6 +13,9 @@ from .errors import Diverged, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)  # --epoch is not --epochs
+
     def error(self, message):  # one line, not usage + traceback
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 

@@ -243,7 +243,7 @@ def run(spec: dict, out: Path, executor: str = "local", jobs: int | None = None,
     """Run every grid point not finished yet; then write sweep.csv, sweep.md and figures."""
     if executor not in ("local", "ray"):
         raise UsageError(f"unknown executor {executor!r}; use local or ray")
-    jobs = jobs or os.cpu_count() or 1
+    jobs = (os.cpu_count() or 1) if jobs is None else jobs
     if not isinstance(jobs, int) or jobs < 1:
         raise UsageError(f"--jobs must be an integer >= 1, got {jobs!r}")
     runs = expand(spec)
