@@ -199,8 +199,13 @@ def main(argv: list[str] | None = None) -> int:
             out = timing.report(args.json_file, args.out)
             print(f"wrote timing.md and scaling.png/.pdf in {out}")
         else:
-            kind = "image" if (args.run_dir / "metrics.csv").is_file() else "latent"
-            _task(kind).report(args.run_dir)
+            if (args.run_dir / "sweep.json").is_file():
+                from . import sweep
+
+                sweep.report(args.run_dir)
+            else:
+                kind = "image" if (args.run_dir / "metrics.csv").is_file() else "latent"
+                _task(kind).report(args.run_dir)
             print(f"rewrote the summary tables and figures in {args.run_dir}")
     except UsageError as err:
         print(f"wae-bench: error: {err}", file=sys.stderr)

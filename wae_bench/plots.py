@@ -14,6 +14,7 @@ from . import results  # noqa: E402
 from .metrics import slerp  # noqa: E402
 
 PRIOR_REFERENCE = "prior"  # method name of the prior samples' rows in singular_values.csv
+METRIC_LABELS = {"image_swd": "image SWD ×10³ (test vs generated)", "swd": "latent SWD to prior"}
 METHOD_COLORS = {"moca": "C3", "mmd": "C0", "swd": "C2", "sinkhorn": "C1", "gan": "C4"}
 
 
@@ -197,7 +198,7 @@ def sweep_axis(frame: pd.DataFrame, axis: str, metric: str, stem: Path) -> None:
     if len(values) and values.min() > 0 and values.max() / values.min() >= 10:
         ax.set_xscale("log")
     ax.set_xlabel(axis)
-    ax.set_ylabel(f"{metric} at the last epoch")
+    ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)}, last epoch")
     seeds = done["seed"].nunique()
     note = ", dotted: diverged/failed runs" if len(failed) else ""
     ax.set_title(f"{metric} vs {axis} (mean ± std over {seeds} seeds{note})", fontsize=10)

@@ -1,6 +1,7 @@
 """Run folders and files: atomic writes, CSV/Markdown/JSON, the run's environment."""
 
 import json
+import math
 import os
 import platform
 import tempfile
@@ -40,6 +41,17 @@ def atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def mean_std(mean: float, std: float, digits: int) -> str:
+    """'m ± s' with ``digits`` decimals; just 'm' for one seed (std NaN); '-' when no mean."""
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def markdown_row(cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
 def write_text(path: Path, text: str) -> None:

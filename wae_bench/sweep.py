@@ -301,14 +301,12 @@ def report(out: Path) -> None:
 
 def _markdown(frame: pd.DataFrame, metric: str, axes: list[str]) -> str:
     keys = ["method", *axes]
-    lines = [f"| {' | '.join(keys)} | {metric} (last epoch) | runs finished | diverged / failed |",
-             "|" + "---|" * (len(keys) + 3)]  # fmt: skip
+    header = [*keys, f"{metric} (last epoch)", "runs finished", "diverged / failed"]
+    lines = [results.markdown_row(header), "|" + "---|" * len(header)]
     for values, rows in frame.groupby(keys, dropna=False, sort=False):
         done = rows[rows["status"] == "finished"]
         value = done[metric] if metric in done else pd.Series(dtype=float)
-        cell = "-" if value.empty else f"{value.mean():.4g} ± {value.std():.2g}" if len(value) > 1 \
-            else f"{value.mean():.4g}"  # fmt: skip
-        bad = rows[rows["status"] != "finished"]
-        lines.append(f"| {' | '.join(str(v) for v in values)} | {cell} | {len(done)}/{len(rows)} | "
-                     f"{'; '.join(bad['message'].astype(str)) or '-'} |")  # fmt: skip
+        cell = results.mean_std(value.mean(), value.std(), 4 if metric == "swd" else 0)
+        bad = "; ".join(rows.loc[rows["status"] != "finished", "message"].astype(str)) or "-"
+        lines.append(results.markdown_row([*values, cell, f"{len(done)}/{len(rows)}", bad]))
     return "\n".join(lines) + "\n"

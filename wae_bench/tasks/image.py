@@ -299,24 +299,18 @@ def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _pm(mean: float, std: float, digits: int) -> str:
-    if math.isnan(mean):
-        return "-"
-    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
 def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame) -> str:
     last = int(metrics["epoch"].max())
     header = ["method", "lam", "image SWD @ epoch 5", f"image SWD @ epoch {last}",
               "best test recon (SSE / image)", f"latent SWD @ {last}", "s / epoch"]  # fmt: skip
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [results.markdown_row(header), "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         cells = [r["method"], f"{r['lam']:g}",
-                 _pm(r["image_swd_epoch_5_mean"], r["image_swd_epoch_5_std"], 0),
-                 _pm(r["image_swd_last_mean"], r["image_swd_last_std"], 0),
-                 _pm(r["best_recon_mean"], r["best_recon_std"], 2),
+                 results.mean_std(r["image_swd_epoch_5_mean"], r["image_swd_epoch_5_std"], 0),
+                 results.mean_std(r["image_swd_last_mean"], r["image_swd_last_std"], 0),
+                 results.mean_std(r["best_recon_mean"], r["best_recon_std"], 2),
                  f"{r['latent_swd_last_mean']:.4f}", f"{r['seconds_per_epoch']:.2f}"]  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(results.markdown_row(cells))
     seeds = int(summary["seeds"].max())
     floor = metrics.groupby("seed")["image_swd_floor"].first()
     intro = (

@@ -215,12 +215,6 @@ def _first_within_floor(run: pd.DataFrame):
     return int(first["epoch"]), float(first["seconds"])
 
 
-def _mean_std(mean: float, std: float, digits: int) -> str:
-    if math.isnan(mean):
-        return "-"
-    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
 def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame) -> str:
     epochs = [
         int(c.split("_")[2])
@@ -230,24 +224,28 @@ def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame) -> str:
     seeds = int(summary["seeds"].max())
     header = ["method"] + [f"SWD @ epoch {e}" for e in epochs]
     header += ["epochs to floor", "seconds to floor", "s / epoch"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [results.markdown_row(header), "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         cells = [r["method"]] + [
-            _mean_std(r[f"swd_epoch_{e}_mean"], r[f"swd_epoch_{e}_std"], 4) for e in epochs
+            results.mean_std(r[f"swd_epoch_{e}_mean"], r[f"swd_epoch_{e}_std"], 4) for e in epochs
         ]
         note = (
             ""
             if r["reached_floor"] == r["seeds"]
             else f" ({r['reached_floor']}/{r['seeds']} seeds)"
         )
-        cells.append(_mean_std(r["epochs_to_floor_mean"], r["epochs_to_floor_std"], 1) + note)
-        cells.append(_mean_std(r["seconds_to_floor_mean"], r["seconds_to_floor_std"], 2) + note)
+        cells.append(
+            results.mean_std(r["epochs_to_floor_mean"], r["epochs_to_floor_std"], 1) + note
+        )
+        cells.append(
+            results.mean_std(r["seconds_to_floor_mean"], r["seconds_to_floor_std"], 2) + note
+        )
         cells.append(f"{r['seconds_per_epoch']:.3f}")
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(results.markdown_row(cells))
     floor = curves.groupby("seed")["noise_floor"].first()
     intro = (
         f"Latent SWD (SW_2) to the prior, mean ± std over {seeds} seed(s). Noise floor (two "
-        f"independent prior sets): {_mean_std(floor.mean(), floor.std(), 4)}. "
+        f"independent prior sets): {results.mean_std(floor.mean(), floor.std(), 4)}. "
         f"'to floor' = first epoch with SWD <= {1 + FLOOR_TOLERANCE:.1f} x noise floor; "
         "seconds count training only, not evaluation."
     )
