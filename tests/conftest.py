@@ -1,8 +1,10 @@
+from contextlib import contextmanager
+
 import pytest
 import torch
 
 import regularizers
-from regularizers import TrainingPlan
+from regularizers import TrainingPlan, base
 
 
 @pytest.fixture(autouse=True)
@@ -16,3 +18,16 @@ def bind(reg, encoder=None, dim=8, batch_size=16, total_steps=100, dataset_size=
     prior = prior or regularizers.SpherePrior(dim)
     reg.bind(encoder, prior, TrainingPlan(batch_size, total_steps, dataset_size))
     return reg
+
+
+@contextmanager
+def registered(*classes):
+    """Register third-party regularizers for the duration of a test, then restore the registry."""
+    saved = dict(base._REGISTRY)
+    try:
+        for cls in classes:
+            regularizers.register(cls)
+        yield
+    finally:
+        base._REGISTRY.clear()
+        base._REGISTRY.update(saved)

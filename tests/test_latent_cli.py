@@ -7,8 +7,9 @@ import pytest
 import torch
 
 import regularizers
-from regularizers import base
 from wae_bench.cli import main
+
+from .conftest import registered
 
 TINY = [
     "latent",
@@ -117,13 +118,8 @@ class Energy(regularizers.Regularizer):
 
 
 def test_third_party_regularizer_runs_through_the_cli(tmp_path):
-    saved = dict(base._REGISTRY)
-    try:
-        regularizers.register(Energy)
+    with registered(Energy):
         assert run_cli("--methods", "energy,mmd", "--out", tmp_path) == 0
-    finally:
-        base._REGISTRY.clear()
-        base._REGISTRY.update(saved)
     curves = pd.read_csv(tmp_path / "curves.csv")
     energy = curves[curves.method == "energy"].set_index("epoch")["swd"]
     assert energy[2] < energy[0]
@@ -228,13 +224,8 @@ class Exploding(regularizers.Regularizer):
 
 
 def test_nan_loss_stops_the_run_with_diverged(tmp_path, capsys):
-    saved = dict(base._REGISTRY)
-    try:
-        regularizers.register(Exploding)
+    with registered(Exploding):
         assert run_cli("--methods", "exploding", "--out", tmp_path) == 1
-    finally:
-        base._REGISTRY.clear()
-        base._REGISTRY.update(saved)
     err = capsys.readouterr().err
     assert err.startswith("wae-bench: diverged: exploding_seed0: loss became nan in epoch 1")
     assert err.count("\n") == 1

@@ -2,9 +2,10 @@ import pandas as pd
 import pytest
 
 import regularizers
-from regularizers import base
 from wae_bench import sweep
 from wae_bench.cli import main
+
+from .conftest import registered
 
 TINY = {"epochs": 2, "eval_every": 1, "eval_samples": 64, "latent_dim": 8}
 
@@ -86,18 +87,12 @@ class Raising(regularizers.Regularizer):
 
 
 def test_diverged_and_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
-    saved = dict(base._REGISTRY)
-    try:
-        regularizers.register(Exploding)
-        regularizers.register(Raising)
+    with registered(Exploding, Raising):
         s = spec({"methods": ["exploding", "raising", "mmd"], "seeds": [0]}, task="latent",
                  settings={"points": 64, "batch_size": 16, "epochs": 2, "eval_directions": 20,
                            "hidden_dim": 16, "data_dim": 6})  # fmt: skip
         s["settings"].pop("eval_every"), s["settings"].pop("eval_samples")
         sweep.run(s, tmp_path, jobs=1, quiet=True)
-    finally:
-        base._REGISTRY.clear()
-        base._REGISTRY.update(saved)
     table = pd.read_csv(tmp_path / "sweep.csv").set_index("method")
     assert table.loc["exploding", "status"] == "diverged"
     assert "loss became nan in epoch 1" in table.loc["exploding", "message"]

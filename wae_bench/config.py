@@ -45,18 +45,7 @@ class LatentConfig:
     resume: bool = False
 
     def validate(self) -> "LatentConfig":
-        _check_list("methods", self.methods, str)
-        _check_list("seeds", self.seeds, int)
-        if any(s < 0 for s in self.seeds):
-            raise UsageError(f"seeds must be >= 0, got {self.seeds}; pass --seed 0")
-        if len(set(self.methods)) != len(self.methods):
-            raise UsageError(f"methods lists a method twice: {','.join(self.methods)}")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise UsageError(f"seeds lists a seed twice: {self.seeds}")
-        known = regularizers.available()
-        for method in self.methods:
-            if method not in known:
-                raise UsageError(f"unknown method {method!r}; choose from {', '.join(known)}")
+        _check_methods_and_seeds(self.methods, self.seeds)
         for name in (
             "epochs",
             "batch_size",
@@ -107,14 +96,7 @@ class ImageConfig:
     compile: bool = False
 
     def validate(self) -> "ImageConfig":
-        _check_list("methods", self.methods, str)
-        _check_list("seeds", self.seeds, int)
-        known = regularizers.available()
-        for method in self.methods:
-            if method not in known:
-                raise UsageError(f"unknown method {method!r}; choose from {', '.join(known)}")
-        if len(set(self.methods)) != len(self.methods):
-            raise UsageError(f"methods lists a method twice: {','.join(self.methods)}")
+        _check_methods_and_seeds(self.methods, self.seeds)
         for name in ("epochs", "batch_size", "latent_dim", "eval_every", "image_size"):
             _check_positive_int(name, getattr(self, name))
         for name in ("lr_halve_every", "eval_samples"):
@@ -148,6 +130,22 @@ class ImageConfig:
 
 DEFAULT_LAMBDAS = [1.0, 10.0, 100.0]
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16}
+
+
+def _check_methods_and_seeds(methods, seeds) -> None:
+    """Registered methods and non-negative seeds, each listed once."""
+    _check_list("methods", methods, str)
+    _check_list("seeds", seeds, int)
+    if any(s < 0 for s in seeds):
+        raise UsageError(f"seeds must be >= 0, got {seeds}; pass --seed 0")
+    if len(set(methods)) != len(methods):
+        raise UsageError(f"methods lists a method twice: {','.join(methods)}")
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"seeds lists a seed twice: {seeds}")
+    known = regularizers.available()
+    for method in methods:
+        if method not in known:
+            raise UsageError(f"unknown method {method!r}; choose from {', '.join(known)}")
 
 
 def _flag(name: str) -> str:
