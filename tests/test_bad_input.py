@@ -1,6 +1,8 @@
 """Every bad input ends with one line naming the problem and the fix, exit status 2, no
 traceback, and the files already in the output folder untouched."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -174,6 +176,16 @@ CASES = [
         lambda t: ["sweep", "--preset", "tau", "--jobs", "0"],
         "--jobs must be an integer >= 1",
     ),
+    (
+        "unwritable out",
+        lambda t: [*LATENT, "--out", str(Path(write(t, "f", "x")) / "run")],
+        "cannot write to output folder",
+    ),
+    (
+        "sweep unwritable out",
+        lambda t: ["sweep", "--preset", "tau", "--out", str(Path(write(t, "g", "x")) / "s")],
+        "cannot write to output folder",
+    ),
     # other commands
     ("report empty folder", lambda t: ["report", str(t / "empty")], "curves.csv not found"),
     (
@@ -193,7 +205,7 @@ def test_bad_input_one_line_exit_2_files_intact(tmp_path, capsys, make_args, mes
     (out / "curves.csv").write_text(SENTINEL)
     args = make_args(tmp_path)
     capsys.readouterr()
-    if args[0] in ("latent", "image", "sweep"):
+    if args[0] in ("latent", "image", "sweep") and "--out" not in args:
         args = [
             *args,
             "--out",
