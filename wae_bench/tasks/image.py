@@ -206,7 +206,6 @@ def run(cfg: ImageConfig) -> Path:
     if isinstance(data.train, Tensor):
         data.train = data.train.to(device)  # small datasets live on the device once
     out = Path(cfg.out) if cfg.out else Path("results") / "image" / time.strftime("%Y%m%d-%H%M%S")
-    runs = [(m, lam, s) for s in cfg.seeds for m in cfg.methods for lam in cfg.lambdas[m]]
     # Build every run's models once before training: bad settings fail here, on the CPU.
     probe = {m: Run(cfg, data, m, cfg.lambdas[m][0], cfg.seeds[0], "cpu") for m in cfg.methods}
     enc, dec = probe[cfg.methods[0]].encoder, probe[cfg.methods[0]].decoder
@@ -223,8 +222,7 @@ def run(cfg: ImageConfig) -> Path:
     results.write_json(out / "config.json", {
         "task": "image", "config": saved_cfg, "environment": results.environment(device),
         "hparams": {m: r.reg.hparams() for m, r in probe.items()},
-        "parameters": {"encoder": parameter_count(probe[cfg.methods[0]].encoder),
-                       "decoder": parameter_count(probe[cfg.methods[0]].decoder)},
+        "parameters": {"encoder": parameter_count(enc), "decoder": parameter_count(dec)},
         "data": {"name": data.name, "train": len(data.train), "test": len(data.test),
                  "channels": data.channels, "size": data.size},
     })  # fmt: skip
@@ -235,23 +233,20 @@ def run(cfg: ImageConfig) -> Path:
         results.write_csv(out / METRICS, pd.DataFrame(finished + running))
 
     singular: list[dict] = _prior_spectrum(cfg, data)
-    fixtures = {}
-    for method, lam, seed in runs:
-        if seed not in fixtures:
-            fixtures = {seed: make_fixtures(cfg, data, seed, device)}
-        current = Run(cfg, data, method, lam, seed, device)
-        checkpoint = out / "checkpoints" / f"{current.id}.pt"
-        if cfg.resume and checkpoint.exists():
-            results.resume_from(checkpoint, device, current.load)
-
-        train(current, fixtures[seed], checkpoint, partial(write_metrics, current.rows), cfg.quiet)
-        finished += current.rows
-        singular += _singular_rows(current, data, device)
-        if seed == cfg.seeds[0]:
-            plots.image_visuals(
-                current.encoder, current.decoder, fixtures[seed].test_images,
-                out / "visuals" / f"{method}_lam{lam:g}", f"{method}, lam = {lam:g}, seed {seed}",
-            )  # fmt: skip
+    for seed in cfg.seeds:
+        fixtures = make_fixtures(cfg, data, seed, device)
+        for method, lam in [(m, lam) for m in cfg.methods for lam in cfg.lambdas[m]]:
+            current = Run(cfg, data, method, lam, seed, device)
+            checkpoint = out / "checkpoints" / f"{current.id}.pt"
+            if cfg.resume and checkpoint.exists():
+                results.resume_from(checkpoint, device, current.load)
+            train(current, fixtures, checkpoint, partial(write_metrics, current.rows), cfg.quiet)
+            finished += current.rows
+            singular += _singular_rows(current, data, device)
+            if seed == cfg.seeds[0]:
+                title = f"{method}, lam = {lam:g}, seed {seed}"
+                plots.image_visuals(current.encoder, current.decoder, fixtures.test_images,
+                                    out / "visuals" / f"{method}_lam{lam:g}", title)  # fmt: skip
     results.write_csv(out / SINGULAR, pd.DataFrame(singular))
     report(out)
     return out
