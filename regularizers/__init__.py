@@ -3,7 +3,8 @@
 >>> import regularizers
 >>> regularizers.available()
 ['gan', 'mmd', 'moca', 'sinkhorn', 'swd']
->>> reg = regularizers.build("moca", tau=0.2)
+>>> regularizers.build("moca", tau=0.2)
+MoCA(tau=0.2, K=None, m=0.99)
 """
 
 from . import gan, mmd, moca, sinkhorn, swd  # noqa: F401  (registers the built-in methods)
@@ -16,6 +17,7 @@ from .base import (
     get,
     hyperparameter_defaults,
     register,
+    unregister,
 )
 from .priors import GaussianPrior, Prior, SpherePrior, build_prior
 
@@ -32,4 +34,5 @@ __all__ = [
     "get",
     "hyperparameter_defaults",
     "register",
+    "unregister",
 ]

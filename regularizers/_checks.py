@@ -13,30 +13,35 @@ def _is_number(value) -> bool:
 
 
 def positive_float(name: str, value) -> float:
+    """A finite number > 0."""
     if not _is_number(value) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 
 def positive_int(name: str, value) -> int:
+    """An integer > 0 (not a bool)."""
     if not isinstance(value, Integral) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{name} must be an integer > 0, got {value!r}")
     return int(value)
 
 
 def momentum(name: str, value) -> float:
+    """A number in [0, 1)."""
     if not _is_number(value) or not math.isfinite(value) or not 0 <= value < 1:
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
     return float(value)
 
 
 def open_unit_interval(name: str, value) -> float:
+    """A number in (0, 1)."""
     if not _is_number(value) or not math.isfinite(value) or not 0 < value < 1:
         raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
     return float(value)
 
 
 def one_of(name: str, value, choices) -> object:
+    """One of ``choices``."""
     if value not in choices:
         known = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name} must be one of {known}, got {value!r}")

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import ClassVar
 
-import torch
 from torch import Tensor, nn
 
 from .priors import Prior
@@ -29,7 +28,11 @@ ENTRY_POINT_GROUP = "wae_bench.regularizers"
 
 @dataclass(frozen=True)
 class TrainingPlan:
-    """What a regularizer may need to know about the training run it joins."""
+    """What a regularizer may need to know about the training run it joins.
+
+    >>> TrainingPlan(batch_size=64, total_steps=80 * 16, dataset_size=1000).total_steps
+    1280
+    """
 
     batch_size: int
     total_steps: int
@@ -41,12 +44,29 @@ class Regularizer(nn.Module):
 
     Constructor arguments are the method's hyper-parameters; each subclass keeps them as
     attributes of the same name, validated in ``__init__`` with a ``ValueError``.
+
+    >>> import torch, regularizers
+    >>> from regularizers import SpherePrior, TrainingPlan
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = torch.nn.Sequential(torch.nn.Linear(10, 8))
+    >>> reg = regularizers.build("moca", tau=0.2)
+    >>> plan = TrainingPlan(batch_size=4, total_steps=10, dataset_size=32)
+    >>> reg.bind(encoder, SpherePrior(8), plan)
+    >>> x = torch.randn(4, 10)
+    >>> z = torch.nn.functional.normalize(encoder(x), dim=1)
+    >>> loss = reg(z, x)
+    >>> loss.backward()
+    >>> with torch.no_grad():
+    ...     reg.after_step(z.detach(), x)
+    >>> reg.resolved()
+    {'tau': 0.2, 'K': 32, 'm': 0.99}
     """
 
     name: ClassVar[str] = ""
 
     def bind(self, encoder: nn.Module, prior: Prior, plan: TrainingPlan) -> None:
-        """Attach to a run; raise ValueError when the plan does not suit the method."""
+        """Attach to a run before training; raise ValueError when the run does not suit the
+        method (e.g. MoCA with a queue smaller than the batch, or a non-spherical prior)."""
         self.prior = prior
         self.plan = plan
 
@@ -54,13 +74,26 @@ class Regularizer(nn.Module):
         """The penalty for a batch of codes z = encoder(x): a differentiable scalar."""
         raise NotImplementedError
 
-    @torch.no_grad()
     def after_step(self, z: Tensor, x: Tensor) -> None:
-        """Called after each optimizer step of the encoder; most methods need nothing."""
+        """Called after each optimizer step of the encoder; most methods need nothing.
+
+        The trainer calls it under ``torch.no_grad()`` with the detached codes of the step; a
+        method that trains a module of its own here (the GAN's critic) enables gradients
+        itself with ``torch.enable_grad()``.
+        """
 
     def hparams(self) -> dict:
-        """The method's hyper-parameters (constructor arguments) and their current values."""
+        """The method's hyper-parameters as the user set them (constructor arguments).
+
+        >>> import regularizers
+        >>> regularizers.build("swd", L=7).hparams()
+        {'L': 7, 'p': 2.0}
+        """
         return {name: getattr(self, name) for name in hyperparameter_defaults(type(self))}
+
+    def resolved(self) -> dict:
+        """``hparams`` with what ``bind`` resolved filled in (e.g. MoCA's queue size)."""
+        return self.hparams()
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.hparams().items())
@@ -70,14 +103,48 @@ _REGISTRY: dict[str, type[Regularizer]] = {}
 _entry_points_loaded = False
 
 
-def register(cls: type[Regularizer]) -> type[Regularizer]:
-    """Class decorator adding a Regularizer subclass to the registry under ``cls.name``."""
+def register(cls=None, *, replace: bool = False):
+    """Class decorator adding a Regularizer subclass to the registry under ``cls.name``.
+
+    A name that is already registered is refused unless ``replace=True`` is given, so a
+    plug-in cannot silently shadow a built-in method.
+
+    >>> import regularizers
+    >>> @regularizers.register
+    ... class Zero(regularizers.Regularizer):
+    ...     name = "zero-doctest"
+    ...     def forward(self, z, x):
+    ...         return z.sum() * 0.0
+    >>> "zero-doctest" in regularizers.available()
+    True
+    >>> class Other(Zero):
+    ...     pass
+    >>> regularizers.register(Other)
+    Traceback (most recent call last):
+    ...
+    ValueError: a regularizer named 'zero-doctest' is registered already (Zero); pass ...
+    >>> _ = regularizers.register(Other, replace=True)
+    >>> regularizers.unregister("zero-doctest")
+    """
+    if cls is None:
+        return lambda c: register(c, replace=replace)
     if not (isinstance(cls, type) and issubclass(cls, Regularizer)):
         raise TypeError(f"{cls!r} is not a Regularizer subclass")
     if not cls.name:
         raise ValueError(f"{cls.__name__} needs a class attribute `name` to be registered")
+    current = _REGISTRY.get(cls.name)
+    if current is not None and current is not cls and not replace:
+        raise ValueError(
+            f"a regularizer named {cls.name!r} is registered already ({current.__name__}); "
+            "pass replace=True to replace it"
+        )
     _REGISTRY[cls.name] = cls
     return cls
+
+
+def unregister(name: str) -> None:
+    """Remove ``name`` from the registry (e.g. at the end of a plug-in's test)."""
+    _REGISTRY.pop(name, None)
 
 
 def _load_entry_points() -> None:
@@ -95,13 +162,23 @@ def _load_entry_points() -> None:
 
 
 def available() -> list[str]:
-    """Names of every registered regularizer, built-in and plug-in, sorted."""
+    """Names of every registered regularizer, built-in and plug-in, sorted.
+
+    >>> import regularizers
+    >>> {"moca", "mmd", "swd", "sinkhorn", "gan"} <= set(regularizers.available())
+    True
+    """
     _load_entry_points()
     return sorted(_REGISTRY)
 
 
 def get(name: str) -> type[Regularizer]:
-    """The class registered as ``name``; unknown names fail with the list of known ones."""
+    """The class registered as ``name``; unknown names fail with the list of known ones.
+
+    >>> import regularizers
+    >>> regularizers.get("mmd").__name__
+    'MMD'
+    """
     _load_entry_points()
     if name not in _REGISTRY:
         raise ValueError(f"unknown regularizer {name!r}; known: {', '.join(available())}")
@@ -109,19 +186,34 @@ def get(name: str) -> type[Regularizer]:
 
 
 def build(name: str, **hparams) -> Regularizer:
-    """Instantiate the regularizer ``name``; unknown hyper-parameters fail with the known ones."""
+    """Instantiate the regularizer ``name``; unknown hyper-parameters fail with the known ones.
+
+    >>> import regularizers
+    >>> regularizers.build("swd", L=100)
+    SlicedWasserstein(L=100, p=2.0)
+    >>> regularizers.build("swd", sigma=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: swd has no hyper-parameter 'sigma'; known: L, p
+    """
     cls = get(name)
     known = hyperparameter_defaults(cls)
     unknown = sorted(set(hparams) - set(known))
     if unknown:
         raise ValueError(
-            f"{name} has no hyper-parameter {', '.join(unknown)}; known: {', '.join(known)}"
+            f"{name} has no hyper-parameter {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(known)}"
         )
     return cls(**hparams)
 
 
 def hyperparameter_defaults(cls: type[Regularizer]) -> dict:
-    """Constructor arguments of ``cls`` and their defaults, in signature order."""
+    """Constructor arguments of ``cls`` and their defaults, in signature order.
+
+    >>> import regularizers
+    >>> regularizers.hyperparameter_defaults(regularizers.get("moca"))
+    {'tau': 0.1, 'K': None, 'm': 0.99}
+    """
     params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     return {
         p.name: p.default for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)

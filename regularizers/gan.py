@@ -26,6 +26,7 @@ def generator_loss(fake_logits: Tensor) -> Tensor:
 
 
 def mlp_discriminator(dim: int, hidden: int, layers: int) -> nn.Sequential:
+    """D: R^dim -> logit, ``layers`` hidden Linear + ReLU layers of width ``hidden``."""
     blocks: list[nn.Module] = []
     width = dim
     for _ in range(layers):

@@ -40,14 +40,14 @@ KERNELS = {"imq": imq_kernel, "rbf": rbf_kernel}
 BLOCK_ELEMENTS = 2**24  # kernel entries (pairs x scales) evaluated at once: 64 MB in float32
 
 
-def _block_sum(x_rows: Tensor, y: Tensor, first_row: int, kernel: str, scales: Tensor,
+def _block_sum(x_rows: Tensor, y: Tensor, first_row: int, *, kernel: str, scales: Tensor,
                skip_diagonal: bool) -> Tensor:  # fmt: skip
     k = KERNELS[kernel](squared_distances(x_rows, y), scales)
     total = k.sum()
     return total - k.diagonal(offset=first_row).sum() if skip_diagonal else total
 
 
-def kernel_sum(x: Tensor, y: Tensor, kernel: str, scales: Tensor, skip_diagonal: bool = False,
+def kernel_sum(x: Tensor, y: Tensor, kernel: str, scales: Tensor, *, skip_diagonal: bool = False,
                block_elements: int = BLOCK_ELEMENTS) -> Tensor:  # fmt: skip
     """sum_{i,j} k(x_i, y_j), over i != j when ``skip_diagonal`` (then y is x).
 
@@ -57,14 +57,15 @@ def kernel_sum(x: Tensor, y: Tensor, kernel: str, scales: Tensor, skip_diagonal:
     """
     rows = max(1, block_elements // (len(y) * len(scales)))
     if rows >= len(x):
-        return _block_sum(x, y, 0, kernel, scales, skip_diagonal)
+        return _block_sum(x, y, 0, kernel=kernel, scales=scales, skip_diagonal=skip_diagonal)
     total = x.new_zeros(())
     for start in range(0, len(x), rows):
-        args = (x[start : start + rows], y, start, kernel, scales, skip_diagonal)
+        args = (x[start : start + rows], y, start)
+        options = dict(kernel=kernel, scales=scales, skip_diagonal=skip_diagonal)
         if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
-            total = total + checkpoint(_block_sum, *args, use_reentrant=False)
+            total = total + checkpoint(_block_sum, *args, **options, use_reentrant=False)
         else:
-            total = total + _block_sum(*args)
+            total = total + _block_sum(*args, **options)
     return total
 
 

@@ -72,7 +72,7 @@ class MoCA(Regularizer):
                 f"moca.K (queue size) must be at least the batch size {plan.batch_size}, "
                 f"got {K}; raise moca.K or lower the batch size"
             )
-        self.K = K
+        self.queue_size = K  # the K the user set stays as given (None: the default rule)
         device = next(encoder.parameters()).device
         # Kept out of the module tree: the query encoder belongs to the trainer.
         self.__dict__["query_encoder"] = encoder
@@ -99,6 +99,9 @@ class MoCA(Regularizer):
         self._keys = None
         self.step += 1
 
+    def resolved(self) -> dict:
+        return {**self.hparams(), "K": self.queue_size}
+
     def current_momentum(self) -> Tensor:
         return momentum_at(self.step, self.plan.total_steps, self.m)
 
@@ -117,6 +120,6 @@ class MoCA(Regularizer):
     @torch.no_grad()
     def _dequeue_and_enqueue(self, keys: Tensor) -> None:
         """Overwrite the oldest len(keys) entries of the ring buffer (FIFO)."""
-        slots = (self.queue_ptr + torch.arange(len(keys), device=keys.device)) % self.K
+        slots = (self.queue_ptr + torch.arange(len(keys), device=keys.device)) % self.queue_size
         self.queue[slots] = keys
-        self.queue_ptr.copy_((self.queue_ptr + len(keys)) % self.K)
+        self.queue_ptr.copy_((self.queue_ptr + len(keys)) % self.queue_size)

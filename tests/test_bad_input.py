@@ -187,7 +187,7 @@ CASES = [
         "cannot write to output folder",
     ),
     # other commands
-    ("report empty folder", lambda t: ["report", str(t / "empty")], "curves.csv not found"),
+    ("report empty folder", lambda t: ["report", str(t / "empty")], "config.json not found"),
     (
         "timing bad json",
         lambda t: ["timing", write(t, "b.json", "[1, 2")],

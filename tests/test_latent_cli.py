@@ -79,11 +79,11 @@ def test_every_method_is_measured_on_the_same_fixtures(tmp_path):
     assert curves["noise_floor"].nunique() == 1
 
 
-def test_report_redraws_tables_and_figure_from_the_csv_alone(tmp_path):
+def test_report_redraws_tables_and_figure_from_the_csv_and_config(tmp_path):
     assert run_cli("--out", tmp_path) == 0
     before = (tmp_path / "summary.md").read_text()
     for name in OUTPUTS:
-        if name != "curves.csv":
+        if name not in ("curves.csv", "config.json"):  # the run's record; the rest is derived
             (tmp_path / name).unlink()
     assert main(["report", str(tmp_path)]) == 0
     assert (tmp_path / "summary.md").read_text() == before
@@ -181,7 +181,7 @@ def test_unwritable_out_exits_2(tmp_path, capsys):
 
 def test_report_of_a_folder_without_results_exits_2(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
-    assert "curves.csv not found" in capsys.readouterr().err
+    assert "config.json not found or names no task" in capsys.readouterr().err
 
 
 def test_process_exit_status_and_no_traceback(tmp_path):

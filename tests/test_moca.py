@@ -139,8 +139,8 @@ def test_moca_rejects_queue_smaller_than_batch():
 
 
 def test_moca_default_queue_is_dataset_size_capped_at_16384():
-    assert bind(regularizers.build("moca"), dataset_size=1000).K == 1000
-    assert bind(regularizers.build("moca"), dataset_size=50000).K == 16384
+    assert bind(regularizers.build("moca"), dataset_size=1000).queue_size == 1000
+    assert bind(regularizers.build("moca"), dataset_size=50000).queue_size == 16384
 
 
 def test_moca_needs_the_sphere_prior():

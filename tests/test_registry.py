@@ -18,7 +18,7 @@ def test_unknown_name_fails_listing_the_known_ones():
 
 
 def test_unknown_hyperparameter_fails_listing_the_known_ones():
-    with pytest.raises(ValueError, match="moca has no hyper-parameter temp; known: tau, K, m"):
+    with pytest.raises(ValueError, match="moca has no hyper-parameter 'temp'; known: tau, K, m"):
         regularizers.build("moca", temp=0.1)
 
 

@@ -1,7 +1,8 @@
-"""Settings of each task as dataclasses; loading from JSON/TOML files and `--set` strings.
+"""Settings of a run: one dataclass base every task's config extends; files and `--set`.
 
 Precedence: dataclass defaults < config file < command-line flags. Everything is validated
 before any work starts; problems raise ``UsageError`` naming the setting and the fix.
+Hyper-parameters of a method are checked by the method itself (``methods.build``).
 """
 
 import ast
@@ -12,81 +13,35 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import Any, ClassVar
 
 import regularizers
 
+from . import methods as method_builder
 from .errors import UsageError
 
-DEFAULT_METHODS = ["moca", "mmd", "swd", "sinkhorn"]
+AMP_CHOICES = ("none", "bf16")
 
 
-@dataclass
-class LatentConfig:
-    """The synthetic latent-matching task (SPEC section 3)."""
+@dataclass(kw_only=True)
+class RunConfig:
+    """Settings every training task shares; a task's config subclasses it.
 
-    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
-    seeds: list[int] = field(default_factory=lambda: [0])
-    epochs: int = 80
-    batch_size: int = 64
-    lr: float = 1e-3
-    points: int = 1000
-    data_dim: int = 100
-    hidden_dim: int = 256
-    latent_dim: int = 128
-    prior: str = "sphere"
-    eval_directions: int = 1000
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    device: str = "auto"
-    out: str = ""
-    quiet: bool = False
-    resume: bool = False
+    Subclasses override defaults by redeclaring a field, add their own fields and checks in
+    ``check``. ``IDENTITY_FREE`` names settings that change neither the numbers nor the files
+    of a run (they are left out of sweep run ids and may change on ``--resume``).
+    """
 
-    def validate(self) -> "LatentConfig":
-        _check_methods_and_seeds(self.methods, self.seeds)
-        for name in (
-            "epochs",
-            "batch_size",
-            "points",
-            "data_dim",
-            "hidden_dim",
-            "latent_dim",
-            "eval_directions",
-        ):
-            _check_positive_int(name, getattr(self, name))
-        _check_positive_float("lr", self.lr)
-        if self.batch_size > self.points:
-            raise UsageError(
-                f"batch_size {self.batch_size} exceeds the {self.points} data points; "
-                "lower --batch-size or raise --points"
-            )
-        if self.prior not in regularizers.priors.PRIORS:
-            raise UsageError(f"unknown prior {self.prior!r}; choose sphere or gaussian")
-        _check_params(self.params, self.methods)
-        return self
+    IDENTITY_FREE: ClassVar[tuple[str, ...]] = ("out", "tensorboard")
+    FREE_ON_RESUME: ClassVar[tuple[str, ...]] = ("device", "out", "quiet", "resume", "tensorboard")
+    POSITIVE_INTS: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "latent_dim")
 
-
-@dataclass
-class ImageConfig:
-    """WAE training on images, one run per (method, lam, seed) (SPEC section 4)."""
-
-    dataset: str = "digits"
-    data_root: str = "data"
-    download: bool = False
-    image_size: int = 64
-    arch: str = "conv"
     methods: list[str] = field(default_factory=lambda: ["moca", "mmd"])
-    lambdas: dict[str, list[float]] = field(default_factory=dict)
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    epochs: int = 30
+    seeds: list[int] = field(default_factory=lambda: [0])
+    epochs: int = 1
     batch_size: int = 64
     lr: float = 1e-3
-    lr_halve_every: int = 0
     latent_dim: int = 128
-    eval_every: int = 5
-    eval_samples: int = 0
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     device: str = "auto"
     out: str = ""
@@ -94,65 +49,67 @@ class ImageConfig:
     resume: bool = False
     amp: str = "none"
     compile: bool = False
+    tensorboard: str = ""
 
-    def validate(self) -> "ImageConfig":
-        _check_methods_and_seeds(self.methods, self.seeds)
-        for name in ("epochs", "batch_size", "latent_dim", "eval_every", "image_size"):
-            _check_positive_int(name, getattr(self, name))
-        for name in ("lr_halve_every", "eval_samples"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise UsageError(
-                    f"{name} must be an integer >= 0, got {value!r}; fix {_flag(name)}"
-                )
-        _check_positive_float("lr", self.lr)
-        if self.amp not in AMP_DTYPES:
-            raise UsageError(f"amp must be one of {', '.join(AMP_DTYPES)}, got {self.amp!r}")
-        if not isinstance(self.lambdas, dict):
-            raise UsageError(f"lambdas must map methods to lists, got {self.lambdas!r}")
-        for method in self.lambdas:
-            if method not in self.methods:
-                raise UsageError(
-                    f"lambdas given for {method!r}, which is not among the methods "
-                    f"({','.join(self.methods)}); add it to --methods"
-                )
-        self.lambdas = {m: self.lambdas.get(m, DEFAULT_LAMBDAS) for m in self.methods}
-        for method, values in self.lambdas.items():
-            _check_list(f"lambdas for {method}", values, (int, float))
-            for lam in values:
-                if not math.isfinite(lam) or lam < 0:
-                    raise UsageError(
-                        f"lambda must be a finite number >= 0, got {lam!r} for {method}"
-                    )
-        _check_params(self.params, self.methods)
+    def validate(self):
+        """Check every setting (shared ones here, the task's in ``check``); returns self."""
+        check_list("methods", self.methods, str)
+        check_list("seeds", self.seeds, int)
+        if any(s < 0 for s in self.seeds):
+            raise UsageError(f"seeds must be >= 0, got {self.seeds}; pass --seed 0")
+        if len(set(self.methods)) != len(self.methods):
+            raise UsageError(f"methods lists a method twice: {','.join(self.methods)}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise UsageError(f"seeds lists a seed twice: {self.seeds}")
+        known = regularizers.available()
+        for method in self.methods:
+            if method not in known:
+                raise UsageError(f"unknown method {method!r}; choose from {', '.join(known)}")
+        for name in self.POSITIVE_INTS:
+            check_positive_int(name, getattr(self, name))
+        check_positive_float("lr", self.lr)
+        if self.amp not in AMP_CHOICES:
+            raise UsageError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
+        self._check_params()
+        self.check()
         return self
 
+    def check(self) -> None:
+        """Task-specific checks (subclasses)."""
 
-DEFAULT_LAMBDAS = [1.0, 10.0, 100.0]
-AMP_DTYPES = {"none": None, "bf16": torch.bfloat16}
+    def lambda_values(self, method: str) -> list[float | None]:
+        """The weights ``lam`` this method is trained with; None: the penalty alone."""
+        return [None]
+
+    def to_dict(self) -> dict:
+        """Every setting, as saved in config.json."""
+        return dataclasses.asdict(self)
+
+    def identity(self) -> dict:
+        """The settings that determine a run's numbers and files (for run ids)."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.IDENTITY_FREE}
+
+    def _check_params(self) -> None:
+        if not isinstance(self.params, dict):
+            raise UsageError(f"params must map method names to settings, got {self.params!r}")
+        for method, values in self.params.items():
+            if method not in self.methods:
+                raise UsageError(
+                    f"settings given for {method!r}, which is not among the methods "
+                    f"({','.join(self.methods)}); add it to --methods or drop its --set"
+                )
+            if not isinstance(values, dict):
+                raise UsageError(f"params.{method} must be a table of settings, got {values!r}")
+            method_builder.build(method, values)
 
 
-def _check_methods_and_seeds(methods, seeds) -> None:
-    """Registered methods and non-negative seeds, each listed once."""
-    _check_list("methods", methods, str)
-    _check_list("seeds", seeds, int)
-    if any(s < 0 for s in seeds):
-        raise UsageError(f"seeds must be >= 0, got {seeds}; pass --seed 0")
-    if len(set(methods)) != len(methods):
-        raise UsageError(f"methods lists a method twice: {','.join(methods)}")
-    if len(set(seeds)) != len(seeds):
-        raise UsageError(f"seeds lists a seed twice: {seeds}")
-    known = regularizers.available()
-    for method in methods:
-        if method not in known:
-            raise UsageError(f"unknown method {method!r}; choose from {', '.join(known)}")
-
-
-def _flag(name: str) -> str:
+def flag(name: str) -> str:
+    """The command-line flag of a setting: batch_size -> --batch-size."""
     return "--" + name.replace("_", "-")
 
 
-def _check_list(name: str, value, kind) -> None:
+def check_list(name: str, value, kind) -> None:
+    """A non-empty list whose items are all of ``kind`` (bools excluded)."""
     if (
         not isinstance(value, list)
         or not value
@@ -162,38 +119,67 @@ def _check_list(name: str, value, kind) -> None:
         what = " or ".join(k.__name__ for k in kinds)
         raise UsageError(
             f"{name} must be a non-empty list of {what}, got {value!r}; "
-            f"see {_flag(name.split()[0])}"
+            f"see {flag(name.split()[0])}"
         )
 
 
-def _check_positive_int(name: str, value) -> None:
+def check_positive_int(name: str, value) -> None:
+    """An integer > 0."""
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise UsageError(f"{name} must be an integer > 0, got {value!r}; pass e.g. {_flag(name)} 1")
+        raise UsageError(f"{name} must be an integer > 0, got {value!r}; pass e.g. {flag(name)} 1")
 
 
-def _check_positive_float(name: str, value) -> None:
+def check_non_negative_int(name: str, value) -> None:
+    """An integer >= 0 (0 usually meaning 'off' or 'all')."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise UsageError(f"{name} must be an integer >= 0, got {value!r}; fix {flag(name)}")
+
+
+def check_positive_float(name: str, value) -> None:
+    """A finite number > 0."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or value <= 0:
-        raise UsageError(f"{name} must be a finite number > 0, got {value!r}; fix {_flag(name)}")
+        raise UsageError(f"{name} must be a finite number > 0, got {value!r}; fix {flag(name)}")
 
 
-def _check_params(params, methods) -> None:
-    if not isinstance(params, dict):
-        raise UsageError(f"params must map method names to settings, got {params!r}")
-    for method, values in params.items():
+
+def lambda_table(entries, methods: list[str]) -> dict[str, list[float]]:
+    """The canonical lam lists, {method: [lam, ...]}, from any of the forms users write.
+
+    ``entries`` is a flat list of numbers (every method), a table {method: [...]} (config
+    files), or a list of (method or None, [...]) pairs (repeated --lambdas flags, later
+    ones win). Values are checked by the config (finite, >= 0).
+    """
+    if isinstance(entries, dict):
+        pairs = list(entries.items())
+    elif isinstance(entries, list) and entries and all(isinstance(e, tuple) for e in entries):
+        pairs = entries
+    else:
+        pairs = [(None, entries)]
+    table: dict[str, list[float]] = {}
+    for method, values in pairs:
+        for m in [method] if method is not None else methods:
+            table[m] = values
+    return table
+
+
+def check_lambdas(lambdas, methods: list[str], default: list[float]) -> dict[str, list[float]]:
+    """Validated {method: lams} with ``default`` for methods not given."""
+    if not isinstance(lambdas, dict):
+        raise UsageError(f"lambdas must map methods to lists, got {lambdas!r}")
+    for method in lambdas:
         if method not in methods:
             raise UsageError(
-                f"settings given for {method!r}, which is not among the methods "
-                f"({','.join(methods)}); add it to --methods or drop its --set"
+                f"lambdas given for {method!r}, which is not among the methods "
+                f"({','.join(methods)}); add it to --methods"
             )
-        if not isinstance(values, dict):
-            raise UsageError(f"params.{method} must be a table of settings, got {values!r}")
-        known = regularizers.hyperparameter_defaults(regularizers.get(method))
-        for key in values:
-            if key not in known:
-                raise UsageError(
-                    f"{method} has no hyper-parameter {key!r}; known: {', '.join(known)}"
-                )
+    table = {m: lambdas.get(m, default) for m in methods}
+    for method, values in table.items():
+        check_list(f"lambdas for {method}", values, (int, float))
+        for lam in values:
+            if not math.isfinite(lam) or lam < 0:
+                raise UsageError(f"lambda must be a finite number >= 0, got {lam!r} for {method}")
+    return table
 
 
 def parse_assignment(text: str) -> tuple[str, str, Any]:
@@ -219,7 +205,7 @@ def parse_assignment(text: str) -> tuple[str, str, Any]:
 
 
 def load_file(path: str) -> dict:
-    """Settings from a .json or .toml file, as a dict of LatentConfig field names."""
+    """Settings from a .json or .toml file, as a dict of config field names."""
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"config file {path} not found; pass an existing .toml or .json file")
@@ -230,7 +216,7 @@ def load_file(path: str) -> dict:
             data = json.loads(file.read_text())
         else:
             raise UsageError(f"config file {path} must end in .toml or .json")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UsageError(
             f"config file {path} is not valid {file.suffix[1:].upper()}: {err}"
         ) from None
@@ -239,7 +225,7 @@ def load_file(path: str) -> dict:
     return data
 
 
-def build(cls, file_settings: dict, cli_settings: dict):
+def build(cls: type[RunConfig], file_settings: dict, cli_settings: dict) -> RunConfig:
     """A validated ``cls`` from file settings overridden by command-line settings."""
     names = [f.name for f in dataclasses.fields(cls)]
     merged = copy.deepcopy(file_settings)
@@ -252,8 +238,8 @@ def build(cls, file_settings: dict, cli_settings: dict):
     unknown = sorted(set(merged) - set(names))
     if unknown:
         raise UsageError(f"unknown setting {', '.join(unknown)}; known: {', '.join(names)}")
+    if "lambdas" in merged and "lambdas" in names:
+        methods = merged.get("methods", cls().methods)
+        methods = methods if isinstance(methods, list) else []  # a bad list fails in validate
+        merged["lambdas"] = lambda_table(merged["lambdas"], methods)
     return cls(**merged).validate()
-
-
-def to_dict(config) -> dict:
-    return dataclasses.asdict(config)

@@ -8,17 +8,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from torchvision.utils import make_grid  # noqa: E402
 
 from . import results  # noqa: E402
 from .metrics import slerp  # noqa: E402
 
-PRIOR_REFERENCE = "prior"  # method name of the prior samples' rows in singular_values.csv
 METRIC_LABELS = {"image_swd": "image SWD ×10³ (test vs generated)", "swd": "latent SWD to prior"}
 METHOD_COLORS = {"moca": "C3", "mmd": "C0", "swd": "C2", "sinkhorn": "C1", "gan": "C4"}
 
 
 def method_color(method: str, index: int) -> str:
+    """A built-in method's fixed color; others cycle through the rest of the palette."""
     return METHOD_COLORS.get(method, f"C{5 + index % 5}")
 
 
@@ -90,13 +89,14 @@ def image_swd_curves(metrics: pd.DataFrame, stem: Path, setting: str = "") -> No
     save(fig, stem)
 
 
-def singular_value_spectra(values: pd.DataFrame, stem: Path) -> None:
-    """Singular values of the codes per method x lam (first seed), log y (paper Fig. 4)."""
+def singular_value_spectra(values: pd.DataFrame, stem: Path, reference: str) -> None:
+    """Singular values of the codes per method x lam (first seed), log y (paper Fig. 4);
+    rows whose method is ``reference`` are the prior samples' spectrum."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     first_seed = values[values["seed"] == values["seed"].min()]
     styles = ["-", "--", ":", "-."]
     for i, (method, runs) in enumerate(first_seed.groupby("method", sort=False)):
-        if method == PRIOR_REFERENCE:
+        if method == reference:
             ax.plot(runs["index"], runs["value"], color="0.3", lw=2.2, alpha=0.6,
                     label="prior samples (ideal)")  # fmt: skip
             continue
@@ -116,8 +116,10 @@ def singular_value_spectra(values: pd.DataFrame, stem: Path) -> None:
 
 
 @torch.no_grad()
-def image_visuals(encoder, decoder, test_images, stem: Path, title: str, n: int = 8) -> None:
+def image_visuals(encoder, decoder, test_images, stem: Path, title: str, *, n: int = 8) -> None:
     """Random samples, test reconstructions and slerp interpolations in one figure."""
+    from torchvision.utils import make_grid
+
     encoder.eval()
     decoder.eval()
     device = test_images.device
@@ -204,5 +206,29 @@ def sweep_axis(frame: pd.DataFrame, axis: str, metric: str, stem: Path) -> None:
     ax.set_title(f"{metric} vs {axis} (mean ± std over {seeds} seeds{note})", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    save(fig, stem)
+
+
+def compare_curves(frames: dict[str, pd.DataFrame], metric: str, stem: Path) -> None:
+    """The metric (mean over seeds) vs epoch of several runs: color = method (and lam),
+    line style = run (the first, the reference, solid)."""
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    styles = ["-", "--", ":", "-."]
+    for r, (name, frame) in enumerate(frames.items()):
+        keys = ["method", "lam"] if "lam" in frame else ["method"]
+        for i, (values, runs) in enumerate(frame.groupby(keys, sort=False)):
+            values = values if isinstance(values, tuple) else (values,)
+            label = values[0] + (f", λ = {values[1]:g}" if len(values) > 1 else "")
+            mean = runs.groupby("epoch")[metric].mean()
+            ax.plot(mean.index, mean, styles[r % 4], color=f"C{i % 10}", lw=1.6,
+                    label=f"{label} (run {r + 1})")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)} (mean over seeds)")
+    runs = "; ".join(f"run {r + 1}: {Path(name).name}" for r, name in enumerate(frames))
+    ax.set_title(f"{metric} of {len(frames)} runs ({runs})", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(ncol=2, fontsize=8)
     fig.tight_layout()
     save(fig, stem)

@@ -135,17 +135,15 @@ def resume_from(path: Path, device, load) -> None:
         ) from None
 
 
-SETTINGS_FREE_ON_RESUME = ("device", "out", "quiet", "resume")
-
-
-def check_resumable(out: Path, settings: dict) -> None:
-    """--resume continues only a run made with the same settings (device, quiet may change)."""
+def check_resumable(out: Path, settings: dict, *, free: tuple[str, ...]) -> None:
+    """--resume continues only a run made with the same settings, except those in ``free``
+    (device, quiet, ...)."""
     previous = read_json(out / "config.json").get("config")
     if previous is None:
         return
     changed = [
         key for key in settings
-        if key not in SETTINGS_FREE_ON_RESUME and previous.get(key) != settings[key]
+        if key not in free and previous.get(key) != settings[key]
     ]  # fmt: skip
     if changed:
         raise UsageError(

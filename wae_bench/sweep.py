@@ -33,16 +33,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-import regularizers
-from regularizers import SpherePrior, TrainingPlan
-
 from . import config as config_io
-from . import plots, results
-from .config import ImageConfig, LatentConfig
+from . import results, runner, tasks
 from .errors import Diverged, UsageError
 
-TASKS = {"latent": LatentConfig, "image": ImageConfig}
-OUTPUT = {"latent": ("curves.csv", "swd"), "image": ("metrics.csv", "image_swd")}
 GRID_KEYS = ("methods", "lambdas", "seeds")
 STATUS = "status.json"
 
@@ -55,6 +49,7 @@ PRESETS = {  # the paper's ablations (SPEC section 2) on the embedded digits, Mo
 
 
 def preset(name: str) -> dict:
+    """The sweep spec of a named ablation (PRESETS) on the embedded digits."""
     if name not in PRESETS:
         raise UsageError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     grid = {"methods": ["moca"], "lambdas": [100.0], "seeds": [0, 1, 2], **PRESETS[name]}
@@ -62,6 +57,7 @@ def preset(name: str) -> dict:
 
 
 def load_spec(path: str) -> dict:
+    """A sweep spec from a TOML or YAML file, named after the file."""
     file = Path(path)
     if file.suffix in (".yaml", ".yml"):
         try:
@@ -85,7 +81,7 @@ def load_spec(path: str) -> dict:
     return {**spec, "name": file.stem}
 
 
-def _run_id(method, lam, params: dict, seed: int, settings: dict) -> str:
+def _run_id(method, lam, params: dict, *, seed: int, settings: dict) -> str:
     """Readable id from the varying settings plus a short hash of everything resolved."""
     parts = [method] + ([f"lam{lam:g}"] if lam is not None else [])
     parts += [f"{k}{v:g}" if isinstance(v, (int, float)) else f"{k}-{v}" for k, v in params.items()]
@@ -99,19 +95,21 @@ def expand(spec: dict) -> list[dict]:
     if unknown:
         raise UsageError(f"unknown sweep key {', '.join(unknown)}; use task, settings and grid")
     task = spec.get("task")
-    if task not in TASKS:
-        raise UsageError(f"sweep task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task not in tasks.names():
+        raise UsageError(f"sweep task must be one of {', '.join(tasks.names())}, got {task!r}")
+    config_cls = tasks.get(task).config
     settings, grid = spec.get("settings", {}), dict(spec.get("grid", {}))
     if not isinstance(settings, dict) or not isinstance(grid, dict):
         raise UsageError("sweep settings and grid must be tables")
     clash = sorted(set(settings) & set(GRID_KEYS))
     if clash:
         raise UsageError(f"{', '.join(clash)} belong in [grid], not [settings]")
-    methods = grid.pop("methods", TASKS[task]().methods)
+    methods = grid.pop("methods", config_cls().methods)
     seeds = grid.pop("seeds", [0])
     lambdas = grid.pop("lambdas", None)
-    if lambdas is not None and task != "image":
-        raise UsageError("lambdas apply to the image task only; drop them from the grid")
+    if lambdas is not None and not _has_lambdas(task):
+        with_lambdas = ", ".join(n for n in tasks.names() if _has_lambdas(n))
+        raise UsageError(f"lambdas apply to the {with_lambdas} task only; drop them from the grid")
     for key, values in (("methods", methods), ("seeds", seeds), ("lambdas", lambdas or [0])):
         if not isinstance(values, list) or not values:
             raise UsageError(f"grid.{key} must be a non-empty list, got {values!r}")
@@ -125,13 +123,19 @@ def expand(spec: dict) -> list[dict]:
             }
             for lam in lambdas or [None]:
                 for seed in seeds:
-                    runs.append(_resolve(task, settings, method, lam, params, seed))
+                    runs.append(_resolve(task, settings, method=method, lam=lam, params=params,
+                                         seed=seed))
     if not runs:
         raise UsageError("the grid is empty; give at least one method and seed")
     return runs
 
 
+def _has_lambdas(task: str) -> bool:
+    return "lambdas" in tasks.get(task).config.__dataclass_fields__
+
+
 def _parameter_axes(grid: dict, methods: list) -> dict[str, list]:
+    """{"METHOD.PARAM": values}; names and values are checked by the method, run by run."""
     axes = {}
     for key, values in grid.items():
         method, dot, param = str(key).partition(".")
@@ -141,55 +145,36 @@ def _parameter_axes(grid: dict, methods: list) -> dict[str, list]:
             )
         if method not in methods:
             raise UsageError(f"grid key {key!r} names a method not in grid.methods ({methods})")
-        known = regularizers.hyperparameter_defaults(regularizers.get(method))
-        if param not in known:
-            raise UsageError(
-                f"{method} has no hyper-parameter {param!r}; known: {', '.join(known)}"
-            )
         if not isinstance(values, list) or not values:
             raise UsageError(f"grid.{key} must be a non-empty list of values, got {values!r}")
         axes[key] = values
     return axes
 
 
-def _resolve(task, settings, method, lam, params, seed) -> dict:
+def _resolve(task: str, settings: dict, *, method: str, lam, params: dict, seed: int) -> dict:
+    """One run's full, validated settings; refused here if it could not run."""
     values = {**settings, "methods": [method], "seeds": [seed], "quiet": True, "resume": True}
     values["params"] = {method: {**settings.get("params", {}).get(method, {}), **params}}
     if lam is not None:
-        values["lambdas"] = {method: [lam]}
+        values["lambdas"] = [lam]
     try:
-        cfg = config_io.build(TASKS[task], {}, values)
-        _check_bindable(cfg)
+        cfg = config_io.build(tasks.get(task).config, {}, values)
+        runner.check_runnable(tasks.get(task), cfg)
     except UsageError as err:
         raise UsageError(f"run {method}, seed {seed}, {params or ''}: {err}") from None
-    resolved = config_io.to_dict(cfg)
-    resolved.pop("out")
-    run_id = _run_id(method, lam, params, seed, resolved)
+    run_id = _run_id(method, lam, params, seed=seed, settings=cfg.identity())
     return {"id": run_id, "task": task, "method": method, "lam": lam, "seed": seed,
-            "params": params, "settings": resolved}  # fmt: skip
-
-
-def _check_bindable(cfg) -> None:
-    """Catch what only binding tells (a queue smaller than the batch, ...) before any run."""
-    for method in cfg.methods:
-        try:
-            reg = regularizers.build(method, **cfg.params.get(method, {}))
-            plan = TrainingPlan(cfg.batch_size, total_steps=1, dataset_size=10**9)
-            reg.bind(torch.nn.Linear(1, cfg.latent_dim), SpherePrior(cfg.latent_dim), plan)
-        except (ValueError, TypeError) as err:
-            raise UsageError(f"{method}: {err}") from None
+            "params": params, "settings": cfg.to_dict()}  # fmt: skip
 
 
 def execute(task: str, settings: dict, run_dir: str) -> dict:
     """Run one grid point to its end; never raises: the outcome goes to status.json."""
-    from .tasks import image, latent
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one run, one core: the same numbers on every executor
     start = time.perf_counter()
     try:
-        cfg = TASKS[task](**{**settings, "out": run_dir})
-        {"latent": latent, "image": image}[task].run(cfg.validate())
+        definition = tasks.get(task)
+        runner.run(definition, definition.config(**{**settings, "out": run_dir}).validate())
         status, message = "finished", ""
     except Diverged as err:
         status, message = "diverged", str(err)
@@ -238,7 +223,7 @@ def _run_ray(pending, out, address):
         yield refs[done[0]], ray.get(done[0])
 
 
-def run(spec: dict, out: Path, executor: str = "local", jobs: int | None = None,
+def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = None,
         address: str | None = None, quiet: bool = False) -> Path:  # fmt: skip
     """Run every grid point not finished yet; then write sweep.csv, sweep.md and figures."""
     if executor not in ("local", "ray"):
@@ -277,8 +262,9 @@ def collect(out: Path) -> pd.DataFrame:
                **{f"{run['method']}.{k}": v for k, v in run["params"].items()},
                "status": status["status"], "message": status.get("message", ""),
                "seconds": status.get("seconds", math.nan)}  # fmt: skip
-        table, metric = OUTPUT[run["task"]]
-        path = out / "runs" / run["id"] / table
+        task = tasks.get(run["task"])
+        metric = task.metric
+        path = out / "runs" / run["id"] / task.result_file
         if status["status"] == "finished" and path.is_file():
             last = pd.read_csv(path).sort_values("epoch").iloc[-1]
             row.update({k: last[k] for k in (metric, "recon", "latent_swd") if k in last})
@@ -287,10 +273,12 @@ def collect(out: Path) -> pd.DataFrame:
 
 
 def report(out: Path) -> None:
+    """(Re)write sweep.csv, sweep.md and one figure per swept parameter from the runs' files."""
+    from . import plots
+
     frame = collect(out)
     results.write_csv(out / "sweep.csv", frame)
-    task = results.read_json(out / "sweep.json")["spec"]["task"]
-    metric = OUTPUT[task][1]
+    metric = tasks.get(results.read_json(out / "sweep.json")["spec"]["task"]).metric
     axes = [c for c in frame.columns if "." in c and frame[c].nunique() > 1]
     if frame["lam"].nunique() > 1:
         axes.insert(0, "lam")

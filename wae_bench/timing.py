@@ -86,6 +86,7 @@ def _ms(seconds: float) -> str:
 
 
 def markdown(frame: pd.DataFrame, machine: dict) -> str:
+    """timing.md: the machine, the targets (measured vs limit) and every benchmark's median."""
     lines = ["# Timing", ""]
     cpu = machine.get("cpu", {}).get("brand_raw") or machine.get("processor") or "unknown CPU"
     lines += [f"Machine: {cpu}, {machine.get('cpu', {}).get('count', '?')} cores; "
@@ -109,6 +110,7 @@ def markdown(frame: pd.DataFrame, machine: dict) -> str:
 
 
 def report(json_path: Path, out: Path | None = None) -> Path:
+    """Write timing.md and scaling.png/.pdf for a pytest-benchmark JSON; returns the folder."""
     frame, machine = load(json_path)
     out = results.prepare_run_dir(Path(out) if out else Path(json_path).parent)
     results.write_text(out / "timing.md", markdown(frame, machine))

@@ -25,6 +25,7 @@ def train_epoch(
     regularizer: Regularizer,
     optimizer: torch.optim.Optimizer,
     batches: Iterable[Tensor],
+    *,
     decoder: nn.Module | None = None,
     lam: float = 1.0,
     on_step: Callable[[Tensor], None] | None = None,
@@ -55,7 +56,8 @@ def train_epoch(
         loss.backward()
         optimizer.step()
         if lam:
-            regularizer.after_step(z.detach(), x)
+            with torch.no_grad():  # the grad mode Regularizer.after_step documents
+                regularizer.after_step(z.detach(), x)
         if on_step is not None:
             on_step(loss.detach())
         weighted = loss.detach() * len(x)
@@ -82,6 +84,7 @@ def training_state(modules: dict[str, nn.Module], optimizer, batch_rng: torch.Ge
 
 
 def load_training_state(state: dict, modules: dict[str, nn.Module], optimizer, batch_rng) -> None:
+    """Restore what ``training_state`` saved (the modules, optimizer and RNGs, in place)."""
     for name, module in modules.items():
         module.load_state_dict(state["modules"][name])
     optimizer.load_state_dict(state["optimizer"])

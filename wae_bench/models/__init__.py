@@ -30,6 +30,7 @@ def build_autoencoder(arch: str, channels: int, size: int, latent_dim: int):
 
 
 def parameter_count(*modules: nn.Module) -> int:
+    """Total number of parameters of ``modules``."""
     return sum(p.numel() for m in modules for p in m.parameters())
 
 

@@ -5,44 +5,69 @@ codes on the unit sphere. At epoch 0, every `eval_every` epochs and at the last 
 image SWD between `eval_samples` test images and as many decoded prior samples, test-set
 reconstruction error and latent SWD of the test codes to the prior. For a given seed every
 method and lam sees the same data order, initial weights, evaluation samples and metric
-randomness. Each epoch ends with a checkpoint, so `--resume` continues where a run stopped.
+randomness.
 """
 
-import math
-import time
-from dataclasses import dataclass
-from functools import partial
+import dataclasses
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 import regularizers
-from regularizers import TrainingPlan
 from regularizers.swd import random_directions
 
-from .. import config as config_io
 from .. import data as datasets
-from .. import plots, results
-from ..config import AMP_DTYPES, ImageConfig
+from .. import results
+from ..config import RunConfig, check_lambdas, check_non_negative_int
 from ..errors import UsageError
 from ..image_swd import image_swd
 from ..metrics import latent_swd, singular_values
 from ..models import build_autoencoder, parameter_count
-from ..train import (
-    check_finite,
-    load_training_state,
-    per_image_squared_error,
-    train_epoch,
-    training_state,
-)
+from ..train import per_image_squared_error
+from .base import Context, Task
 
-METRICS = "metrics.csv"
 SINGULAR = "singular_values.csv"
 SINGULAR_CODES = 10_000
 EVAL_BATCH = 500
+DEFAULT_LAMBDAS = [1.0, 10.0, 100.0]
+PRIOR_REFERENCE = "prior"  # method name of the prior samples' rows in singular_values.csv
+
+
+@dataclass(kw_only=True)
+class ImageConfig(RunConfig):
+    """WAE training on images, one run per (method, lam, seed) (SPEC section 4)."""
+
+    POSITIVE_INTS = (*RunConfig.POSITIVE_INTS, "eval_every", "image_size")
+
+    dataset: str = "digits"
+    data_root: str = "data"
+    download: bool = False
+    image_size: int = 64
+    arch: str = "conv"
+    lambdas: dict[str, list[float]] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    epochs: int = 30
+    lr_halve_every: int = 0
+    eval_every: int = 5
+    eval_samples: int = 0
+
+    def check(self) -> None:
+        for name in ("lr_halve_every", "eval_samples"):
+            check_non_negative_int(name, getattr(self, name))
+        self.lambdas = check_lambdas(self.lambdas, self.methods, DEFAULT_LAMBDAS)
+
+    def lambda_values(self, method: str) -> list[float]:
+        return self.lambdas[method]
+
+
+@dataclass
+class ImageContext(Context):
+    data: datasets.ImageData
+    singular: list[dict]  # rows of singular_values.csv, the prior's first
 
 
 @dataclass
@@ -58,6 +83,7 @@ class Fixtures:
 
 
 def make_fixtures(cfg: ImageConfig, data, seed: int, device) -> Fixtures:
+    """Test images, the floor, prior codes to decode and directions, from the seed alone."""
     n = cfg.eval_samples or len(data.test)
     gen = torch.Generator().manual_seed(10_000 + seed)
     prior = regularizers.SpherePrior(cfg.latent_dim)
@@ -73,192 +99,188 @@ def make_fixtures(cfg: ImageConfig, data, seed: int, device) -> Fixtures:
     )
 
 
-def run_id(method: str, lam: float, seed: int) -> str:
-    return f"{method}_lam{lam:g}_seed{seed}"
+@lru_cache(maxsize=2)
+def load_data(dataset: str, root: str, download: bool, size: int) -> datasets.ImageData:
+    """The dataset, read once per process (sweeps check many configs of one dataset)."""
+    return datasets.load(dataset, root, download, size)
 
 
-@torch.no_grad()
-def evaluate(encoder, decoder, fx: Fixtures) -> dict:
-    encoder.eval()
-    decoder.eval()
-    generated = torch.cat([decoder(z) for z in fx.generation_prior.split(EVAL_BATCH)])
-    codes, squared_error = [], 0.0
-    for x in fx.test_images.split(EVAL_BATCH):
-        z = encoder(x)
-        codes.append(z)
-        squared_error += float(per_image_squared_error(x, decoder(z))) * len(x)
-    return {
-        "image_swd": image_swd(fx.test_images, generated, seed=fx.seed),
-        "recon": squared_error / len(fx.test_images),
-        "latent_swd": latent_swd(torch.cat(codes), fx.latent_prior, fx.directions),
-    }
+def decode(decoder, codes: Tensor) -> Tensor:
+    """decoder(codes) in chunks of EVAL_BATCH."""
+    return torch.cat([decoder(z) for z in codes.split(EVAL_BATCH)])
 
 
-class Run:
-    """One (method, lam, seed): models, regularizer, optimizer, RNG and its rows so far."""
+class ImageTask(Task):
+    name = "image"
+    order = 1
+    config = ImageConfig
+    help = "WAE training per regularizer, image SWD vs epoch (paper Sec. 4.1, Fig. 2 right)"
+    description = ("Train one WAE per (method, lam, seed) and track the image SWD between "
+                   "test images and decoded prior samples.")  # fmt: skip
+    result_file = "metrics.csv"
+    columns = ("method", "lam", "seed", "epoch", "image_swd", "recon", "latent_swd",
+               "image_swd_floor", "seconds", "loss")  # fmt: skip
+    metric = "image_swd"
+    summary_epochs = (5,)
 
-    def __init__(self, cfg: ImageConfig, data, method: str, lam: float, seed: int, device):
-        self.cfg, self.data, self.method, self.lam, self.seed = cfg, data, method, lam, seed
-        self.id = run_id(method, lam, seed)
-        torch.manual_seed(seed)
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--dataset",
+            help="digits (default, embedded), mnist, fashion-mnist, cifar10, celeba or folder",
+        )
+        parser.add_argument("--data-root", help="folder holding the dataset (default ./data)")
+        parser.add_argument("--download", action="store_true", help="let torchvision download it")
+        parser.add_argument("--image-size", type=int,
+                            help="side length of `folder` images (default 64)")  # fmt: skip
+        parser.add_argument("--arch", help="conv (default), a1 or a2")
+        parser.add_argument(
+            "--lambdas", type=_lambdas, action="append", metavar="[METHOD=]L1,L2",
+            help="weights for every method, or for one (repeatable; default 1,10,100)",
+        )  # fmt: skip
+        parser.add_argument("--lr-halve-every", type=int,
+                            help="halve the learning rate every N epochs")  # fmt: skip
+        parser.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 5)")
+        parser.add_argument("--eval-samples", type=int,
+                            help="images per evaluation (default: test set)")  # fmt: skip
+
+    def setup(self, cfg: ImageConfig, device) -> ImageContext:
+        data = load_data(cfg.dataset, cfg.data_root, cfg.download, cfg.image_size)
+        if cfg.eval_samples > len(data.test):
+            raise UsageError(
+                f"eval_samples {cfg.eval_samples} exceeds the {len(data.test)} test images of "
+                f"{data.name}; lower --eval-samples"
+            )
+        if isinstance(data.train, Tensor):  # small datasets live on the device once
+            data = dataclasses.replace(data, train=data.train.to(device))
+        return ImageContext(cfg, device, data, _prior_spectrum(cfg, data))
+
+    def dataset_size(self, ctx: ImageContext) -> int:
+        return len(ctx.data.train)
+
+    def prior(self, cfg):
+        return regularizers.SpherePrior(cfg.latent_dim)
+
+    def build_models(self, ctx: ImageContext):
+        cfg, data = ctx.cfg, ctx.data
         try:
-            models = build_autoencoder(cfg.arch, data.channels, data.size, cfg.latent_dim)
+            encoder, decoder = build_autoencoder(cfg.arch, data.channels, data.size,
+                                                 cfg.latent_dim)  # fmt: skip
         except ValueError as err:
             raise UsageError(str(err)) from None
-        self.encoder, self.decoder = (m.to(device) for m in models)
-        self.steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
-        try:
-            self.reg = regularizers.build(method, **cfg.params.get(method, {}))
-            plan = TrainingPlan(cfg.batch_size, cfg.epochs * self.steps_per_epoch, len(data.train))
-            self.reg.bind(self.encoder, regularizers.SpherePrior(cfg.latent_dim), plan)
-        except (ValueError, TypeError) as err:
-            raise UsageError(f"{method}: {err} (set with --set {method}.PARAM=VALUE)") from None
-        self.reg.to(device)
-        if cfg.compile:  # after bind: MoCA's key encoder is an eager copy
-            self.encoder.compile()
-            self.decoder.compile()
-        params = [*self.encoder.parameters(), *self.decoder.parameters()]
-        self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
-        self.batch_rng = torch.Generator().manual_seed(seed)
-        self.epoch, self.seconds, self.rows = 0, 0.0, []
+        return {"encoder": encoder, "decoder": decoder}
 
-    def lr_at(self, epoch: int) -> float:
-        """Learning rate of ``epoch`` (1-based): halved every ``lr_halve_every`` epochs."""
-        every = self.cfg.lr_halve_every
-        return self.cfg.lr * 0.5 ** ((epoch - 1) // every) if every else self.cfg.lr
+    def fixtures(self, ctx: ImageContext, seed: int) -> Fixtures:
+        return make_fixtures(ctx.cfg, ctx.data, seed, ctx.device)
 
-    def record(self, fixtures: Fixtures, loss: float) -> None:
-        row = dict(method=self.method, lam=self.lam, seed=self.seed, epoch=self.epoch)
-        row.update(evaluate(self.encoder, self.decoder, fixtures))
-        row.update(image_swd_floor=fixtures.floor, seconds=self.seconds, loss=loss)
-        self.rows.append(row)
+    def batches(self, ctx: ImageContext, fixtures, rng):
+        return datasets.batches(ctx.data.train, ctx.cfg.batch_size, rng, ctx.device)
 
-    def train_one_epoch(self, progress) -> float:
-        self.epoch += 1
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr_at(self.epoch)
-        device = module_device(self.encoder)
-        steps = 0
-
-        def on_step(loss):
-            nonlocal steps
-            steps += 1
-            progress.update()
-            if steps % 10 == 0:
-                progress.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
-
-        start = time.perf_counter()
-        loss = train_epoch(
-            self.encoder, self.reg, self.optimizer,
-            datasets.batches(self.data.train, self.cfg.batch_size, self.batch_rng, device),
-            decoder=self.decoder, lam=self.lam, on_step=on_step,
-            amp_dtype=AMP_DTYPES[self.cfg.amp],
-        )  # fmt: skip
-        self.seconds += time.perf_counter() - start
-        return loss
-
-    def modules(self) -> dict:
-        return {"encoder": self.encoder, "decoder": self.decoder, "regularizer": self.reg}
-
-    def state(self) -> dict:
+    def evaluate(self, ctx, fixtures: Fixtures, models) -> dict:
+        encoder, decoder = models["encoder"], models["decoder"]
+        generated = decode(decoder, fixtures.generation_prior)
+        codes, squared_error = [], 0.0
+        for x in fixtures.test_images.split(EVAL_BATCH):
+            z = encoder(x)
+            codes.append(z)
+            squared_error += float(per_image_squared_error(x, decoder(z))) * len(x)
         return {
-            "run": self.id, "epoch": self.epoch, "seconds": self.seconds, "rows": self.rows,
-            **training_state(self.modules(), self.optimizer, self.batch_rng),
+            "image_swd": image_swd(fixtures.test_images, generated, seed=fixtures.seed),
+            "recon": squared_error / len(fixtures.test_images),
+            "latent_swd": latent_swd(torch.cat(codes), fixtures.latent_prior,
+                                     fixtures.directions),
+            "image_swd_floor": fixtures.floor,
         }  # fmt: skip
 
-    def load(self, state: dict) -> None:
-        if state.get("run") != self.id:
-            raise ValueError(f"it belongs to run {state.get('run')!r}, not {self.id!r}")
-        load_training_state(state, self.modules(), self.optimizer, self.batch_rng)
-        self.epoch, self.seconds, self.rows = state["epoch"], state["seconds"], state["rows"]
+    def eval_due(self, cfg: ImageConfig, epoch: int) -> bool:
+        return epoch % cfg.eval_every == 0 or epoch == cfg.epochs
+
+    def learning_rate(self, cfg: ImageConfig, epoch: int) -> float:
+        """Halved every ``lr_halve_every`` epochs (0: constant)."""
+        every = cfg.lr_halve_every
+        return cfg.lr * 0.5 ** ((epoch - 1) // every) if every else cfg.lr
+
+    def describe(self, ctx: ImageContext, models) -> dict:
+        cfg, data = ctx.cfg, ctx.data
+        enc, dec = models["encoder"], models["decoder"]
+        if not cfg.quiet:
+            print(
+                f"{cfg.arch} on {data.name} ({data.channels}x{data.size}x{data.size}), latent "
+                f"{cfg.latent_dim}: encoder {parameter_count(enc) / 1e6:.2f}M + decoder "
+                f"{parameter_count(dec) / 1e6:.2f}M = "
+                f"{parameter_count(enc, dec) / 1e6:.2f}M parameters"
+            )
+        return {
+            "parameters": {"encoder": parameter_count(enc), "decoder": parameter_count(dec)},
+            "data": {"name": data.name, "train": len(data.train), "test": len(data.test),
+                     "channels": data.channels, "size": data.size},
+        }  # fmt: skip
+
+    def images(self, ctx, fixtures: Fixtures, models) -> dict[str, Tensor]:
+        from torchvision.utils import make_grid
+
+        samples = decode(models["decoder"], fixtures.generation_prior[:64])
+        test = fixtures.test_images[:32]
+        pairs = torch.stack([test, models["decoder"](models["encoder"](test))], 1).flatten(0, 1)
+        return {"samples": make_grid(samples.clamp(0, 1).cpu(), nrow=8),
+                "reconstructions": make_grid(pairs.clamp(0, 1).cpu(), nrow=8)}  # fmt: skip
+
+    def after_run(self, ctx: ImageContext, fixtures: Fixtures, run, out: Path) -> None:
+        """Singular values of the codes; visuals of the first seed."""
+        from .. import plots
+
+        key = run.key
+        ctx.singular += _singular_rows(run.models["encoder"], ctx, method=key.method,
+                                      lam=key.lam, seed=key.seed)
+        if key.seed == ctx.cfg.seeds[0]:
+            stem = out / "visuals" / f"{key.method}_lam{key.lam:g}"
+            plots.image_visuals(run.models["encoder"], run.models["decoder"],
+                                fixtures.test_images, stem,
+                                f"{key.method}, lam = {key.lam:g}, seed {key.seed}")  # fmt: skip
+
+    def finish(self, ctx: ImageContext, out: Path) -> None:
+        results.write_csv(out / SINGULAR, pd.DataFrame(ctx.singular))
+
+    def report(self, run_dir: Path) -> None:
+        """(Re)write summary.csv/.md, swd_vs_epoch and singular_values figures from the CSVs."""
+        from .. import plots
+
+        run_dir = Path(run_dir)
+        metrics = results.read_csv(run_dir / self.result_file)
+        summary = summarize(metrics)
+        results.write_csv(run_dir / "summary.csv", summary)
+        results.write_text(run_dir / "summary.md", summary_markdown(summary, metrics))
+        saved = results.read_json(run_dir / "config.json")
+        plots.image_swd_curves(metrics, run_dir / "swd_vs_epoch", _setting(saved))
+        if (run_dir / SINGULAR).is_file():
+            plots.singular_value_spectra(
+                results.read_csv(run_dir / SINGULAR), run_dir / "singular_values", PRIOR_REFERENCE
+            )
 
 
-def module_device(module) -> torch.device:
-    return next(module.parameters()).device
+TASK = ImageTask()
 
 
-def train(run: Run, fixtures: Fixtures, checkpoint: Path, on_eval, quiet: bool) -> None:
-    """Train ``run`` to the last epoch, evaluating and checkpointing as configured."""
-    cfg = run.cfg
-    if run.epoch == 0 and not run.rows:
-        run.record(fixtures, float("nan"))
-        on_eval()
-    total = cfg.epochs * run.steps_per_epoch
-    with tqdm(total=total, initial=run.epoch * run.steps_per_epoch, desc=run.id, unit="step",
-              disable=quiet, dynamic_ncols=True) as progress:  # fmt: skip
-        while run.epoch < cfg.epochs:
-            loss = run.train_one_epoch(progress)
-            check_finite(loss, run.id, run.epoch)
-            if run.epoch % cfg.eval_every == 0 or run.epoch == cfg.epochs:
-                run.record(fixtures, loss)
-                on_eval()
-            results.save_checkpoint(checkpoint, run.state())
+def _lambdas(text: str) -> tuple[str | None, list[float]]:
+    """'1,10' (every method) or 'moca=1,10' (one method)."""
+    import argparse
+
+    method, sep, values = text.rpartition("=")
+    try:
+        lams = [float(v) for v in values.split(",") if v.strip()]
+    except ValueError:
+        lams = []
+    if not lams:
+        raise argparse.ArgumentTypeError(f"expects numbers such as 1,10 or moca=1,10, got {text!r}")
+    return (method.strip() if sep else None), lams
 
 
-def run(cfg: ImageConfig) -> Path:
-    device = results.resolve_device(cfg.device)
-    data = datasets.load(cfg.dataset, cfg.data_root, cfg.download, cfg.image_size)
-    if cfg.eval_samples > len(data.test):
-        raise UsageError(
-            f"eval_samples {cfg.eval_samples} exceeds the {len(data.test)} test images of "
-            f"{data.name}; lower --eval-samples"
-        )
-    if isinstance(data.train, Tensor):
-        data.train = data.train.to(device)  # small datasets live on the device once
-    out = Path(cfg.out) if cfg.out else Path("results") / "image" / time.strftime("%Y%m%d-%H%M%S")
-    # Build every run's models once before training: bad settings fail here, on the CPU.
-    probe = {m: Run(cfg, data, m, cfg.lambdas[m][0], cfg.seeds[0], "cpu") for m in cfg.methods}
-    enc, dec = probe[cfg.methods[0]].encoder, probe[cfg.methods[0]].decoder
-    if not cfg.quiet:
-        print(
-            f"{cfg.arch} on {data.name} ({data.channels}x{data.size}x{data.size}), latent "
-            f"{cfg.latent_dim}: encoder {parameter_count(enc) / 1e6:.2f}M + decoder "
-            f"{parameter_count(dec) / 1e6:.2f}M = {parameter_count(enc, dec) / 1e6:.2f}M parameters"
-        )
-    saved_cfg = config_io.to_dict(cfg)
-    if cfg.resume:
-        results.check_resumable(out, saved_cfg)
-    results.prepare_run_dir(out / "checkpoints")
-    results.write_json(out / "config.json", {
-        "task": "image", "config": saved_cfg, "environment": results.environment(device),
-        "hparams": {m: r.reg.hparams() for m, r in probe.items()},
-        "parameters": {"encoder": parameter_count(enc), "decoder": parameter_count(dec)},
-        "data": {"name": data.name, "train": len(data.train), "test": len(data.test),
-                 "channels": data.channels, "size": data.size},
-    })  # fmt: skip
-    finished: list[dict] = []
-
-    def write_metrics(running: list[dict]) -> None:
-        """All finished runs' rows plus the running one's: on disk after every evaluation."""
-        results.write_csv(out / METRICS, pd.DataFrame(finished + running))
-
-    singular: list[dict] = _prior_spectrum(cfg, data)
-    for seed in cfg.seeds:
-        fixtures = make_fixtures(cfg, data, seed, device)
-        for method, lam in [(m, lam) for m in cfg.methods for lam in cfg.lambdas[m]]:
-            current = Run(cfg, data, method, lam, seed, device)
-            checkpoint = out / "checkpoints" / f"{current.id}.pt"
-            if cfg.resume and checkpoint.exists():
-                results.resume_from(checkpoint, device, current.load)
-            train(current, fixtures, checkpoint, partial(write_metrics, current.rows), cfg.quiet)
-            finished += current.rows
-            singular += _singular_rows(current, data, device)
-            if seed == cfg.seeds[0]:
-                title = f"{method}, lam = {lam:g}, seed {seed}"
-                plots.image_visuals(current.encoder, current.decoder, fixtures.test_images,
-                                    out / "visuals" / f"{method}_lam{lam:g}", title)  # fmt: skip
-    results.write_csv(out / SINGULAR, pd.DataFrame(singular))
-    report(out)
-    return out
-
-
-def _singular_rows(run: Run, data, device) -> list[dict]:
+def _singular_rows(encoder, ctx: ImageContext, *, method: str, lam: float, seed: int) -> list[dict]:
     """Singular values of the centered codes of up to 10,000 training images (paper Fig. 4)."""
-    images = datasets.take(data.train, SINGULAR_CODES)
-    run.encoder.eval()
+    images = datasets.take(ctx.data.train, SINGULAR_CODES)
+    encoder.eval()
     with torch.no_grad():
-        codes = torch.cat([run.encoder(x.to(device)) for x in images.split(EVAL_BATCH)])
-    return _spectrum(codes, run.method, run.lam, run.seed)
+        codes = torch.cat([encoder(x.to(ctx.device)) for x in images.split(EVAL_BATCH)])
+    return _spectrum(codes, method, lam, seed)
 
 
 def _prior_spectrum(cfg: ImageConfig, data) -> list[dict]:
@@ -266,7 +288,7 @@ def _prior_spectrum(cfg: ImageConfig, data) -> list[dict]:
     n = min(len(data.train), SINGULAR_CODES)
     generator = torch.Generator().manual_seed(cfg.seeds[0])
     samples = regularizers.SpherePrior(cfg.latent_dim).sample(n, generator=generator)
-    return _spectrum(samples, plots.PRIOR_REFERENCE, 0.0, cfg.seeds[0])
+    return _spectrum(samples, PRIOR_REFERENCE, 0.0, cfg.seeds[0])
 
 
 def _spectrum(codes: Tensor, method: str, lam: float, seed: int) -> list[dict]:
@@ -295,6 +317,7 @@ def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame) -> str:
+    """summary.md: one line on the metric, then the table of ``summarize``."""
     last = int(metrics["epoch"].max())
     header = ["method", "lam", "image SWD @ epoch 5", f"image SWD @ epoch {last}",
               "best test recon (SSE / image)", f"latent SWD @ {last}", "s / epoch"]  # fmt: skip
@@ -315,21 +338,6 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame) -> str:
         "squared errors per test image."
     )
     return intro + "\n\n" + "\n".join(lines) + "\n"
-
-
-def report(run_dir: Path) -> None:
-    """(Re)write summary.csv/.md, swd_vs_epoch.png/.pdf and singular_values.png from the CSVs."""
-    run_dir = Path(run_dir)
-    metrics = results.read_csv(run_dir / METRICS)
-    summary = summarize(metrics)
-    results.write_csv(run_dir / "summary.csv", summary)
-    results.write_text(run_dir / "summary.md", summary_markdown(summary, metrics))
-    saved = results.read_json(run_dir / "config.json")
-    plots.image_swd_curves(metrics, run_dir / "swd_vs_epoch", _setting(saved))
-    if (run_dir / SINGULAR).is_file():
-        plots.singular_value_spectra(
-            results.read_csv(run_dir / SINGULAR), run_dir / "singular_values"
-        )
 
 
 def _setting(saved: dict) -> str:

@@ -8,31 +8,49 @@ independent prior sets. For a given seed every method sees the same data, initia
 batch order, evaluation samples and directions.
 """
 
-import math
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 import regularizers
-from regularizers import TrainingPlan
 from regularizers.swd import random_directions
 
-from .. import config as config_io
-from .. import plots, results
-from ..config import LatentConfig
+from .. import results
+from ..config import RunConfig
 from ..errors import UsageError
 from ..metrics import latent_swd
 from ..models import MLPEncoder
-from ..train import check_finite, load_training_state, train_epoch, training_state
+from .base import Task
 
-CURVES = "curves.csv"
-SUMMARY_EPOCHS = (1, 5, 20)
 FLOOR_TOLERANCE = 0.10  # "converged" = within 10% of the noise floor
+
+
+@dataclass(kw_only=True)
+class LatentConfig(RunConfig):
+    """The synthetic latent-matching task (SPEC section 3)."""
+
+    POSITIVE_INTS = (*RunConfig.POSITIVE_INTS, "points", "data_dim", "hidden_dim",
+                     "eval_directions")  # fmt: skip
+
+    methods: list[str] = field(default_factory=lambda: ["moca", "mmd", "swd", "sinkhorn"])
+    epochs: int = 80
+    points: int = 1000
+    data_dim: int = 100
+    hidden_dim: int = 256
+    prior: str = "sphere"
+    eval_directions: int = 1000
+
+    def check(self) -> None:
+        if self.batch_size > self.points:
+            raise UsageError(
+                f"batch_size {self.batch_size} exceeds the {self.points} data points; "
+                "lower --batch-size or raise --points"
+            )
+        if self.prior not in regularizers.priors.PRIORS:
+            raise UsageError(f"unknown prior {self.prior!r}; choose sphere or gaussian")
 
 
 @dataclass
@@ -43,10 +61,10 @@ class Fixtures:
     eval_prior: Tensor  # points x latent_dim
     directions: Tensor  # latent_dim x eval_directions
     noise_floor: float
-    batch_seed: int
 
 
 def make_fixtures(cfg: LatentConfig, seed: int, device: torch.device) -> Fixtures:
+    """Data, evaluation prior set, directions and noise floor, from the seed alone."""
     gen = torch.Generator().manual_seed(seed)
     prior = regularizers.build_prior(cfg.prior, cfg.latent_dim)
     data = torch.randn(cfg.points, cfg.data_dim, generator=gen)
@@ -54,7 +72,7 @@ def make_fixtures(cfg: LatentConfig, seed: int, device: torch.device) -> Fixture
     other_prior = prior.sample(cfg.points, generator=gen)
     directions = random_directions(cfg.latent_dim, cfg.eval_directions, generator=gen)
     floor = latent_swd(eval_prior, other_prior, directions)
-    return Fixtures(data.to(device), eval_prior.to(device), directions.to(device), floor, seed)
+    return Fixtures(data.to(device), eval_prior.to(device), directions.to(device), floor)
 
 
 def batches(data: Tensor, batch_size: int, gen: torch.Generator):
@@ -63,131 +81,70 @@ def batches(data: Tensor, batch_size: int, gen: torch.Generator):
     yield from (data[idx] for idx in order.split(batch_size))
 
 
-def _setup(cfg: LatentConfig, method: str, seed: int, device: torch.device):
-    """Encoder, bound regularizer and optimizer of one run, from the seed alone."""
-    torch.manual_seed(seed)
-    prior = regularizers.build_prior(cfg.prior, cfg.latent_dim)
-    encoder = MLPEncoder(cfg.data_dim, cfg.hidden_dim, cfg.latent_dim, prior.on_sphere)
-    encoder.to(device)
-    try:
-        reg = regularizers.build(method, **cfg.params.get(method, {}))
-        plan = TrainingPlan(
-            batch_size=cfg.batch_size,
-            total_steps=cfg.epochs * math.ceil(cfg.points / cfg.batch_size),
-            dataset_size=cfg.points,
+class LatentTask(Task):
+    name = "latent"
+    order = 0
+    config = LatentConfig
+    help = "synthetic latent matching (paper Sec. 4.1, Fig. 2 left)"
+    description = ("Match an MLP's codes of Gaussian data to the prior with each "
+                   "regularizer alone; SWD to the prior after every epoch.")  # fmt: skip
+    result_file = "curves.csv"
+    columns = ("method", "seed", "epoch", "swd", "seconds", "loss", "noise_floor")
+    metric = "swd"
+    summary_epochs = (1, 5, 20)
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--points", type=int, help="number of data points (default 1000)")
+        parser.add_argument("--data-dim", type=int, help="data dimension (default 100)")
+        parser.add_argument("--hidden-dim", type=int, help="MLP hidden width (default 256)")
+        parser.add_argument("--prior", choices=["sphere", "gaussian"],
+                            help="latent prior (default sphere)")  # fmt: skip
+        parser.add_argument("--eval-directions", type=int,
+                            help="directions of the evaluation SWD (1000)")  # fmt: skip
+
+    def dataset_size(self, ctx) -> int:
+        return ctx.cfg.points
+
+    def prior(self, cfg):
+        return regularizers.build_prior(cfg.prior, cfg.latent_dim)
+
+    def build_models(self, ctx):
+        cfg = ctx.cfg
+        on_sphere = self.prior(cfg).on_sphere
+        return {"encoder": MLPEncoder(cfg.data_dim, cfg.hidden_dim, cfg.latent_dim, on_sphere)}
+
+    def fixtures(self, ctx, seed: int) -> Fixtures:
+        return make_fixtures(ctx.cfg, seed, ctx.device)
+
+    def batches(self, ctx, fixtures: Fixtures, rng):
+        return batches(fixtures.data, ctx.cfg.batch_size, rng)
+
+    def evaluate(self, ctx, fixtures: Fixtures, models) -> dict:
+        codes = models["encoder"](fixtures.data)
+        swd = latent_swd(codes, fixtures.eval_prior, fixtures.directions)
+        return {"swd": swd, "noise_floor": fixtures.noise_floor}
+
+    def report(self, run_dir: Path) -> None:
+        """(Re)write summary.csv, summary.md and curves.png/.pdf from curves.csv alone."""
+        from .. import plots
+
+        run_dir = Path(run_dir)
+        curves = results.read_csv(run_dir / self.result_file)
+        summary = summarize(curves)
+        results.write_csv(run_dir / "summary.csv", summary)
+        results.write_text(run_dir / "summary.md", summary_markdown(summary, curves))
+        plots.latent_curves(
+            curves, run_dir / "curves", _setting(results.read_json(run_dir / "config.json"))
         )
-        reg.bind(encoder, prior, plan)
-    except (ValueError, TypeError) as err:
-        raise UsageError(f"{method}: {err} (set with --set {method}.PARAM=VALUE)") from None
-    reg.to(device)
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=cfg.lr)
-    return encoder, reg, optimizer
 
 
-def run_method(cfg, method, fixtures, device, progress, checkpoint: Path, on_eval) -> list[dict]:
-    """Train one (method, seed); one row per epoch, epoch 0 included.
-
-    A checkpoint is written after every epoch; with ``cfg.resume`` an existing one is
-    continued, giving the same rows as an uninterrupted run on CPU.
-    """
-    encoder, reg, optimizer = _setup(cfg, method, fixtures.batch_seed, device)
-    batch_gen = torch.Generator().manual_seed(fixtures.batch_seed)
-    modules = {"encoder": encoder, "regularizer": reg}
-    run_name = f"{method}_seed{fixtures.batch_seed}"
-
-    def evaluate(epoch, seconds, loss):
-        encoder.eval()
-        with torch.no_grad():
-            swd = latent_swd(encoder(fixtures.data), fixtures.eval_prior, fixtures.directions)
-        return dict(method=method, seed=fixtures.batch_seed, epoch=epoch, swd=swd,
-                    seconds=seconds, loss=loss, noise_floor=fixtures.noise_floor)  # fmt: skip
-
-    rows, seconds = [evaluate(0, 0.0, float("nan"))], 0.0
-
-    def load(state):
-        nonlocal rows, seconds
-        if state.get("run") != run_name:
-            raise ValueError(f"it belongs to run {state.get('run')!r}, not {run_name!r}")
-        load_training_state(state, modules, optimizer, batch_gen)
-        rows, seconds = state["rows"], state["seconds"]
-
-    if cfg.resume and checkpoint.exists():
-        results.resume_from(checkpoint, device, load)
-        progress.update(len(rows) - 1)
-    for epoch in range(len(rows), cfg.epochs + 1):
-        start = time.perf_counter()
-        loss = train_epoch(
-            encoder, reg, optimizer, batches(fixtures.data, cfg.batch_size, batch_gen)
-        )
-        seconds += time.perf_counter() - start
-        check_finite(loss, run_name, epoch)
-        rows.append(evaluate(epoch, seconds, loss))
-        results.save_checkpoint(checkpoint, {
-            "run": run_name, "rows": rows, "seconds": seconds,
-            **training_state(modules, optimizer, batch_gen),
-        })  # fmt: skip
-        on_eval(rows)
-        progress.set_postfix(swd=f"{rows[-1]['swd']:.4f}", refresh=False)
-        progress.update()
-    return rows
-
-
-def default_out_dir() -> Path:
-    return Path("results") / "latent" / time.strftime("%Y%m%d-%H%M%S")
-
-
-def run(cfg: LatentConfig) -> Path:
-    """Run every (seed, method), writing curves.csv after each; then the summary and figure."""
-    device = results.resolve_device(cfg.device)
-    # Build every method once before any training: bad hyper-parameters fail here.
-    hparams = {
-        m: _setup(cfg, m, cfg.seeds[0], torch.device("cpu"))[1].hparams() for m in cfg.methods
-    }
-    out = Path(cfg.out) if cfg.out else default_out_dir()
-    saved_cfg = config_io.to_dict(cfg)
-    if cfg.resume:
-        results.check_resumable(out, saved_cfg)
-    results.prepare_run_dir(out / "checkpoints")
-    results.write_json(
-        out / "config.json",
-        {
-            "task": "latent",
-            "config": saved_cfg,
-            "environment": results.environment(device),
-            "hparams": hparams,
-        },
-    )
-    rows: list[dict] = []
-
-    def write_curves(running: list[dict]) -> None:
-        """Finished runs' rows plus the running one's, on disk after every epoch."""
-        results.write_csv(out / CURVES, pd.DataFrame(rows + running))
-
-    total = len(cfg.seeds) * len(cfg.methods)
-    for i, seed in enumerate(cfg.seeds):
-        fixtures = make_fixtures(cfg, seed, device)
-        for j, method in enumerate(cfg.methods):
-            label = f"[{i * len(cfg.methods) + j + 1}/{total}] {method} seed {seed}"
-            with tqdm(
-                total=cfg.epochs,
-                desc=label,
-                unit="ep",
-                disable=cfg.quiet,
-                dynamic_ncols=True,
-                leave=True,
-            ) as progress:
-                checkpoint = out / "checkpoints" / f"{method}_seed{seed}.pt"
-                rows += run_method(
-                    cfg, method, fixtures, device, progress, checkpoint, write_curves
-                )
-    report(out)
-    return out
+TASK = LatentTask()
 
 
 def summarize(curves: pd.DataFrame) -> pd.DataFrame:
     """Per method: SWD at epochs 1, 5, 20 and last (mean, std over seeds), time to the floor."""
     last = int(curves["epoch"].max())
-    epochs = [e for e in SUMMARY_EPOCHS if e < last] + [last]
+    epochs = [e for e in LatentTask.summary_epochs if e < last] + [last]
     rows = []
     for method, runs in curves.groupby("method", sort=False):
         row = {"method": method, "seeds": runs["seed"].nunique()}
@@ -216,6 +173,7 @@ def _first_within_floor(run: pd.DataFrame):
 
 
 def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame) -> str:
+    """summary.md: one line on the metric and floor, then the table of ``summarize``."""
     epochs = [
         int(c.split("_")[2])
         for c in summary.columns
@@ -250,18 +208,6 @@ def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame) -> str:
         "seconds count training only, not evaluation."
     )
     return intro + "\n\n" + "\n".join(lines) + "\n"
-
-
-def report(run_dir: Path) -> None:
-    """(Re)write summary.csv, summary.md and curves.png/.pdf from curves.csv alone."""
-    run_dir = Path(run_dir)
-    curves = results.read_csv(run_dir / CURVES)
-    summary = summarize(curves)
-    results.write_csv(run_dir / "summary.csv", summary)
-    results.write_text(run_dir / "summary.md", summary_markdown(summary, curves))
-    plots.latent_curves(
-        curves, run_dir / "curves", _setting(results.read_json(run_dir / "config.json"))
-    )
 
 
 def _setting(saved: dict) -> str:

@@ -1,0 +1,64 @@
+"""Where the run loop's events go: the result CSV always, TensorBoard on request.
+
+A logger receives each evaluation row as it is recorded (``row``), optionally image grids
+(``images``, only asked for when ``wants_images``), and ``close`` at the end. MLflow or
+others plug in by implementing these three methods.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+from torch import Tensor
+
+from . import results
+from .errors import UsageError
+
+
+class CsvLogger:
+    """Every row of every run in one CSV, rewritten atomically after each new row."""
+
+    wants_images = False
+
+    def __init__(self, path: Path, columns: tuple[str, ...]):
+        self.path, self.columns, self.rows = Path(path), list(columns), []
+
+    def row(self, run_id: str, row: dict) -> None:
+        self.rows.append(row)
+        results.write_csv(self.path, pd.DataFrame(self.rows)[self.columns])
+
+    def images(self, run_id: str, epoch: int, grids: dict[str, Tensor]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class TensorBoardLogger:
+    """Scalars ``<run>/<column>`` against the epoch, and image grids, in ``log_dir``."""
+
+    wants_images = True
+
+    def __init__(self, log_dir: Path, columns: tuple[str, ...]):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise UsageError(
+                '--tensorboard needs the tensorboard package: pip install -e ".[tensorboard]"'
+            ) from None
+        self.writer = SummaryWriter(str(log_dir))
+        self.columns = [c for c in columns if c not in ("method", "lam", "seed", "epoch")]
+
+    def row(self, run_id: str, row: dict) -> None:
+        for column in self.columns:
+            value = row.get(column)
+            if isinstance(value, (int, float)) and value == value:  # skip None and NaN
+                self.writer.add_scalar(f"{run_id}/{column}", value, row["epoch"])
+        self.writer.flush()
+
+    def images(self, run_id: str, epoch: int, grids: dict[str, Tensor]) -> None:
+        for tag, grid in grids.items():
+            self.writer.add_image(f"{run_id}/{tag}", grid, epoch)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()

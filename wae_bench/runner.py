@@ -1,0 +1,213 @@
+"""The one run loop every task shares.
+
+For each seed, then each (method, lam) of the config: build the task's models, bind the
+regularizer (``methods.bind``), train epoch by epoch with the shared step (``train``),
+evaluate when the task says so, record one row per evaluation (to the loggers: the result
+CSV always), checkpoint atomically after every epoch; finally the task's report. With
+``--resume`` each (method, lam, seed) continues from its checkpoint, giving the same rows
+as an uninterrupted run on CPU.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from regularizers import TrainingPlan
+
+from . import methods, results
+from .config import RunConfig
+from .loggers import CsvLogger, TensorBoardLogger
+from .tasks import Task
+from .tasks.base import Context
+from .train import check_finite, load_training_state, train_epoch, training_state
+
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """One training run of a command: a method, its weight lam (None: penalty alone), a seed."""
+
+    method: str
+    lam: float | None
+    seed: int
+
+    @property
+    def id(self) -> str:
+        """moca_lam10_seed0 (image task), moca_seed0 (no lam): checkpoint and logger names."""
+        lam = "" if self.lam is None else f"_lam{self.lam:g}"
+        return f"{self.method}{lam}_seed{self.seed}"
+
+
+def run_keys(cfg: RunConfig, seed: int) -> list[RunKey]:
+    """The (method, lam) runs of one seed, in the order they train."""
+    return [RunKey(m, lam, seed) for m in cfg.methods for lam in cfg.lambda_values(m)]
+
+
+class Run:
+    """One (method, lam, seed): models, bound regularizer, optimizer, batch RNG, rows so far.
+
+    Everything is built from the seed alone, so a run is the same whichever runs came before.
+    """
+
+    def __init__(self, task: Task, ctx: Context, key: RunKey, device: torch.device):
+        cfg = ctx.cfg
+        self.task, self.ctx, self.key, self.id = task, ctx, key, key.id
+        torch.manual_seed(key.seed)
+        self.models = {name: m.to(device) for name, m in task.build_models(ctx).items()}
+        size = task.dataset_size(ctx)
+        self.steps_per_epoch = math.ceil(size / cfg.batch_size)
+        plan = TrainingPlan(cfg.batch_size, cfg.epochs * self.steps_per_epoch, size)
+        self.reg = methods.bind(key.method, cfg.params.get(key.method, {}),
+                                encoder=self.models["encoder"], prior=task.prior(cfg), plan=plan)
+        self.reg.to(device)
+        if cfg.compile:  # after bind: MoCA's key encoder is an eager copy
+            for model in self.models.values():
+                model.compile()
+        params = [p for model in self.models.values() for p in model.parameters()]
+        self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        self.batch_rng = torch.Generator().manual_seed(key.seed)
+        self.epoch, self.seconds, self.rows = 0, 0.0, []
+
+    def modules(self) -> dict:
+        return {**self.models, "regularizer": self.reg}
+
+    def train_one_epoch(self, fixtures, on_step) -> float:
+        """One epoch at the task's learning rate; returns its mean loss (seconds accumulate)."""
+        self.epoch += 1
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.task.learning_rate(self.ctx.cfg, self.epoch)
+        start = time.perf_counter()
+        loss = train_epoch(
+            self.models["encoder"], self.reg, self.optimizer,
+            self.task.batches(self.ctx, fixtures, self.batch_rng),
+            decoder=self.models.get("decoder"),
+            lam=1.0 if self.key.lam is None else self.key.lam,
+            on_step=on_step, amp_dtype=AMP_DTYPES[self.ctx.cfg.amp],
+        )  # fmt: skip
+        self.seconds += time.perf_counter() - start
+        return loss
+
+    def record(self, fixtures, loss: float) -> dict:
+        """Evaluate now and append the row: identity, epoch, the task's metrics, time, loss."""
+        self.eval_mode()
+        with torch.no_grad():
+            metrics = self.task.evaluate(self.ctx, fixtures, self.models)
+        row = dict(method=self.key.method, lam=self.key.lam, seed=self.key.seed,
+                   epoch=self.epoch, **metrics, seconds=self.seconds, loss=loss)  # fmt: skip
+        self.rows.append(row)
+        return row
+
+    def eval_mode(self) -> None:
+        for model in self.models.values():
+            model.eval()
+
+    def state(self) -> dict:
+        return {
+            "run": self.id, "epoch": self.epoch, "seconds": self.seconds, "rows": self.rows,
+            **training_state(self.modules(), self.optimizer, self.batch_rng),
+        }  # fmt: skip
+
+    def load(self, state: dict) -> None:
+        if state.get("run") != self.id:
+            raise ValueError(f"it belongs to run {state.get('run')!r}, not {self.id!r}")
+        load_training_state(state, self.modules(), self.optimizer, self.batch_rng)
+        self.epoch, self.seconds, self.rows = state["epoch"], state["seconds"], state["rows"]
+
+
+def check_runnable(task: Task, cfg: RunConfig) -> dict[str, Run]:
+    """Build and bind every method once, on the CPU, for the first seed: settings that only
+    binding can judge (a queue smaller than the batch, moca with a Gaussian prior) fail here,
+    before anything is written. Returns these probe runs by method."""
+    return _probe(task, task.setup(cfg, torch.device("cpu")))
+
+
+def _probe(task: Task, ctx: Context) -> dict[str, Run]:
+    cfg, cpu = ctx.cfg, torch.device("cpu")
+    keys = {m: RunKey(m, cfg.lambda_values(m)[0], cfg.seeds[0]) for m in cfg.methods}
+    return {m: Run(task, ctx, key, cpu) for m, key in keys.items()}
+
+
+def run(task: Task, cfg: RunConfig) -> Path:
+    """Run every (seed, method, lam) of ``cfg``; returns the run folder."""
+    device = results.resolve_device(cfg.device)
+    ctx = task.setup(cfg, device)
+    probes = _probe(task, ctx)
+    out = Path(cfg.out) if cfg.out else task.default_out()
+    saved_cfg = cfg.to_dict()
+    if cfg.resume:
+        results.check_resumable(out, saved_cfg, free=cfg.FREE_ON_RESUME)
+    results.prepare_run_dir(out / "checkpoints")
+    first = next(iter(probes.values()))
+    results.write_json(out / "config.json", {
+        "task": task.name, "config": saved_cfg, "environment": results.environment(device),
+        "hparams": {m: probe.reg.resolved() for m, probe in probes.items()},
+        **task.describe(ctx, first.models),
+    })  # fmt: skip
+    loggers = [CsvLogger(out / task.result_file, task.columns)]
+    if cfg.tensorboard:
+        loggers.append(TensorBoardLogger(Path(cfg.tensorboard), task.columns))
+    total = len(cfg.seeds) * len(run_keys(cfg, cfg.seeds[0]))
+    done = 0
+    try:
+        for seed in cfg.seeds:
+            fixtures = task.fixtures(ctx, seed)
+            for key in run_keys(cfg, seed):
+                done += 1
+                current = Run(task, ctx, key, device)
+                checkpoint = out / "checkpoints" / f"{current.id}.pt"
+                if cfg.resume and checkpoint.exists():
+                    results.resume_from(checkpoint, device, current.load)
+                label = f"[{done}/{total}] {current.id}"
+                _train(task, ctx, fixtures, current, checkpoint=checkpoint, loggers=loggers,
+                       label=label)
+                task.after_run(ctx, fixtures, current, out)
+        task.finish(ctx, out)
+    finally:
+        for logger in loggers:
+            logger.close()
+    task.report(out)
+    return out
+
+
+def _train(task, ctx, fixtures, run: Run, *, checkpoint: Path, loggers, label: str) -> None:
+    """Train ``run`` to the last epoch, evaluating, logging and checkpointing as due."""
+    cfg = ctx.cfg
+
+    def log(row: dict) -> None:
+        for logger in loggers:
+            logger.row(run.id, row)
+        if any(logger.wants_images for logger in loggers):
+            run.eval_mode()
+            with torch.no_grad():
+                grids = task.images(ctx, fixtures, run.models)
+            for logger in loggers:
+                logger.images(run.id, row["epoch"], grids)
+
+    if not run.rows:
+        run.record(fixtures, float("nan"))
+    for row in run.rows:  # restored rows of a resumed run too
+        log(row)
+    steps = run.steps_per_epoch
+    with tqdm(total=cfg.epochs * steps, initial=run.epoch * steps, desc=label, unit="step",
+              disable=cfg.quiet, dynamic_ncols=True) as progress:  # fmt: skip
+        counter = {"steps": 0}
+
+        def on_step(loss) -> None:
+            counter["steps"] += 1
+            progress.update()
+            if counter["steps"] % 10 == 0:  # reading the loss waits for the device
+                progress.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
+
+        while run.epoch < cfg.epochs:
+            loss = run.train_one_epoch(fixtures, on_step)
+            check_finite(loss, run.id, run.epoch)
+            row = run.record(fixtures, loss) if task.eval_due(cfg, run.epoch) else None
+            results.save_checkpoint(checkpoint, run.state())
+            if row is not None:
+                log(row)
+                progress.set_postfix({task.metric: f"{row[task.metric]:.4g}"}, refresh=False)

@@ -1,0 +1,104 @@
+"""What a task declares; the run loop (``wae_bench.runner``) calls these hooks.
+
+A task is one module of ``wae_bench.tasks`` holding ``TASK = SomeTask()``. The loop runs,
+per seed, every (method, lam) of the config: it builds the task's models, binds the
+regularizer, trains epoch by epoch with the shared step, evaluates when ``eval_due``,
+records one row per evaluation, checkpoints, and finally calls ``report``.
+"""
+
+import argparse
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from regularizers import Prior
+
+from ..config import RunConfig
+
+
+@dataclass
+class Context:
+    """What a task prepares once per command (data, ...); subclasses add fields."""
+
+    cfg: Any
+    device: torch.device
+
+
+class Task:
+    """Base of every task; subclasses set the class attributes and the hooks that differ."""
+
+    name: ClassVar[str]
+    order: ClassVar[int] = 100  # position among the CLI's subcommands
+    config: ClassVar[type[RunConfig]]
+    help: ClassVar[str]
+    description: ClassVar[str]
+    result_file: ClassVar[str]  # one row per (method[, lam], seed, evaluated epoch)
+    columns: ClassVar[tuple[str, ...]]  # of the result file, in order
+    metric: ClassVar[str]  # the headline column (lower is better)
+    summary_epochs: ClassVar[tuple[int, ...]] = ()  # reported in tables (and the last one)
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """The task's own command-line flags (the shared ones are added by the CLI)."""
+
+    def setup(self, cfg: RunConfig, device: torch.device) -> Context:
+        """Load what every run of the command shares; bad data settings fail here."""
+        return Context(cfg, device)
+
+    def dataset_size(self, ctx: Context) -> int:
+        """Number of training samples (one epoch)."""
+        raise NotImplementedError
+
+    def prior(self, cfg: RunConfig) -> Prior:
+        """The latent prior the regularizers match."""
+        raise NotImplementedError
+
+    def build_models(self, ctx: Context) -> dict[str, nn.Module]:
+        """Freshly initialized networks: "encoder" and, for autoencoders, "decoder"."""
+        raise NotImplementedError
+
+    def fixtures(self, ctx: Context, seed: int) -> Any:
+        """What a seed fixes for every method alike (data, evaluation samples, ...)."""
+        raise NotImplementedError
+
+    def batches(self, ctx: Context, fixtures, rng: torch.Generator) -> Iterable[Tensor]:
+        """One epoch of shuffled training batches on ``ctx.device``."""
+        raise NotImplementedError
+
+    def evaluate(self, ctx: Context, fixtures, models: dict[str, nn.Module]) -> dict:
+        """The metrics of one evaluation (models are in eval mode, no grad)."""
+        raise NotImplementedError
+
+    def eval_due(self, cfg: RunConfig, epoch: int) -> bool:
+        """Whether to evaluate after ``epoch`` (epoch 0 is always evaluated)."""
+        return True
+
+    def learning_rate(self, cfg: RunConfig, epoch: int) -> float:
+        """Learning rate of ``epoch`` (1-based)."""
+        return cfg.lr
+
+    def describe(self, ctx: Context, models: dict[str, nn.Module]) -> dict:
+        """Extra entries of config.json (and anything worth printing before training)."""
+        return {}
+
+    def images(self, ctx: Context, fixtures, models: dict[str, nn.Module]) -> dict[str, Tensor]:
+        """Image grids for loggers at an evaluation (none by default)."""
+        return {}
+
+    def after_run(self, ctx: Context, fixtures, run, out: Path) -> None:
+        """Called when one (method, lam, seed) has trained to its last epoch."""
+
+    def finish(self, ctx: Context, out: Path) -> None:
+        """Called after every run, before ``report``."""
+
+    def report(self, run_dir: Path) -> None:
+        """(Re)write the summary tables and figures from the run folder's files alone."""
+        raise NotImplementedError
+
+    def default_out(self) -> Path:
+        """results/<task>/<date-time>."""
+        return Path("results") / self.name / time.strftime("%Y%m%d-%H%M%S")
