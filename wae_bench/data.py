@@ -6,6 +6,7 @@ images (celeba, folder). Missing files raise ``UsageError`` naming what was expe
 """
 
 import pickle
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ DIGITS_SIZE = 16
 DIGITS_TEST = 297  # 1797 = 1500 train + 297 test
 FOLDER_TEST_FRACTION = 0.1
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+NAMED_UNREADABLE = 5  # how many unreadable files the warning names
 
 
 @dataclass
@@ -135,15 +137,44 @@ def _celeba(root, download, size) -> ImageData:
     )
 
 
+def decodes(path: Path) -> bool:
+    """Whether PIL decodes every pixel of ``path`` (``verify()`` misses cut-off pixel data)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Exception:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
+        return False
+    return True
+
+
+def _usable_images(folder: Path) -> list[Path]:
+    """Image files under ``folder`` that decode; the others are named once on stderr."""
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    good, bad = [], []
+    for p in paths:
+        (good if decodes(p) else bad).append(p)
+    if bad:
+        names = [str(p.relative_to(folder)) for p in bad[:NAMED_UNREADABLE]]
+        more = f" and {len(bad) - len(names)} more" if len(bad) > len(names) else ""
+        print(
+            f"wae-bench: warning: folder: skipping {len(bad)} unreadable image file"
+            f"{'s' * (len(bad) > 1)} under {folder}: {', '.join(names)}{more}",
+            file=sys.stderr,
+        )
+    return good
+
+
 def _folder(root, download, size) -> ImageData:
     folder = Path(root)
     if not folder.is_dir():
         raise UsageError(f"folder: {folder} is not a directory; pass --data-root DIR of images")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = _usable_images(folder)
     if len(paths) < 2:
         raise UsageError(
             f"folder: expected image files ({', '.join(sorted(IMAGE_SUFFIXES))}) under {folder}, "
-            f"found {len(paths)}; pass --data-root DIR of images"
+            f"found {len(paths)} readable (2 needed); pass --data-root DIR of images"
         )
     order = torch.randperm(len(paths), generator=torch.Generator().manual_seed(0)).tolist()
     n_test = max(1, round(FOLDER_TEST_FRACTION * len(paths)))

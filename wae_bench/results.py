@@ -1,10 +1,15 @@
 """Run folders and files: atomic writes, CSV/Markdown/JSON, the run's environment."""
 
+import csv
+import errno
+import io
 import json
 import math
 import os
 import platform
+import stat
 import tempfile
+from contextlib import suppress
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -23,23 +28,105 @@ def prepare_run_dir(path: Path) -> Path:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
             pass
     except OSError as err:
-        reason = err.strerror or type(err).__name__
         raise UsageError(
-            f"cannot write to output folder {path}: {reason}; pass a writable --out"
+            f"cannot write to output folder {path}: {_reason(err)}; pass a writable --out"
         ) from None
     return path
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, then rename over ``path``: readers see old or new, never half."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
+class WriteError(UsageError):
+    """A result file could not be written; the previous version of the file is left intact.
+
+    ``path`` is the file, ``folder`` its folder, ``reason`` what went wrong and ``fix`` what
+    to do. ``with_note`` returns the same error with context (e.g. the last complete epoch)
+    placed before the fix, so that the message stays one line.
+    """
+
+    def __init__(self, path: Path, reason: str, fix: str, note: str = ""):
+        self.path, self.reason, self.fix, self.note = Path(path), reason, fix, note
+        super().__init__(str(self))
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def with_note(self, note: str) -> "WriteError":
+        return WriteError(self.path, self.reason, self.fix, note)
+
+    def __reduce__(self):  # crosses process pools (sweeps) with its attributes
+        return WriteError, (self.path, self.reason, self.fix, self.note)
+
+    def __str__(self) -> str:
+        note = f"; {self.note}" if self.note else ""
+        return f"cannot write {self.path.name} in {self.folder}: {self.reason}{note}; {self.fix}"
+
+
+_REASONS = {  # errno -> (reason, fix); anything else keeps the system's words
+    errno.ENOSPC: ("no space left on device", "free space or pass another --out"),
+    errno.EDQUOT: ("disk quota exceeded", "free space or pass another --out"),
+    errno.EROFS: ("the file system is read-only", "pass a writable --out"),
+    errno.EACCES: ("permission denied", "make the folder writable or pass another --out"),
+    errno.EPERM: ("operation not permitted", "make the folder writable or pass another --out"),
+}
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0]
+
+
+def _reason(err: OSError) -> str:
+    return _REASONS.get(err.errno, (err.strerror or type(err).__name__, ""))[0]
+
+
+def _write_error(path: Path, err: OSError) -> WriteError:
+    fix = _REASONS.get(err.errno, ("", "check the folder or pass another --out"))[1]
+    return WriteError(path, _reason(err), fix)
+
+
+def current_umask(status: Path = Path("/proc/self/status")) -> int:
+    """The process umask, read without changing it where Linux shows it in ``status`` (>= 4.7).
+
+    Elsewhere it is read by setting and restoring it with ``os.umask``: the umask is
+    process-wide, so a file another thread creates in that instant gets mode 0o077-masked.
+    """
+    with suppress(OSError, ValueError):
+        for line in Path(status).read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def _ordinary_mode(path: Path) -> int:
+    """The mode ``open(path, 'w')`` would leave: the old file's, or 0o666 less the umask."""
     try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~current_umask()
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)``, then rename over ``path``: readers see old or new, never half.
+
+    The file gets the mode an ordinary write would give it (not mkstemp's 0600). An
+    ``OSError`` (disk full, read-only folder) becomes ``WriteError``; the partial temporary
+    file is removed and the previous ``path`` is left as it was.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+        os.close(fd)
         write(tmp)
+        os.chmod(tmp, _ordinary_mode(path))
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            with suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise _write_error(path, err) from None
         raise
 
 
@@ -66,14 +153,71 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
     atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.8g"))
 
 
-def read_csv(path: Path) -> pd.DataFrame:
+def _damaged(path: Path, why: str) -> UsageError:
+    return UsageError(
+        f"{path.name} in {path.parent} is damaged ({why}); re-run the task or restore the file"
+    )
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; unreadable, binary or empty files are damaged."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise UsageError(
+            f"cannot read {path.name} in {path.parent}: {_reason(err)}; "
+            "make it readable or restore the file"
+        ) from None
+    if not data.strip():
+        raise _damaged(path, "empty")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _damaged(path, "not UTF-8 text") from None
+
+
+def _check_rows(path: Path, text: str) -> None:
+    """Every row has the header's number of fields, and the last one is complete."""
+    if not text.endswith("\n"):
+        raise _damaged(path, "the last line is cut off")
+    try:
+        widths = [len(row) for row in csv.reader(io.StringIO(text, newline=""))]
+    except csv.Error as err:
+        raise _damaged(path, _first_line(err)) from None
+    for line, width in enumerate(widths[1:], start=2):
+        if width not in (0, widths[0]):  # 0: a blank line, which pandas skips
+            raise _damaged(path, f"row {line} has {width} fields, the header {widths[0]}")
+
+
+def read_csv(path: Path, columns=()) -> pd.DataFrame:
+    """A CSV written by ``write_csv``; damage, or a missing column of ``columns``, is bad input."""
+    path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path} not found; pass the folder of a finished wae-bench run")
-    return pd.read_csv(path)
+    text = _read_text(path)
+    _check_rows(path, text)
+    try:
+        frame = pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as err:  # EmptyDataError is a ValueError
+        raise _damaged(path, _first_line(err)) from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise _damaged(path, f"no column {', '.join(missing)}")
+    return frame
 
 
 def read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """A JSON object written by ``write_json``; {} when the file does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(_read_text(path))
+    except json.JSONDecodeError as err:
+        raise _damaged(path, f"not JSON: {err.msg} at line {err.lineno}") from None
+    if not isinstance(data, dict):
+        raise _damaged(path, f"a JSON {type(data).__name__}, not an object")
+    return data
 
 
 def environment(device: torch.device) -> dict:
@@ -110,17 +254,34 @@ def resolve_device(name: str) -> torch.device:
 
 def save_checkpoint(path: Path, state: dict) -> None:
     """torch.save through a temporary file: a kill leaves the old or the new checkpoint."""
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            try:
+                torch.save(state, f)
+            except RuntimeError as err:  # torch hides the file's OSError (disk full) inside
+                if isinstance(err.__context__, OSError):
+                    raise err.__context__ from None
+                raise
+
+    atomic_write(path, write)
 
 
 def load_checkpoint(path: Path, device) -> dict:
+    """The state dict saved by ``save_checkpoint``; a torn or foreign file is bad input."""
     try:
-        return torch.load(path, map_location=device, weights_only=False)
+        state = torch.load(path, map_location=device, weights_only=False)
     except Exception as err:  # torch raises many kinds for a torn or foreign file
         raise UsageError(
             f"checkpoint {path} cannot be read ({type(err).__name__}); "
             "delete it to restart that run"
         ) from None
+    if not isinstance(state, dict):
+        raise UsageError(
+            f"checkpoint {path} cannot be read (holds a {type(state).__name__}, not a dict); "
+            "delete it to restart that run"
+        )
+    return state
 
 
 def resume_from(path: Path, device, load) -> None:
@@ -130,7 +291,7 @@ def resume_from(path: Path, device, load) -> None:
         load(state)
     except (ValueError, KeyError, RuntimeError) as err:
         raise UsageError(
-            f"checkpoint {path} does not fit this run ({str(err).splitlines()[0]}); "
+            f"checkpoint {path} does not fit this run ({_first_line(err)}); "
             "delete it to restart the run"
         ) from None
 
