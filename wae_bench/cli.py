@@ -48,6 +48,8 @@ def _add_shared_flags(p: argparse.ArgumentParser, defaults: config_io.RunConfig)
     p.add_argument("--out", help="run folder (default results/<task>/<date-time>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--resume", action="store_true", help="continue the runs in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --out (once the new one has finished)")  # fmt: skip
     p.add_argument("--amp", choices=list(config_io.AMP_CHOICES),
                    help="autocast the networks to bfloat16")  # fmt: skip
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")

@@ -31,7 +31,7 @@ def load_run(run_dir: Path) -> tuple[tasks.Task, pd.DataFrame]:
             "pass the folder of a finished wae-bench run"
         )
     task = tasks.get(saved["task"])
-    return task, results.read_csv(run_dir / task.result_file)
+    return task, results.read_csv(run_dir / task.result_file, columns=task.columns)
 
 
 def _keys(frame: pd.DataFrame) -> list[str]:

@@ -32,8 +32,10 @@ class RunConfig:
     of a run (they are left out of sweep run ids and may change on ``--resume``).
     """
 
-    IDENTITY_FREE: ClassVar[tuple[str, ...]] = ("out", "tensorboard")
-    FREE_ON_RESUME: ClassVar[tuple[str, ...]] = ("device", "out", "quiet", "resume", "tensorboard")
+    IDENTITY_FREE: ClassVar[tuple[str, ...]] = ("out", "tensorboard", "overwrite")
+    FREE_ON_RESUME: ClassVar[tuple[str, ...]] = (
+        "device", "out", "quiet", "resume", "tensorboard", "overwrite"
+    )  # fmt: skip
     POSITIVE_INTS: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "latent_dim")
 
     methods: list[str] = field(default_factory=lambda: ["moca", "mmd"])
@@ -47,6 +49,7 @@ class RunConfig:
     out: str = ""
     quiet: bool = False
     resume: bool = False
+    overwrite: bool = False
     amp: str = "none"
     compile: bool = False
     tensorboard: str = ""
@@ -70,6 +73,8 @@ class RunConfig:
         check_positive_float("lr", self.lr)
         if self.amp not in AMP_CHOICES:
             raise UsageError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
+        if self.resume and self.overwrite:
+            raise UsageError("--resume continues a run, --overwrite replaces it: pass one")
         self._check_params()
         self.check()
         return self

@@ -18,6 +18,10 @@ from .errors import UsageError
 LOCK_NAME = ".lock"
 
 
+class FolderInUse(UsageError):
+    """Another process holds the run folder (sweeps skip such folders)."""
+
+
 class RunLock:
     """``with RunLock(folder):`` runs the body holding the folder, or raises ``UsageError``."""
 
@@ -44,7 +48,7 @@ class RunLock:
             os.close(fd)
             if not raise_if_held:
                 return False
-            raise UsageError(
+            raise FolderInUse(
                 f"run folder {self.folder} is in use by {holder}; wait for it or pass another --out"
             ) from None
         except OSError as err:  # cannot create the folder or file, or no locks on this file system

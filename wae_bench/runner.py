@@ -9,6 +9,7 @@ as an uninterrupted run on CPU.
 """
 
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from regularizers import TrainingPlan
 
 from . import methods, results
 from .config import RunConfig
+from .errors import UsageError
+from .lock import RunLock
 from .loggers import CsvLogger, TensorBoardLogger
 from .tasks import Task
 from .tasks.base import Context
@@ -72,6 +75,7 @@ class Run:
         self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
         self.batch_rng = torch.Generator().manual_seed(key.seed)
         self.epoch, self.seconds, self.rows = 0, 0.0, []
+        self.saved_epoch: int | None = None  # of the last complete checkpoint
 
     def modules(self) -> dict:
         return {**self.models, "regularizer": self.reg}
@@ -117,6 +121,7 @@ class Run:
             raise ValueError(f"it belongs to run {state.get('run')!r}, not {self.id!r}")
         load_training_state(state, self.modules(), self.optimizer, self.batch_rng)
         self.epoch, self.seconds, self.rows = state["epoch"], state["seconds"], state["rows"]
+        self.saved_epoch = self.epoch
 
 
 def check_runnable(task: Task, cfg: RunConfig) -> dict[str, Run]:
@@ -133,21 +138,61 @@ def _probe(task: Task, ctx: Context) -> dict[str, Run]:
 
 
 def run(task: Task, cfg: RunConfig) -> Path:
-    """Run every (seed, method, lam) of ``cfg``; returns the run folder."""
+    """Run every (seed, method, lam) of ``cfg``; returns the run folder.
+
+    The folder is locked for the command's life. One that holds a run already is continued
+    (``--resume``), replaced once the new run has finished (``--overwrite``: the new run is
+    made beside it and moved in at the end), or refused.
+    """
     device = results.resolve_device(cfg.device)
     ctx = task.setup(cfg, device)
     probes = _probe(task, ctx)
     out = Path(cfg.out) if cfg.out else task.default_out()
-    saved_cfg = cfg.to_dict()
-    if cfg.resume:
-        results.check_resumable(out, saved_cfg, free=cfg.FREE_ON_RESUME)
-    results.prepare_run_dir(out / "checkpoints")
-    first = next(iter(probes.values()))
-    results.write_json(out / "config.json", {
-        "task": task.name, "config": saved_cfg, "environment": results.environment(device),
-        "hparams": {m: probe.reg.resolved() for m, probe in probes.items()},
-        **task.describe(ctx, first.models),
-    })  # fmt: skip
+    results.prepare_run_dir(out)
+    with RunLock(out):
+        work = out
+        if not cfg.resume and holds_run(task, out):
+            if not cfg.overwrite:
+                raise UsageError(
+                    f"{out} holds a run already; pass --resume to continue it, --overwrite to "
+                    "replace it, or another --out"
+                )
+            work = out / ".overwrite"
+            shutil.rmtree(work, ignore_errors=True)  # a replacement that was itself cut short
+        if cfg.resume:
+            results.check_resumable(out, cfg.to_dict(), free=cfg.FREE_ON_RESUME)
+        results.prepare_run_dir(work / "checkpoints")
+        first = next(iter(probes.values()))
+        results.write_json(work / "config.json", {
+            "task": task.name, "config": cfg.to_dict(),
+            "environment": results.environment(device),
+            "hparams": {m: probe.reg.resolved() for m, probe in probes.items()},
+            **task.describe(ctx, first.models),
+        })  # fmt: skip
+        _run_all(task, ctx, work)
+        task.report(work)
+        if work != out:
+            _replace_contents(out, work)
+    return out
+
+
+def holds_run(task: Task, folder: Path) -> bool:
+    """Whether ``folder`` has the record of a run (its config.json or result file)."""
+    return (folder / "config.json").exists() or (folder / task.result_file).exists()
+
+
+def _replace_contents(out: Path, new: Path) -> None:
+    """Move the finished new run from ``new`` (inside ``out``) over the old one."""
+    for entry in out.iterdir():
+        if entry not in (new, out / ".lock"):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    for entry in new.iterdir():
+        entry.rename(out / entry.name)
+    new.rmdir()
+
+
+def _run_all(task: Task, ctx: Context, out: Path) -> None:
+    cfg = ctx.cfg
     loggers = [CsvLogger(out / task.result_file, task.columns)]
     if cfg.tensorboard:
         loggers.append(TensorBoardLogger(Path(cfg.tensorboard), task.columns))
@@ -158,20 +203,24 @@ def run(task: Task, cfg: RunConfig) -> Path:
             fixtures = task.fixtures(ctx, seed)
             for key in run_keys(cfg, seed):
                 done += 1
-                current = Run(task, ctx, key, device)
+                current = Run(task, ctx, key, ctx.device)
                 checkpoint = out / "checkpoints" / f"{current.id}.pt"
                 if cfg.resume and checkpoint.exists():
-                    results.resume_from(checkpoint, device, current.load)
+                    results.resume_from(checkpoint, ctx.device, current.load)
                 label = f"[{done}/{total}] {current.id}"
-                _train(task, ctx, fixtures, current, checkpoint=checkpoint, loggers=loggers,
-                       label=label)
+                try:
+                    _train(task, ctx, fixtures, current, checkpoint=checkpoint, loggers=loggers,
+                           label=label)  # fmt: skip
+                except results.WriteError as err:
+                    last = current.saved_epoch
+                    note = (f"the last complete checkpoint of {current.id} is epoch {last}"
+                            if last is not None else f"{current.id} has no checkpoint yet")
+                    raise err.with_note(note) from None
                 task.after_run(ctx, fixtures, current, out)
         task.finish(ctx, out)
     finally:
         for logger in loggers:
             logger.close()
-    task.report(out)
-    return out
 
 
 def _train(task, ctx, fixtures, run: Run, *, checkpoint: Path, loggers, label: str) -> None:
@@ -208,6 +257,7 @@ def _train(task, ctx, fixtures, run: Run, *, checkpoint: Path, loggers, label: s
             check_finite(loss, run.id, run.epoch)
             row = run.record(fixtures, loss) if task.eval_due(cfg, run.epoch) else None
             results.save_checkpoint(checkpoint, run.state())
+            run.saved_epoch = run.epoch
             if row is not None:
                 log(row)
                 progress.set_postfix({task.metric: f"{row[task.metric]:.4g}"}, refresh=False)

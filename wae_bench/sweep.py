@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from . import config as config_io
 from . import results, runner, tasks
 from .errors import Diverged, UsageError
+from .lock import FolderInUse
 
 GRID_KEYS = ("methods", "lambdas", "seeds")
 STATUS = "status.json"
@@ -168,7 +169,11 @@ def _resolve(task: str, settings: dict, *, method: str, lam, params: dict, seed:
 
 
 def execute(task: str, settings: dict, run_dir: str) -> dict:
-    """Run one grid point to its end; never raises: the outcome goes to status.json."""
+    """Run one grid point to its end; never raises: the outcome goes to status.json.
+
+    A run folder another process holds (a second sweep over the same grid) is left to it:
+    the outcome is "busy" and nothing is written.
+    """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one run, one core: the same numbers on every executor
     start = time.perf_counter()
@@ -176,6 +181,9 @@ def execute(task: str, settings: dict, run_dir: str) -> dict:
         definition = tasks.get(task)
         runner.run(definition, definition.config(**{**settings, "out": run_dir}).validate())
         status, message = "finished", ""
+    except FolderInUse as err:
+        torch.set_num_threads(threads)
+        return {"status": "busy", "message": str(err), "seconds": time.perf_counter() - start}
     except Diverged as err:
         status, message = "diverged", str(err)
     except Exception as err:  # a failing run must not stop the sweep
@@ -266,7 +274,7 @@ def collect(out: Path) -> pd.DataFrame:
         metric = task.metric
         path = out / "runs" / run["id"] / task.result_file
         if status["status"] == "finished" and path.is_file():
-            last = pd.read_csv(path).sort_values("epoch").iloc[-1]
+            last = results.read_csv(path).sort_values("epoch").iloc[-1]
             row.update({k: last[k] for k in (metric, "recon", "latent_swd") if k in last})
         rows.append(row)
     return pd.DataFrame(rows)

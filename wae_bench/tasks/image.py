@@ -245,7 +245,7 @@ class ImageTask(Task):
         from .. import plots
 
         run_dir = Path(run_dir)
-        metrics = results.read_csv(run_dir / self.result_file)
+        metrics = results.read_csv(run_dir / self.result_file, columns=self.columns)
         summary = summarize(metrics)
         results.write_csv(run_dir / "summary.csv", summary)
         results.write_text(run_dir / "summary.md", summary_markdown(summary, metrics))

@@ -129,7 +129,7 @@ class LatentTask(Task):
         from .. import plots
 
         run_dir = Path(run_dir)
-        curves = results.read_csv(run_dir / self.result_file)
+        curves = results.read_csv(run_dir / self.result_file, columns=self.columns)
         summary = summarize(curves)
         results.write_csv(run_dir / "summary.csv", summary)
         results.write_text(run_dir / "summary.md", summary_markdown(summary, curves))
