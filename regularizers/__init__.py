@@ -2,11 +2,11 @@
 
 >>> import regularizers
 >>> regularizers.available()
-['gan', 'mmd', 'moca', 'sinkhorn', 'swd']
+['cwae', 'gan', 'mmd', 'moca', 'sinkhorn', 'swd']
 >>> reg = regularizers.build("moca", tau=0.2)
 """
 
-from . import gan, mmd, moca, sinkhorn, swd  # noqa: F401  (registers the built-in methods)
+from . import cwae, gan, mmd, moca, sinkhorn, swd  # noqa: F401  (registers the built-in methods)
 from .base import (
     ENTRY_POINT_GROUP,
     Regularizer,
