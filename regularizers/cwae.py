@@ -8,16 +8,19 @@ For samples it reduces to the kernel k(a, b) = phi_D(||a - b||^2 / (4 gamma)), w
 here always replaced by the paper's asymptotic form (exact enough for D >= 20: relative
 error 1.0% at D = 20, 0.15% at D = 128, 3% at D = 8; the 1F1 form is not needed)
     phi_D(s) ~ (1 + 4 s / (2D - 3))^(-1/2).
-Sample form, codes x (n) against prior samples y (m), all pairs i = j included:
+Sample form, codes x (n) against prior samples y (m), all pairs (i, j), i = j included:
     d^2(x, y) = 1 / (2 sqrt(pi gamma)) [ mean_ij k(x_i, x_j) + mean_ij k(y_i, y_j)
                                          - 2 mean_ij k(x_i, y_j) ].
-Closed form against the standard Gaussian N(0, I) (the paper's Theorem 3, JMLR):
+Closed form against the standard Gaussian N(0, I) (JMLR Theorem 3; N(0, 1) smoothed is
+N(0, 1 + gamma), whence the middle term):
     d^2(x, N(0, I)) = 1 / (2 n^2 sqrt(pi gamma)) sum_ij phi_D(||x_i - x_j||^2 / (4 gamma))
                       + 1 / (2 sqrt(pi (1 + gamma)))
                       - sqrt(2) / (n sqrt(pi (1 + 2 gamma))) sum_i phi_D(||x_i||^2 / (2 + 4 gamma)).
-CWAE minimizes log d^2 (the paper's cost, log d^2 + reconstruction error). The smoothing
-follows the paper's Silverman rule gamma = sigma^2 (4 / (3 n))^(2/5), n the batch size and
-sigma^2 the variance of a 1-D projection of the prior: 1 for N(0, I), 1/D on the sphere.
+The penalty is log d^2, as CWAE's cost log d^2 + reconstruction error (paper and authors'
+code). The smoothing is the paper's Silverman rule gamma = sigma^2 (4 / (3 n))^(2/5), n the
+batch size, sigma^2 the variance of a 1-D projection of the prior: 1 for N(0, I) (the paper's
+case) and 1/D on the unit sphere, where d^2(x, y; gamma) = d^2(c x, c y; c^2 gamma) * c for
+any c > 0, so this is the paper's gamma for the codes scaled by sqrt(D) to unit variance.
 """
 
 import math

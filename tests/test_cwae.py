@@ -139,6 +139,12 @@ def test_sample_form_of_prior_samples_is_small_and_grows_with_a_shift():
     assert values[0] < values[1] < values[2]
 
 
+def test_scaling_codes_and_prior_by_c_and_gamma_by_c_squared_divides_by_c():
+    x, y = torch.randn(7, 20, dtype=torch.float64), torch.randn(5, 20, dtype=torch.float64)
+    scaled = cw_distance(3.0 * x, 3.0 * y, 9.0 * 0.2).item()
+    assert scaled == pytest.approx(cw_distance(x, y, 0.2).item() / 3.0, rel=1e-12)
+
+
 def test_sample_form_of_a_set_with_itself_is_zero():
     x = regularizers.SpherePrior(16).sample(64)
     assert cw_distance(x, x, 0.01).item() == pytest.approx(0.0, abs=1e-6)
