@@ -29,7 +29,7 @@ def run(benchmark, fn, batch):
 
 
 @pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("method", ["mmd", "swd", "sinkhorn", "gan"])
+@pytest.mark.parametrize("method", ["mmd", "swd", "sinkhorn", "gan", "cwae"])
 def test_forward_backward(benchmark, make_inputs, method, batch):
     benchmark.group = f"regularizer B={batch}"
     benchmark.extra_info.update(role="regularizer", method=method, batch=batch)
@@ -93,7 +93,7 @@ def test_after_step(benchmark, make_inputs, method):
 
 
 @pytest.mark.parametrize("batch", [1024, 4096, 8192])
-@pytest.mark.parametrize("method", ["mmd", "sinkhorn"])
+@pytest.mark.parametrize("method", ["mmd", "sinkhorn", "cwae"])
 def test_peak_memory_of_pairwise_methods(benchmark, method, batch):
     """Peak RSS of one forward + backward of the B x B methods, in a fresh process."""
     benchmark.group = "peak memory"

@@ -2,12 +2,12 @@
 
 >>> import regularizers
 >>> regularizers.available()
-['gan', 'mmd', 'moca', 'sinkhorn', 'swd']
+['cwae', 'gan', 'mmd', 'moca', 'sinkhorn', 'swd']
 >>> regularizers.build("moca", tau=0.2)
 MoCA(tau=0.2, K=None, m=0.99)
 """
 
-from . import gan, mmd, moca, sinkhorn, swd  # noqa: F401  (registers the built-in methods)
+from . import cwae, gan, mmd, moca, sinkhorn, swd  # noqa: F401  (registers the built-in methods)
 from .base import (
     ENTRY_POINT_GROUP,
     Regularizer,

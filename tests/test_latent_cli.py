@@ -126,7 +126,7 @@ def test_third_party_regularizer_runs_through_the_cli(tmp_path):
 
 
 BAD_INPUTS = [
-    (["--methods", "moca,vae"], "unknown method 'vae'; choose from gan, mmd, moca"),
+    (["--methods", "moca,vae"], "unknown method 'vae'; choose from cwae, gan, mmd, moca"),
     (["--set", "moca.tau=0"], "moca.tau must be a finite number > 0, got 0"),
     (["--set", "moca.tau=-0.5"], "moca.tau must be a finite number > 0, got -0.5"),
     (["--set", "moca.K=8"], "moca.K (queue size) must be at least the batch size 16, got 8"),

@@ -13,7 +13,7 @@ def test_registry_lists_the_five_methods():
 
 
 def test_unknown_name_fails_listing_the_known_ones():
-    with pytest.raises(ValueError, match="unknown regularizer 'vae'; known: gan, mmd, moca"):
+    with pytest.raises(ValueError, match="unknown regularizer 'vae'; known: cwae, gan, mmd, moca"):
         regularizers.build("vae")
 
 
