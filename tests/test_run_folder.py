@@ -94,7 +94,10 @@ def test_files_get_the_umask_permissions(tmp_path):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
 
 
-@pytest.mark.parametrize("damage", [b"", b"method,seed,epoch,swd\nmoca,0,0,0.1\nmoca,0,1", b"\x00\xff" * 50])
+CUT = b"method,seed,epoch,swd\nmoca,0,0,0.1\nmoca,0,1"
+
+
+@pytest.mark.parametrize("damage", [b"", CUT, b"\x00\xff" * 50])
 def test_report_answers_a_damaged_result_file_with_one_line(tmp_path, capsys, damage):
     assert run(tmp_path, "--methods", "moca") == 0
     (tmp_path / "curves.csv").write_bytes(damage)

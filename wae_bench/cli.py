@@ -75,10 +75,8 @@ def _config(task: tasks.Task, args: argparse.Namespace) -> config_io.RunConfig:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from . import runner
-
     task = tasks.get(args.command)
-    out = runner.run(task, _config(task, args))
+    out = task.run(_config(task, args))
     print(f"results in {out}")
     print((out / "summary.md").read_text())
 
@@ -156,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="exit 1 if a run leaves the reference's mean ± k std")  # fmt: skip
     comp.add_argument("--k", type=float, default=3.0, help="allowed reference stds (default 3)")
     comp.add_argument("--rtol", type=float, default=0.0,
-                      help="allowed relative difference when the reference has one seed")  # fmt: skip
+                      help="allowed relative difference (a one-seed reference)")  # fmt: skip
     comp.add_argument("--out", type=Path, help="folder for compare.md/.csv/.png")
     comp.set_defaults(handler=_compare)
     timing = sub.add_parser(

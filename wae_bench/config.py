@@ -82,6 +82,11 @@ class RunConfig:
     def check(self) -> None:
         """Task-specific checks (subclasses)."""
 
+    @classmethod
+    def protocol_settings(cls, name: str) -> dict:
+        """The settings of a named protocol (a preset of the paper); none by default."""
+        raise UsageError(f"no protocol {name!r} for this task")
+
     def lambda_values(self, method: str) -> list[float | None]:
         """The weights ``lam`` this method is trained with; None: the penalty alone."""
         return [None]
@@ -243,6 +248,14 @@ def build(cls: type[RunConfig], file_settings: dict, cli_settings: dict) -> RunC
     unknown = sorted(set(merged) - set(names))
     if unknown:
         raise UsageError(f"unknown setting {', '.join(unknown)}; known: {', '.join(names)}")
+    if merged.get("protocol"):  # defaults < protocol < file < flags
+        preset = cls.protocol_settings(merged["protocol"])
+        params = preset.pop("params", {})
+        merged = {**preset, **merged}
+        for method, values in params.items():  # only for the methods that run
+            if method in merged.get("methods", []):
+                given = merged.setdefault("params", {}).get(method, {})
+                merged["params"][method] = {**values, **given}
     if "lambdas" in merged and "lambdas" in names:
         methods = merged.get("methods", cls().methods)
         methods = methods if isinstance(methods, list) else []  # a bad list fails in validate

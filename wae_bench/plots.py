@@ -129,8 +129,9 @@ def image_visuals(encoder, decoder, test_images, stem: Path, title: str, *, n: i
     samples = decoder(z.to(device))
     originals = test_images[: n * n // 2]
     pairs = torch.stack([originals, decoder(encoder(originals))], 1).flatten(0, 1)
-    ends = encoder(test_images[: 2 * 4])
-    paths = torch.cat([decoder(slerp(ends[2 * k], ends[2 * k + 1], n)) for k in range(4)])
+    ends = encoder(test_images[: 2 * 4])  # up to 4 paths between pairs of test codes
+    paths = torch.cat([decoder(slerp(ends[(2 * k) % len(ends)], ends[(2 * k + 1) % len(ends)], n))
+                       for k in range(max(1, len(ends) // 2))])  # fmt: skip
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.8))
     panels = (
         (samples, n, "random samples: decoder(prior)"),
@@ -215,7 +216,7 @@ def compare_curves(frames: dict[str, pd.DataFrame], metric: str, stem: Path) -> 
     line style = run (the first, the reference, solid)."""
     fig, ax = plt.subplots(figsize=(8, 4.8))
     styles = ["-", "--", ":", "-."]
-    for r, (name, frame) in enumerate(frames.items()):
+    for r, frame in enumerate(frames.values()):
         keys = ["method", "lam"] if "lam" in frame else ["method"]
         for i, (values, runs) in enumerate(frame.groupby(keys, sort=False)):
             values = values if isinstance(values, tuple) else (values,)
@@ -230,5 +231,38 @@ def compare_curves(frames: dict[str, pd.DataFrame], metric: str, stem: Path) -> 
     ax.set_title(f"{metric} of {len(frames)} runs ({runs})", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(ncol=2, fontsize=8)
+    fig.tight_layout()
+    save(fig, stem)
+
+
+def dimension_study(summary: pd.DataFrame, stem: Path, epochs: int) -> None:
+    """Final latent SWD / noise floor vs latent dimension per method, one panel per batch
+    size; log-log, band = std over seeds, dashed line = the floor."""
+    sizes = list(dict.fromkeys(summary["batch_size"]))
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5.5 * len(sizes), 4.3), sharey=True,
+                             squeeze=False)  # fmt: skip
+    for ax, size in zip(axes[0], sizes, strict=True):
+        part = summary[summary["batch_size"] == size]
+        for i, (method, rows) in enumerate(part.groupby("method", sort=False)):
+            rows = rows.sort_values("latent_dim")
+            std = rows["ratio_std"].fillna(0.0)
+            color = method_color(method, i)
+            ax.plot(rows["latent_dim"], rows["ratio_mean"], "-o", ms=4, color=color, lw=1.6,
+                    label=method)  # fmt: skip
+            ax.fill_between(rows["latent_dim"], rows["ratio_mean"] - std,
+                            rows["ratio_mean"] + std, color=color, alpha=0.15, lw=0)  # fmt: skip
+        ax.axhline(1.0, color="0.3", ls="--", lw=1.2, label="noise floor")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(sorted(part["latent_dim"].unique()))
+        ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+        ax.set_xlabel("latent dimension d")
+        ax.set_title(f"batch size {size}", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel(f"latent SWD / noise floor after {epochs} epochs")
+    axes[0][0].legend(fontsize=9)
+    seeds = int(summary["seeds"].max())
+    fig.suptitle(f"Latent matching vs dimension (mean ± std over {seeds} seeds; lower is "
+                 "better, 1 = indistinguishable from the prior)", fontsize=10)  # fmt: skip
     fig.tight_layout()
     save(fig, stem)

@@ -193,9 +193,10 @@ def _replace_contents(out: Path, new: Path) -> None:
 
 def _run_all(task: Task, ctx: Context, out: Path) -> None:
     cfg = ctx.cfg
-    loggers = [CsvLogger(out / task.result_file, task.columns)]
+    columns = task.result_columns(cfg)
+    loggers = [CsvLogger(out / task.result_file, columns)]
     if cfg.tensorboard:
-        loggers.append(TensorBoardLogger(Path(cfg.tensorboard), task.columns))
+        loggers.append(TensorBoardLogger(Path(cfg.tensorboard), columns))
     total = len(cfg.seeds) * len(run_keys(cfg, cfg.seeds[0]))
     done = 0
     try:

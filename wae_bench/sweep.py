@@ -179,7 +179,7 @@ def execute(task: str, settings: dict, run_dir: str) -> dict:
     start = time.perf_counter()
     try:
         definition = tasks.get(task)
-        runner.run(definition, definition.config(**{**settings, "out": run_dir}).validate())
+        definition.run(definition.config(**{**settings, "out": run_dir}).validate())
         status, message = "finished", ""
     except FolderInUse as err:
         torch.set_num_threads(threads)

@@ -42,6 +42,16 @@ class Task:
     metric: ClassVar[str]  # the headline column (lower is better)
     summary_epochs: ClassVar[tuple[int, ...]] = ()  # reported in tables (and the last one)
 
+    def run(self, cfg: RunConfig) -> Path:
+        """Run the command's training runs (the shared loop); returns the run folder."""
+        from ..runner import run
+
+        return run(self, cfg)
+
+    def result_columns(self, cfg: RunConfig) -> tuple[str, ...]:
+        """Columns of the result file for these settings (``columns`` plus optional ones)."""
+        return self.columns
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """The task's own command-line flags (the shared ones are added by the CLI)."""
 

@@ -8,6 +8,7 @@ method and lam sees the same data order, initial weights, evaluation samples and
 randomness.
 """
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,6 +36,24 @@ SINGULAR_CODES = 10_000
 EVAL_BATCH = 500
 DEFAULT_LAMBDAS = [1.0, 10.0, 100.0]
 PRIOR_REFERENCE = "prior"  # method name of the prior samples' rows in singular_values.csv
+FID_COLUMNS = ("fid", "kid", "kid_std")
+
+# The paper's protocols (SPEC section 4, Appendix A). Our choices where the paper is silent
+# (README, "The paper's protocols"): the lam grids (best lam grows with the pixel count, so
+# the grid moves with it), MNIST's architecture and schedule, and K = 16384 (SPEC default).
+_PAPER = {"methods": ["moca", "mmd"], "batch_size": 64, "latent_dim": 128, "lr": 1e-3,
+          "seeds": [0], "eval_every": 5, "params": {"moca": {"K": 16384}}}  # fmt: skip
+PROTOCOLS = {
+    "paper-cifar10": {**_PAPER, "dataset": "cifar10", "arch": "a2", "epochs": 100,
+                      "lr_halve_every": 60, "eval_samples": 10_000,
+                      "lambdas": [10.0, 100.0, 1000.0]},
+    "paper-celeba": {**_PAPER, "dataset": "celeba", "arch": "a2", "epochs": 200,
+                     "lr_halve_every": 60, "eval_samples": 10_000,
+                     "lambdas": [100.0, 1000.0, 10000.0]},
+    "paper-mnist": {**_PAPER, "dataset": "mnist", "arch": "a2", "epochs": 100,
+                    "lr_halve_every": 60, "eval_samples": 10_000,
+                    "lambdas": [1.0, 10.0, 100.0]},
+}  # fmt: skip
 
 
 @dataclass(kw_only=True)
@@ -54,11 +73,19 @@ class ImageConfig(RunConfig):
     lr_halve_every: int = 0
     eval_every: int = 5
     eval_samples: int = 0
+    fid_weights: str = ""
+    protocol: str = ""
 
     def check(self) -> None:
         for name in ("lr_halve_every", "eval_samples"):
             check_non_negative_int(name, getattr(self, name))
         self.lambdas = check_lambdas(self.lambdas, self.methods, DEFAULT_LAMBDAS)
+
+    @classmethod
+    def protocol_settings(cls, name: str) -> dict:
+        if name not in PROTOCOLS:
+            raise UsageError(f"unknown protocol {name!r}; choose from {', '.join(PROTOCOLS)}")
+        return copy.deepcopy(PROTOCOLS[name])
 
     def lambda_values(self, method: str) -> list[float]:
         return self.lambdas[method]
@@ -68,6 +95,8 @@ class ImageConfig(RunConfig):
 class ImageContext(Context):
     data: datasets.ImageData
     singular: list[dict]  # rows of singular_values.csv, the prior's first
+    inception: torch.nn.Module | None = None  # FID/KID features, with --fid-weights
+    real_features: Tensor | None = None  # of the evaluation's test images
 
 
 @dataclass
@@ -142,6 +171,10 @@ class ImageTask(Task):
         parser.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 5)")
         parser.add_argument("--eval-samples", type=int,
                             help="images per evaluation (default: test set)")  # fmt: skip
+        parser.add_argument("--fid-weights", metavar="PATH",
+                            help=f"add FID and KID columns: the local {fid_file()}")  # fmt: skip
+        parser.add_argument("--protocol", choices=list(PROTOCOLS),
+                            help="the paper's settings for a dataset (flags override)")  # fmt: skip
 
     def setup(self, cfg: ImageConfig, device) -> ImageContext:
         data = load_data(cfg.dataset, cfg.data_root, cfg.download, cfg.image_size)
@@ -152,7 +185,14 @@ class ImageTask(Task):
             )
         if isinstance(data.train, Tensor):  # small datasets live on the device once
             data = dataclasses.replace(data, train=data.train.to(device))
-        return ImageContext(cfg, device, data, _prior_spectrum(cfg, data))
+        ctx = ImageContext(cfg, device, data, _prior_spectrum(cfg, data))
+        if cfg.fid_weights:
+            from .. import fid
+
+            ctx.inception = fid.load_inception(cfg.fid_weights).to(device).eval()
+            test = datasets.take(data.test, cfg.eval_samples or len(data.test)).to(device)
+            ctx.real_features = fid.image_features(test, ctx.inception)
+        return ctx
 
     def dataset_size(self, ctx: ImageContext) -> int:
         return len(ctx.data.train)
@@ -175,7 +215,10 @@ class ImageTask(Task):
     def batches(self, ctx: ImageContext, fixtures, rng):
         return datasets.batches(ctx.data.train, ctx.cfg.batch_size, rng, ctx.device)
 
-    def evaluate(self, ctx, fixtures: Fixtures, models) -> dict:
+    def result_columns(self, cfg: ImageConfig) -> tuple[str, ...]:
+        return self.columns + FID_COLUMNS if cfg.fid_weights else self.columns
+
+    def evaluate(self, ctx: ImageContext, fixtures: Fixtures, models) -> dict:
         encoder, decoder = models["encoder"], models["decoder"]
         generated = decode(decoder, fixtures.generation_prior)
         codes, squared_error = [], 0.0
@@ -183,12 +226,19 @@ class ImageTask(Task):
             z = encoder(x)
             codes.append(z)
             squared_error += float(per_image_squared_error(x, decoder(z))) * len(x)
+        scores = {}
+        if ctx.inception is not None:
+            from .. import fid
+
+            features = fid.image_features(generated, ctx.inception)
+            scores = fid.features_fid_kid(features, ctx.real_features, seed=fixtures.seed)
         return {
             "image_swd": image_swd(fixtures.test_images, generated, seed=fixtures.seed),
             "recon": squared_error / len(fixtures.test_images),
             "latent_swd": latent_swd(torch.cat(codes), fixtures.latent_prior,
                                      fixtures.directions),
             "image_swd_floor": fixtures.floor,
+            **scores,
         }  # fmt: skip
 
     def eval_due(self, cfg: ImageConfig, epoch: int) -> bool:
@@ -311,6 +361,10 @@ def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
         row["best_recon_mean"], row["best_recon_std"] = best.mean(), best.std()
         final = runs[runs["epoch"] == last]
         row["latent_swd_last_mean"] = final["latent_swd"].mean()
+        for column in ("fid", "kid"):
+            if column in final:
+                row[f"{column}_last_mean"], row[f"{column}_last_std"] = (
+                    final[column].mean(), final[column].std())  # fmt: skip
         row["seconds_per_epoch"] = (final["seconds"] / last).mean()
         rows.append(row)
     return pd.DataFrame(rows)
@@ -319,16 +373,21 @@ def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
 def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame) -> str:
     """summary.md: one line on the metric, then the table of ``summarize``."""
     last = int(metrics["epoch"].max())
+    with_fid = "fid_last_mean" in summary
     header = ["method", "lam", "image SWD @ epoch 5", f"image SWD @ epoch {last}",
-              "best test recon (SSE / image)", f"latent SWD @ {last}", "s / epoch"]  # fmt: skip
+              "best test recon (SSE / image)", f"latent SWD @ {last}",
+              *([f"FID @ {last}", f"KID @ {last}"] if with_fid else []), "s / epoch"]  # fmt: skip
     lines = [results.markdown_row(header), "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         cells = [r["method"], f"{r['lam']:g}",
                  results.mean_std(r["image_swd_epoch_5_mean"], r["image_swd_epoch_5_std"], 0),
                  results.mean_std(r["image_swd_last_mean"], r["image_swd_last_std"], 0),
                  results.mean_std(r["best_recon_mean"], r["best_recon_std"], 2),
-                 f"{r['latent_swd_last_mean']:.4f}", f"{r['seconds_per_epoch']:.2f}"]  # fmt: skip
-        lines.append(results.markdown_row(cells))
+                 f"{r['latent_swd_last_mean']:.4f}"]  # fmt: skip
+        if with_fid:
+            cells += [results.mean_std(r["fid_last_mean"], r["fid_last_std"], 2),
+                      results.mean_std(r["kid_last_mean"], r["kid_last_std"], 4)]  # fmt: skip
+        lines.append(results.markdown_row([*cells, f"{r['seconds_per_epoch']:.2f}"]))
     seeds = int(summary["seeds"].max())
     floor = metrics.groupby("seed")["image_swd_floor"].first()
     intro = (
@@ -337,7 +396,16 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame) -> str:
         f"(as many training images vs the test images): {floor.mean():.0f}. Recon: sum of "
         "squared errors per test image."
     )
+    if not with_fid:
+        intro += f" FID/KID: not computed; pass --fid-weights PATH (the file {fid_file()})."
     return intro + "\n\n" + "\n".join(lines) + "\n"
+
+
+def fid_file() -> str:
+    """The Inception weights file FID needs (named without importing the FID libraries)."""
+    from ..fid import INCEPTION_FILE
+
+    return INCEPTION_FILE
 
 
 def _setting(saved: dict) -> str:

@@ -19,7 +19,7 @@ import regularizers
 from regularizers.swd import random_directions
 
 from .. import results
-from ..config import RunConfig
+from ..config import RunConfig, check_list, check_positive_int
 from ..errors import UsageError
 from ..metrics import latent_swd
 from ..models import MLPEncoder
@@ -42,8 +42,22 @@ class LatentConfig(RunConfig):
     hidden_dim: int = 256
     prior: str = "sphere"
     eval_directions: int = 1000
+    latent_dims: list[int] = field(default_factory=list)  # a dimension study (dimension_study.py)
+    batch_sizes: list[int] = field(default_factory=list)
 
     def check(self) -> None:
+        for name in ("latent_dims", "batch_sizes"):
+            values = getattr(self, name)
+            if values:
+                check_list(name, values, int)
+                for value in values:
+                    check_positive_int(name, value)
+        for size in self.batch_sizes:
+            if size > self.points:
+                raise UsageError(
+                    f"batch size {size} exceeds the {self.points} data points; "
+                    "lower --batch-sizes or raise --points"
+                )
         if self.batch_size > self.points:
             raise UsageError(
                 f"batch_size {self.batch_size} exceeds the {self.points} data points; "
@@ -101,6 +115,17 @@ class LatentTask(Task):
                             help="latent prior (default sphere)")  # fmt: skip
         parser.add_argument("--eval-directions", type=int,
                             help="directions of the evaluation SWD (1000)")  # fmt: skip
+        parser.add_argument("--latent-dims", type=_int_list, metavar="D1,D2",
+                            help="a dimension study: one run per latent dimension")  # fmt: skip
+        parser.add_argument("--batch-sizes", type=_int_list, metavar="B1,B2",
+                            help="with --latent-dims: also one run per batch size")  # fmt: skip
+
+    def run(self, cfg: LatentConfig) -> Path:
+        if cfg.latent_dims or cfg.batch_sizes:
+            from .. import dimension_study
+
+            return dimension_study.run(self, cfg)
+        return super().run(cfg)
 
     def dataset_size(self, ctx) -> int:
         return ctx.cfg.points
@@ -129,6 +154,11 @@ class LatentTask(Task):
         from .. import plots
 
         run_dir = Path(run_dir)
+        if "study" in results.read_json(run_dir / "config.json"):
+            from .. import dimension_study
+
+            dimension_study.report(self, run_dir)
+            return
         curves = results.read_csv(run_dir / self.result_file, columns=self.columns)
         summary = summarize(curves)
         results.write_csv(run_dir / "summary.csv", summary)
@@ -141,6 +171,18 @@ class LatentTask(Task):
 TASK = LatentTask()
 
 
+def _int_list(text: str) -> list[int]:
+    """'8,32,128' -> [8, 32, 128]."""
+    import argparse
+
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expects integers such as 8,32,128, got {text!r}"
+        ) from None
+
+
 def summarize(curves: pd.DataFrame) -> pd.DataFrame:
     """Per method: SWD at epochs 1, 5, 20 and last (mean, std over seeds), time to the floor."""
     last = int(curves["epoch"].max())
@@ -151,7 +193,7 @@ def summarize(curves: pd.DataFrame) -> pd.DataFrame:
         for e in epochs:
             at = runs.loc[runs["epoch"] == e, "swd"]
             row[f"swd_epoch_{e}_mean"], row[f"swd_epoch_{e}_std"] = at.mean(), at.std()
-        reached = [_first_within_floor(run) for _, run in runs.groupby("seed")]
+        reached = [first_within_floor(run) for _, run in runs.groupby("seed")]
         hit = [r for r in reached if r is not None]
         row["reached_floor"] = len(hit)
         for key, idx in (("epochs_to_floor", 0), ("seconds_to_floor", 1)):
@@ -163,7 +205,7 @@ def summarize(curves: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _first_within_floor(run: pd.DataFrame):
+def first_within_floor(run: pd.DataFrame):
     """(epoch, seconds) of the first evaluation with swd <= 1.1 x noise floor, else None."""
     close = run[run["swd"] <= (1 + FLOOR_TOLERANCE) * run["noise_floor"]]
     if close.empty:
