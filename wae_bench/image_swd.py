@@ -73,16 +73,26 @@ def _blur(x: Tensor, padding: str, stride: int = 1) -> Tensor:
     return F.conv2d(padded, kernel, stride=stride, groups=x.shape[1])
 
 
+def _upsample(x: Tensor) -> Tensor:
+    """Nearest-neighbour 2x upsampling (each pixel a 2x2 block), as ``F.interpolate``."""
+    n, c, h, w = x.shape
+    return x[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
+
+
+def pyramid_band(x: Tensor, level: int, levels: int, padding: str = "zeros") -> Tensor:
+    """Band ``level`` (0 finest) of the Laplacian pyramid, computing only the levels it needs:
+    L_level = G_level - blur(up(G_{level+1})), or G_level itself at the coarsest level."""
+    _check_padding(padding)
+    for _ in range(level):
+        x = _blur(x, padding, stride=2)
+    if level == levels - 1:
+        return x
+    return x - _blur(_upsample(_blur(x, padding, stride=2)), padding)
+
+
 def laplacian_pyramid(x: Tensor, levels: int, padding: str = "zeros") -> list[Tensor]:
     """[L_0, ..., L_{levels-2}, G_{levels-1}], finest first."""
-    _check_padding(padding)
-    pyramid = []
-    for _ in range(levels - 1):
-        down = _blur(x, padding, stride=2)
-        pyramid.append(x - _blur(F.interpolate(down, scale_factor=2, mode="nearest"), padding))
-        x = down
-    pyramid.append(x)
-    return pyramid
+    return [pyramid_band(x, level, levels, padding) for level in range(levels)]
 
 
 def patch_positions(height: int, width: int, n: int, generator: torch.Generator) -> Tensor:
@@ -116,7 +126,7 @@ def level_descriptors(
     pixels = None
     for start in range(0, n, image_batch):
         x = _as_rgb(images[start : start + image_batch]).float()
-        band = laplacian_pyramid(x, n_levels, padding)[level]
+        band = pyramid_band(x, level, n_levels, padding)
         if pixels is None:
             pixels = patch_pixels(positions, band.shape[-1]).to(band.device)
         patches = band.flatten(2).index_select(2, pixels).view(len(x), 3, p, area)
