@@ -16,17 +16,18 @@ For two sets of N images [N, C, H, W] (grayscale repeated to 3 channels; swd-pyt
 Random draws follow swd-pytorch's order on one CPU generator: per level a ``randperm`` of the
 positions, then 128 draws of 4 directions. So after ``torch.manual_seed(seed)``, ``swd(x1, x2)``
 sees the same positions and directions as ``image_swd(x1, x2, seed=seed)``. One value carries
-a seed noise of about 2% (std over seeds, 2,000 photo crops of 32x32 per set), mostly from the
+a seed noise of 1-2% (std over seeds, 2,000 photo crops of 32x32 per set), mostly from the
 directions at the coarsest level: compare values computed with the same seed.
 
 Where the code differs from swd-pytorch without changing the value (beyond float rounding):
-the patch statistics are summed in float64 one image chunk at a time instead of
-``torch.std_mean`` over the whole set; patches are gathered by flat pixel index instead of
-``unfold``; projections are computed and sorted 64 directions at a time (numpy's sort on CPU)
-instead of 4; the mean over directions is one sum divided by the count, equal to swd-pytorch's
-mean of per-repeat means since every repeat has 4 directions. Images whose levels would have
-odd sides or be narrower than 7 pixels are rejected (swd-pytorch fails on them). Zero padding
-makes the value change when a constant is added to a set; reflection padding does not.
+each band is computed one image chunk at a time from only the levels it needs; the patch
+statistics are summed in float64 chunk by chunk instead of ``torch.std_mean`` over the whole
+set; patches are gathered by flat pixel index instead of ``unfold``; projections are computed
+and sorted 64 directions at a time (numpy's sort on CPU) instead of 4; the mean over directions
+is one sum divided by the count, equal to swd-pytorch's mean of per-repeat means since every
+repeat has 4 directions. Images whose levels would have odd sides or be narrower than 7 pixels
+are rejected (swd-pytorch fails on them). Zero padding makes the value change when a constant is
+added to a set; reflection padding does not.
 """
 
 import math
