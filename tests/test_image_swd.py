@@ -27,15 +27,14 @@ def blobs(n, size=16, seed=0):
     return torch.exp(-(dx + dy) / 8.0)[:, None]
 
 
-def loop_reference(x1, x2, seed=0, n_patches=128, n_directions=512):
+def loop_reference(x1, x2, seed=0, n_patches=128, n_directions=512, padding="reflect"):
     """Unfold every patch, select the shared positions, one direction at a time."""
     g = torch.Generator().manual_seed(seed)
     levels = pyramid_levels(x1.shape[-1])
     x1, x2 = x1.expand(-1, 3, -1, -1), x2.expand(-1, 3, -1, -1)
     per_level = []
-    for level, (b1, b2) in enumerate(
-        zip(laplacian_pyramid(x1, levels), laplacian_pyramid(x2, levels), strict=True)
-    ):
+    pyramids = (laplacian_pyramid(x, levels, padding) for x in (x1, x2))
+    for level, (b1, b2) in enumerate(zip(*pyramids, strict=True)):
         side = x1.shape[-1] >> level
         positions = patch_positions(side, side, n_patches, g)
         descriptors = []
@@ -56,15 +55,16 @@ def loop_reference(x1, x2, seed=0, n_patches=128, n_directions=512):
     return 1000 * sum(per_level) / len(per_level)
 
 
+@pytest.mark.parametrize("padding", ["reflect", "zeros"])
 @pytest.mark.parametrize("size", [16, 32])
-def test_image_swd_matches_a_loop_over_directions_with_unfolded_patches(size):
+def test_image_swd_matches_a_loop_over_directions_with_unfolded_patches(size, padding):
     g = torch.Generator().manual_seed(1)
     x1, x2 = (
         torch.rand(20, 1, size, size, generator=g),
         torch.rand(20, 1, size, size, generator=g) ** 2,
     )
-    assert image_swd(x1, x2, n_directions=64) == pytest.approx(
-        loop_reference(x1, x2, n_directions=64), rel=1e-4
+    assert image_swd(x1, x2, n_directions=64, padding=padding) == pytest.approx(
+        loop_reference(x1, x2, n_directions=64, padding=padding), rel=1e-4
     )
 
 
@@ -75,9 +75,12 @@ def test_two_halves_of_one_dataset_are_much_closer_than_two_datasets(digits):
     assert image_swd(digits[:400], digits[:400]) == 0.0
 
 
-def test_adding_a_constant_changes_nothing(digits):
-    a, b = digits[:300], digits[300:600]
-    assert image_swd(a, b + 0.25) == pytest.approx(image_swd(a, b), rel=1e-5)
+def test_adding_a_constant_changes_nothing_with_reflection_padding(digits):
+    """At 32x32 (two levels, so the blurs pad); zero padding sees the constant at the borders."""
+    a, b = (F.interpolate(x, scale_factor=2.0) for x in (digits[:150], digits[150:300]))
+    reflect = image_swd(a, b, padding="reflect")
+    assert image_swd(a, b + 0.25, padding="reflect") == pytest.approx(reflect, rel=1e-5)
+    assert image_swd(a, b + 0.25) > 1.01 * image_swd(a, b)
 
 
 def test_grayscale_equals_the_same_images_repeated_to_rgb(digits):
@@ -100,11 +103,30 @@ def test_pyramid_levels_down_to_16_pixels(size, sides):
     assert [p.shape[-1] for p in pyramid] == sides
 
 
-def test_laplacian_bands_of_a_constant_image_are_zero():
-    pyramid = laplacian_pyramid(torch.full((1, 3, 64, 64), 0.7), 3)
+@pytest.mark.parametrize(("height", "levels"), [(24, 1), (31, 1), (46, 2), (48, 3), (79, 3)])
+def test_pyramid_levels_round_the_log_of_the_whole_number_of_16s_in_the_height(height, levels):
+    """rint(log2(H // 16)) + 1 as swd-pytorch, not round(log2(H / 16)) + 1 (2, 2, 3, 3, 4)."""
+    assert pyramid_levels(height) == levels
+
+
+def test_laplacian_bands_of_a_constant_image_are_zero_with_reflection_padding():
+    pyramid = laplacian_pyramid(torch.full((1, 3, 64, 64), 0.7), 3, padding="reflect")
     for band in pyramid[:-1]:
         assert band.abs().max() < 1e-6
     torch.testing.assert_close(pyramid[-1], torch.full((1, 3, 16, 16), 0.7))
+
+
+def test_zero_padding_darkens_the_borders_of_a_constant_image():
+    """1D, blurring zero-padded ones: 11/16 at the first pixel (taps 6+4+1 of 16); upsampling
+    [11/16, 1, ...] and blurring again: (6 * 11/16 + 4 * 11/16 + 1) / 16 = 126/256 there.
+    Everything is separable, so the 2D corners are the squares; the interior stays c."""
+    c = 0.7
+    band, coarse = laplacian_pyramid(torch.full((1, 3, 32, 32), c), 2)
+    torch.testing.assert_close(coarse[0, :, 0, 0], torch.full((3,), c * (11 / 16) ** 2))
+    torch.testing.assert_close(coarse[0, :, 0, 5], torch.full((3,), c * 11 / 16))
+    torch.testing.assert_close(band[0, :, 0, 0], torch.full((3,), c * (1 - (126 / 256) ** 2)))
+    assert band[..., 6:-6, 6:-6].abs().max() < 1e-6
+    torch.testing.assert_close(coarse[..., 2:-2, 2:-2], torch.full((1, 3, 12, 12), c))
 
 
 def test_directions_have_unit_standard_deviation():
@@ -117,3 +139,13 @@ def test_small_or_mismatched_images_are_rejected():
         image_swd(torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8))
     with pytest.raises(ValueError, match="equal shape"):
         image_swd(torch.rand(4, 1, 16, 16), torch.rand(5, 1, 16, 16))
+    with pytest.raises(ValueError, match="divisible by 2 .* got 34x33"):
+        image_swd(torch.rand(4, 1, 34, 33), torch.rand(4, 1, 34, 33))
+    with pytest.raises(ValueError, match="width of at least 28, got 64x24"):
+        image_swd(torch.rand(4, 1, 64, 24), torch.rand(4, 1, 64, 24))
+
+
+def test_unknown_padding_is_rejected_with_the_choices():
+    choices = "unknown padding 'circular': choose one of zeros, reflect"
+    with pytest.raises(ValueError, match=choices):
+        image_swd(torch.rand(4, 1, 16, 16), torch.rand(4, 1, 16, 16), padding="circular")
