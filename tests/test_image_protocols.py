@@ -88,3 +88,12 @@ def test_a_wrong_weights_file_is_one_line_exit_2(tmp_path, capsys):
     assert main([*TINY, "--methods", "mmd", "--fid-weights", str(bad), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(bad) in err
+
+
+def test_swd_padding_reaches_the_metric(tmp_path):
+    for padding in ("zeros", "reflect"):
+        assert main([*TINY, "--methods", "mmd", "--swd-padding", padding,
+                     "--out", str(tmp_path / padding)]) == 0  # fmt: skip
+    zeros, reflect = (pd.read_csv(tmp_path / p / "metrics.csv") for p in ("zeros", "reflect"))
+    assert (zeros["image_swd"] != reflect["image_swd"]).all()
+    assert (zeros["recon"] == reflect["recon"]).all()  # training is the same

@@ -41,20 +41,12 @@ from .lock import FolderInUse
 GRID_KEYS = ("methods", "lambdas", "seeds")
 STATUS = "status.json"
 
-PRESETS = {  # the paper's ablations (SPEC section 2) on the embedded digits, MoCA at lam 100
-    "tau": {"moca.tau": [0.05, 0.1, 0.2, 0.5, 1.0, 2.0]},
-    "queue": {"moca.K": [100, 500, 1500, 4096]},
-    "momentum": {"moca.m": [0.0, 0.9, 0.99, 0.999]},
-    "lambda": {"methods": ["moca", "mmd"], "lambdas": [1.0, 10.0, 100.0, 1000.0]},
-}
-
-
 def preset(name: str) -> dict:
-    """The sweep spec of a named ablation (PRESETS) on the embedded digits."""
-    if name not in PRESETS:
-        raise UsageError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    grid = {"methods": ["moca"], "lambdas": [100.0], "seeds": [0, 1, 2], **PRESETS[name]}
-    return {"task": "image", "settings": {"epochs": 20}, "grid": grid, "name": name}
+    """The sweep spec of a named ablation, from the task that declares it (``Task.presets``)."""
+    specs = {n: spec for t in tasks.names() for n, spec in tasks.get(t).presets.items()}
+    if name not in specs:
+        raise UsageError(f"unknown preset {name!r}; choose from {', '.join(specs)}")
+    return {**specs[name], "name": name}
 
 
 def load_spec(path: str) -> dict:

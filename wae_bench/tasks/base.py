@@ -41,6 +41,7 @@ class Task:
     columns: ClassVar[tuple[str, ...]]  # of the result file, in order
     metric: ClassVar[str]  # the headline column (lower is better)
     summary_epochs: ClassVar[tuple[int, ...]] = ()  # reported in tables (and the last one)
+    presets: ClassVar[dict[str, dict]] = {}  # named sweeps: {"task", "settings", "grid"}
 
     def run(self, cfg: RunConfig) -> Path:
         """Run the command's training runs (the shared loop); returns the run folder."""

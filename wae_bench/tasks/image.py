@@ -25,7 +25,7 @@ from .. import data as datasets
 from .. import results
 from ..config import RunConfig, check_lambdas, check_non_negative_int
 from ..errors import UsageError
-from ..image_swd import image_swd
+from ..image_swd import PADDINGS, image_swd
 from ..metrics import latent_swd, singular_values
 from ..models import build_autoencoder, parameter_count
 from ..train import per_image_squared_error
@@ -73,6 +73,7 @@ class ImageConfig(RunConfig):
     lr_halve_every: int = 0
     eval_every: int = 5
     eval_samples: int = 0
+    swd_padding: str = "zeros"  # swd-pytorch's convention; "reflect": shift-invariant
     fid_weights: str = ""
     protocol: str = ""
 
@@ -80,6 +81,9 @@ class ImageConfig(RunConfig):
         for name in ("lr_halve_every", "eval_samples"):
             check_non_negative_int(name, getattr(self, name))
         self.lambdas = check_lambdas(self.lambdas, self.methods, DEFAULT_LAMBDAS)
+        if self.swd_padding not in PADDINGS:
+            raise UsageError(f"swd_padding must be one of {', '.join(PADDINGS)}, "
+                             f"got {self.swd_padding!r}")  # fmt: skip
 
     @classmethod
     def protocol_settings(cls, name: str) -> dict:
@@ -120,7 +124,7 @@ def make_fixtures(cfg: ImageConfig, data, seed: int, device) -> Fixtures:
     train_images = datasets.take(data.train, n).to(device)
     return Fixtures(
         test_images,
-        image_swd(test_images, train_images, seed=seed),
+        image_swd(test_images, train_images, seed=seed, padding=cfg.swd_padding),
         prior.sample(n, generator=gen).to(device),
         prior.sample(n, generator=gen).to(device),
         random_directions(cfg.latent_dim, 1000, generator=gen).to(device),
@@ -151,6 +155,16 @@ class ImageTask(Task):
                "image_swd_floor", "seconds", "loss")  # fmt: skip
     metric = "image_swd"
     summary_epochs = (5,)
+    presets = {  # the paper's ablations (SPEC section 2) on the embedded digits, MoCA, lam 100
+        name: {"task": "image", "settings": {"epochs": 20},
+               "grid": {"methods": ["moca"], "lambdas": [100.0], "seeds": [0, 1, 2], **axes}}
+        for name, axes in {
+            "tau": {"moca.tau": [0.05, 0.1, 0.2, 0.5, 1.0, 2.0]},
+            "queue": {"moca.K": [100, 500, 1500, 4096]},
+            "momentum": {"moca.m": [0.0, 0.9, 0.99, 0.999]},
+            "lambda": {"methods": ["moca", "mmd"], "lambdas": [1.0, 10.0, 100.0, 1000.0]},
+        }.items()
+    }  # fmt: skip
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -171,6 +185,8 @@ class ImageTask(Task):
         parser.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 5)")
         parser.add_argument("--eval-samples", type=int,
                             help="images per evaluation (default: test set)")  # fmt: skip
+        parser.add_argument("--swd-padding", choices=list(PADDINGS),
+                            help="image SWD borders: zeros (default) or reflect")  # fmt: skip
         parser.add_argument("--fid-weights", metavar="PATH",
                             help=f"add FID and KID columns: the local {fid_file()}")  # fmt: skip
         parser.add_argument("--protocol", choices=list(PROTOCOLS),
@@ -233,7 +249,8 @@ class ImageTask(Task):
             features = fid.image_features(generated, ctx.inception)
             scores = fid.features_fid_kid(features, ctx.real_features, seed=fixtures.seed)
         return {
-            "image_swd": image_swd(fixtures.test_images, generated, seed=fixtures.seed),
+            "image_swd": image_swd(fixtures.test_images, generated, seed=fixtures.seed,
+                                   padding=ctx.cfg.swd_padding),
             "recon": squared_error / len(fixtures.test_images),
             "latent_swd": latent_swd(torch.cat(codes), fixtures.latent_prior,
                                      fixtures.directions),
@@ -388,13 +405,12 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame) -> str:
             cells += [results.mean_std(r["fid_last_mean"], r["fid_last_std"], 2),
                       results.mean_std(r["kid_last_mean"], r["kid_last_std"], 4)]  # fmt: skip
         lines.append(results.markdown_row([*cells, f"{r['seconds_per_epoch']:.2f}"]))
-    seeds = int(summary["seeds"].max())
-    floor = metrics.groupby("seed")["image_swd_floor"].first()
+    floor = metrics.groupby("seed")["image_swd_floor"].first().mean()
     intro = (
-        f"Image SWD (x1000, Laplacian-pyramid 7x7 patches) between the test images and as many "
-        f"decoded prior samples; mean ± std over {seeds} seed(s). Lower is better. Floor "
-        f"(as many training images vs the test images): {floor.mean():.0f}. Recon: sum of "
-        "squared errors per test image."
+        "Image SWD (x1000, Laplacian-pyramid 7x7 patches) between the test images and as many "
+        f"decoded prior samples; mean ± std over {int(summary['seeds'].max())} seed(s). Lower "
+        f"is better. Floor (as many training images vs the test images): {floor:.0f}. Recon: "
+        "sum of squared errors per test image."
     )
     if not with_fid:
         intro += f" FID/KID: not computed; pass --fid-weights PATH (the file {fid_file()})."
