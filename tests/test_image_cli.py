@@ -195,9 +195,9 @@ def test_interrupted_and_finished_files_are_never_torn(tmp_path):
     assert run_cli("--methods", "mmd", "--epochs", "1", "--out", tmp_path) == 0
     state = torch.load(tmp_path / "checkpoints" / "mmd_lam1_seed0.pt", weights_only=False)
     assert state["epoch"] == 1 and len(state["rows"]) == 2
-    assert not list(tmp_path.rglob(".*.tmp")) and not [
-        p for p in tmp_path.rglob(".*") if p.is_file()
-    ]
+    hidden = [p.name for p in tmp_path.rglob(".*") if p.is_file()]
+    assert hidden == [".lock"]  # no temporary file left; the lock file stays, emptied
+    assert (tmp_path / ".lock").read_text() == ""
 
 
 def test_bf16_autocast_trains(tmp_path):

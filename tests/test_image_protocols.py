@@ -91,8 +91,10 @@ def test_a_wrong_weights_file_is_one_line_exit_2(tmp_path, capsys):
 
 
 def test_swd_padding_reaches_the_metric(tmp_path):
+    fake_cifar10(tmp_path / "data")  # 32 px: two pyramid levels, so borders matter
     for padding in ("zeros", "reflect"):
-        assert main([*TINY, "--methods", "mmd", "--swd-padding", padding,
+        assert main([*TINY, "--methods", "mmd", "--swd-padding", padding, "--dataset", "cifar10",
+                     "--data-root", str(tmp_path / "data"), "--eval-samples", "6",
                      "--out", str(tmp_path / padding)]) == 0  # fmt: skip
     zeros, reflect = (pd.read_csv(tmp_path / p / "metrics.csv") for p in ("zeros", "reflect"))
     assert (zeros["image_swd"] != reflect["image_swd"]).all()
