@@ -45,6 +45,15 @@ def mismatched_resume(tmp):
     return [*IMAGE, "--methods", "mmd", "--eval-samples", "16", "--latent-dim", "8", "--resume"]
 
 
+def damaged_run(tmp):
+    """A run folder whose curves.csv was cut short mid-line."""
+    run = tmp / "damaged"
+    assert main([*LATENT, "--methods", "mmd", "--out", str(run)]) == 0
+    text = (run / "curves.csv").read_text()
+    (run / "curves.csv").write_text(text[: len(text) // 2])
+    return ["report", str(run)]
+
+
 CASES = [
     # latent task flags
     ("unknown method", lambda t: [*LATENT, "--methods", "moca,vae"], "unknown method 'vae'"),
@@ -186,6 +195,11 @@ CASES = [
         lambda t: ["sweep", "--preset", "tau", "--out", str(Path(write(t, "g", "x")) / "s")],
         "cannot write to output folder",
     ),
+    # run folders (never lose a result)
+    ("folder holds a run", lambda t: [*LATENT], "holds a run already; pass --resume"),
+    ("resume and overwrite", lambda t: [*LATENT, "--resume", "--overwrite"], "pass one"),
+    ("report damaged csv", damaged_run, "curves.csv in "),
+    ("compare damaged csv", lambda t: ["compare", str(damaged_run(t)[1])], "is damaged"),
     # other commands
     ("report empty folder", lambda t: ["report", str(t / "empty")], "config.json not found"),
     (
@@ -216,7 +230,9 @@ def test_bad_input_one_line_exit_2_files_intact(tmp_path, capsys, make_args, mes
     assert err.startswith("wae-bench: error: ") and err.count("\n") == 1, err
     assert message in err and "Traceback" not in err
     assert (out / "curves.csv").read_text() == SENTINEL
-    assert sorted(p.name for p in out.iterdir()) == ["curves.csv"]
+    # nothing written but, where the run got as far as locking the folder, its emptied lock
+    assert sorted(p.name for p in out.iterdir() if p.name != ".lock") == ["curves.csv"]
+    assert not (out / ".lock").exists() or (out / ".lock").read_text() == ""
 
 
 def test_the_corpus_has_at_least_30_cases():
