@@ -38,3 +38,15 @@ def test_study_batch_size_above_the_points_is_refused(tmp_path, capsys):
     assert main(["latent", "--latent-dims", "4", "--batch-sizes", "16,128", "--points", "64",
                  "--out", str(tmp_path)]) == 2  # fmt: skip
     assert "batch size 128 exceeds the 64 data points" in capsys.readouterr().err
+
+
+def test_a_finished_study_is_not_overwritten_without_being_asked(tmp_path, capsys):
+    args = ["latent", "--latent-dims", "4", "--methods", "mmd", "--epochs", "1", "--points",
+            "32", "--batch-size", "16", "--eval-directions", "10", "--quiet", "--out",
+            str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    before = (tmp_path / "config.json").read_text()
+    assert main([*args, "--seeds", "2"]) == 2
+    assert "holds a study already" in capsys.readouterr().err
+    assert (tmp_path / "config.json").read_text() == before
+    assert main([*args, "--resume"]) == 0  # continuing it is fine

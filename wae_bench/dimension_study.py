@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import results, runner
+from .errors import UsageError
+from .lock import RunLock
 
 
 def sub_configs(cfg) -> dict[str, object]:
@@ -39,11 +41,17 @@ def run(task, cfg) -> Path:
     cfg = dataclasses.replace(cfg, out=str(out))
     subs = sub_configs(cfg)
     results.prepare_run_dir(out)
-    results.write_json(out / "config.json", {"task": task.name, "config": cfg.to_dict(),
-                                             "study": list(subs)})  # fmt: skip
-    for sub in subs.values():
-        runner.run(task, sub)
-    report(task, out)
+    with RunLock(out):  # each sub-run locks (and guards) its own folder too
+        if (out / "config.json").exists() and not (cfg.resume or cfg.overwrite):
+            raise UsageError(
+                f"{out} holds a study already; pass --resume to continue it, --overwrite to "
+                "replace it, or another --out"
+            )
+        results.write_json(out / "config.json", {"task": task.name, "config": cfg.to_dict(),
+                                                 "study": list(subs)})  # fmt: skip
+        for sub in subs.values():
+            runner.run(task, sub)
+        report(task, out)
     return out
 
 
