@@ -131,10 +131,11 @@ def test_photo_crops_equal_the_transcription_with_the_same_seed(photo_crops):
 def test_photo_crops_agree_with_the_transcription_over_independent_draws(photo_crops):
     """One value's seed noise is 1.5-2% (std over seeds; 1.4% and 1.7% at these 50 crops), too
     much for a 1% check of single values, so each side averages 16 disjoint seeds: the means'
-    difference then has a std of about 0.6%. Measured: +0.9%."""
+    difference then has a std of about 0.6%. Measured with these fixed seeds: +0.88%, inside
+    the 1% asked for (deterministic for these seeds, but the bound is tight)."""
     a, b = photo_crops[0][:50], photo_crops[1][:50]
     ours = np.mean([image_swd(a, b, seed=s) for s in range(16)])
     theirs = np.mean(
         [transcribed_swd(a, b, torch.Generator().manual_seed(s)) for s in range(100, 116)]
     )
-    assert ours == pytest.approx(theirs, rel=0.02)
+    assert ours == pytest.approx(theirs, rel=0.01)
