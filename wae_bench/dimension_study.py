@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 
 from . import results, runner
-from .errors import UsageError
 from .lock import RunLock
 
 
@@ -42,11 +41,8 @@ def run(task, cfg) -> Path:
     subs = sub_configs(cfg)
     results.prepare_run_dir(out)
     with RunLock(out):  # each sub-run locks (and guards) its own folder too
-        if (out / "config.json").exists() and not (cfg.resume or cfg.overwrite):
-            raise UsageError(
-                f"{out} holds a study already; pass --resume to continue it, --overwrite to "
-                "replace it, or another --out"
-            )
+        runner.check_replaceable(out, holds=(out / "config.json").exists(), cfg=cfg,
+                                 what="a study")  # fmt: skip
         results.write_json(out / "config.json", {"task": task.name, "config": cfg.to_dict(),
                                                  "study": list(subs)})  # fmt: skip
         for sub in subs.values():

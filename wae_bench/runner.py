@@ -150,13 +150,10 @@ def run(task: Task, cfg: RunConfig) -> Path:
     out = Path(cfg.out) if cfg.out else task.default_out()
     results.prepare_run_dir(out)
     with RunLock(out):
+        holds = holds_run(task, out)
+        check_replaceable(out, holds=holds, cfg=cfg)
         work = out
-        if not cfg.resume and holds_run(task, out):
-            if not cfg.overwrite:
-                raise UsageError(
-                    f"{out} holds a run already; pass --resume to continue it, --overwrite to "
-                    "replace it, or another --out"
-                )
+        if holds and cfg.overwrite:
             work = out / ".overwrite"
             shutil.rmtree(work, ignore_errors=True)  # a replacement that was itself cut short
         if cfg.resume:
@@ -174,6 +171,15 @@ def run(task: Task, cfg: RunConfig) -> Path:
         if work != out:
             _replace_contents(out, work)
     return out
+
+
+def check_replaceable(out: Path, *, holds: bool, cfg: RunConfig, what: str = "a run") -> None:
+    """A folder that holds ``what`` is only continued (--resume) or replaced (--overwrite)."""
+    if holds and not (cfg.resume or cfg.overwrite):
+        raise UsageError(
+            f"{out} holds {what} already; pass --resume to continue it, --overwrite to "
+            "replace it, or another --out"
+        )
 
 
 def holds_run(task: Task, folder: Path) -> bool:

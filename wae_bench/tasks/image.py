@@ -98,9 +98,9 @@ class ImageConfig(RunConfig):
 @dataclass
 class ImageContext(Context):
     data: datasets.ImageData
-    singular: list[dict]  # rows of singular_values.csv, the prior's first
+    singular: list[dict] = field(default_factory=list)  # the runs' rows of singular_values.csv
     inception: torch.nn.Module | None = None  # FID/KID features, with --fid-weights
-    real_features: Tensor | None = None  # of the evaluation's test images
+    real_features: Tensor | None = None  # of the test images (the same for every seed)
 
 
 @dataclass
@@ -201,13 +201,11 @@ class ImageTask(Task):
             )
         if isinstance(data.train, Tensor):  # small datasets live on the device once
             data = dataclasses.replace(data, train=data.train.to(device))
-        ctx = ImageContext(cfg, device, data, _prior_spectrum(cfg, data))
-        if cfg.fid_weights:
+        ctx = ImageContext(cfg, device, data)
+        if cfg.fid_weights:  # a bad file fails here; the features wait for the first evaluation
             from .. import fid
 
             ctx.inception = fid.load_inception(cfg.fid_weights).to(device).eval()
-            test = datasets.take(data.test, cfg.eval_samples or len(data.test)).to(device)
-            ctx.real_features = fid.image_features(test, ctx.inception)
         return ctx
 
     def dataset_size(self, ctx: ImageContext) -> int:
@@ -246,6 +244,8 @@ class ImageTask(Task):
         if ctx.inception is not None:
             from .. import fid
 
+            if ctx.real_features is None:
+                ctx.real_features = fid.image_features(fixtures.test_images, ctx.inception)
             features = fid.image_features(generated, ctx.inception)
             scores = fid.features_fid_kid(features, ctx.real_features, seed=fixtures.seed)
         return {
@@ -305,7 +305,8 @@ class ImageTask(Task):
                                 f"{key.method}, lam = {key.lam:g}, seed {key.seed}")  # fmt: skip
 
     def finish(self, ctx: ImageContext, out: Path) -> None:
-        results.write_csv(out / SINGULAR, pd.DataFrame(ctx.singular))
+        rows = _prior_spectrum(ctx.cfg, ctx.data) + ctx.singular
+        results.write_csv(out / SINGULAR, pd.DataFrame(rows))
 
     def report(self, run_dir: Path) -> None:
         """(Re)write summary.csv/.md, swd_vs_epoch and singular_values figures from the CSVs."""
