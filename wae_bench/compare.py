@@ -52,21 +52,24 @@ def statistics(task: tasks.Task, frame: pd.DataFrame, epochs: list[int]) -> pd.D
     return grouped.agg(mean="mean", std="std", seeds="count").reset_index()
 
 
-def compare(run_dirs: list[Path], *, reference: Path | None = None, k: float = DEFAULT_K,
-            rtol: float = 0.0) -> tuple[pd.DataFrame, list[str]]:  # fmt: skip
+def compare(runs: dict[str, tuple], *, compared: list[str], reference: str,
+            k: float = DEFAULT_K, rtol: float = 0.0) -> tuple[pd.DataFrame, list[str]]:  # fmt: skip
     """One row per (method[, lam], epoch, run): mean, std, z against the reference and
-    whether it lies within mean_ref ± max(k std_ref, rtol |mean_ref|); and the failures."""
-    ref_dir = Path(reference or run_dirs[0])
-    task, ref_frame = load_run(ref_dir)
+    whether it lies within mean_ref ± max(k std_ref, rtol |mean_ref|); and the failures.
+
+    ``runs`` maps run folders to their ``load_run`` (task, rows); ``compared`` and
+    ``reference`` name folders among them.
+    """
+    task, ref_frame = runs[reference]
     epochs = reported_epochs(task, ref_frame)
     ref = statistics(task, ref_frame, epochs)
     keys = [*_keys(ref_frame), "epoch"]
     rows, failures = [], []
-    for run_dir in run_dirs:
-        other_task, frame = load_run(run_dir)
+    for run_dir in compared:
+        other_task, frame = runs[run_dir]
         if other_task.name != task.name:
             raise UsageError(
-                f"{run_dir} is a {other_task.name} run, {ref_dir} a {task.name} run; "
+                f"{run_dir} is a {other_task.name} run, {reference} a {task.name} run; "
                 "compare runs of one task"
             )
         stats = statistics(task, frame, epochs)
@@ -129,13 +132,16 @@ def run(run_dirs: list[Path], *, reference: Path | None, k: float, rtol: float,
         raise UsageError(f"--k must be a finite number > 0, got {k}")
     if rtol < 0 or not math.isfinite(rtol):
         raise UsageError(f"--rtol must be a finite number >= 0, got {rtol}")
-    task, _ = load_run(Path(reference or run_dirs[0]))
-    table, failures = compare(run_dirs, reference=reference, k=k, rtol=rtol)
+    compared = [str(d) for d in run_dirs]
+    ref = str(reference) if reference else compared[0]
+    runs = {d: load_run(d) for d in dict.fromkeys([ref, *compared])}  # each folder read once
+    task = runs[ref][0]
+    table, failures = compare(runs, compared=compared, reference=ref, k=k, rtol=rtol)
     text = markdown(table, task.metric, k=k, checked=reference is not None)
     if out is not None:
         results.prepare_run_dir(out)
         results.write_csv(out / "compare.csv", table)
         results.write_text(out / "compare.md", text)
-        frames = {str(d): load_run(d)[1] for d in ([reference] if reference else []) + run_dirs}
-        plots.compare_curves(frames, task.metric, out / "compare")
+        plots.compare_curves({d: frame for d, (_, frame) in runs.items()}, task.metric,
+                             out / "compare")  # fmt: skip
     return text, (failures if reference is not None else [])
