@@ -63,6 +63,11 @@ class Regularizer(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    # True when forward and after_step never read the host (no .item(), float(), bool() of
+    # a tensor, no data-dependent shapes) and keep what lasts between steps in tensors
+    # updated in place: then the trainer may capture the step as a CUDA graph. Methods
+    # that leave it False train eagerly.
+    capturable: ClassVar[bool] = False
 
     def bind(self, encoder: nn.Module, prior: Prior, plan: TrainingPlan) -> None:
         """Attach to a run before training; raise ValueError when the run does not suit the

@@ -78,6 +78,7 @@ class CramerWold(Regularizer):
     """
 
     name = "cwae"
+    capturable = True
 
     def __init__(self, gamma: float | None = None):
         super().__init__()

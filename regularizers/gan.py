@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from . import _checks
 from .base import Regularizer, register
+from .optim import Adam
 
 
 def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -47,6 +48,7 @@ class LatentGAN(Regularizer):
     """
 
     name = "gan"
+    capturable = True
 
     def __init__(self, hidden: int = 512, layers: int = 4, lr: float = 5e-4):
         super().__init__()
@@ -58,9 +60,7 @@ class LatentGAN(Regularizer):
         super().bind(encoder, prior, plan)
         device = next(encoder.parameters()).device
         self.discriminator = mlp_discriminator(prior.dim, self.hidden, self.layers).to(device)
-        self.optimizer = torch.optim.Adam(
-            self.discriminator.parameters(), lr=self.lr, betas=(0.5, 0.999)
-        )
+        self.optimizer = Adam(self.discriminator.parameters(), lr=self.lr, betas=(0.5, 0.999))
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
         return generator_loss(self.discriminator(z).squeeze(1))
@@ -72,7 +72,7 @@ class LatentGAN(Regularizer):
             loss = discriminator_loss(
                 self.discriminator(y).squeeze(1), self.discriminator(z.detach()).squeeze(1)
             )
-            self.optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
 

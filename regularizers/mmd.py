@@ -63,7 +63,8 @@ def kernel_sum(x: Tensor, y: Tensor, kernel: str, scales: Tensor, *, skip_diagon
         args = (x[start : start + rows], y, start)
         options = dict(kernel=kernel, scales=scales, skip_diagonal=skip_diagonal)
         if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
-            total = total + checkpoint(_block_sum, *args, **options, use_reentrant=False)
+            total = total + checkpoint(_block_sum, *args, **options, use_reentrant=False,
+                                       preserve_rng_state=False)  # no randomness in a block
         else:
             total = total + _block_sum(*args, **options)
     return total
@@ -93,6 +94,7 @@ class MMD(Regularizer):
     """
 
     name = "mmd"
+    capturable = True
 
     def __init__(self, kernel: str = "imq", base_scale: float | None = None):
         super().__init__()

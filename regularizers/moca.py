@@ -55,6 +55,7 @@ class MoCA(Regularizer):
     """
 
     name = "moca"
+    capturable = True
 
     def __init__(self, tau: float = 0.1, K: int | None = None, m: float = 0.99):
         super().__init__()
@@ -110,7 +111,9 @@ class MoCA(Regularizer):
         """theta_k <- m_t theta_k + (1 - m_t) theta_q; float buffers (BN statistics) alike."""
         weight = 1.0 - self.current_momentum().float()
         query, key = self.query_encoder, self.key_encoder
-        torch._foreach_lerp_(list(key.parameters()), list(query.parameters()), weight)
+        # lerp_ one tensor at a time: the foreach form reads a tensor weight on the host
+        for p_key, p_query in zip(key.parameters(), query.parameters(), strict=True):
+            p_key.lerp_(p_query, weight)
         for b_key, b_query in zip(key.buffers(), query.buffers(), strict=True):
             if b_key.is_floating_point():
                 b_key.lerp_(b_query, weight)

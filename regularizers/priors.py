@@ -5,6 +5,7 @@ The suite's default prior is the uniform distribution on the unit sphere S^{d-1}
 is offered for the methods that do not need unit-norm codes.
 """
 
+import math
 from abc import ABC, abstractmethod
 
 import torch
@@ -31,6 +32,12 @@ class Prior(ABC):
         """E ||z - z'||^2 for two independent samples: the natural kernel length scale."""
 
     @property
+    @abstractmethod
+    def diameter(self) -> float:
+        """A bound on the distance between two samples (for an unbounded prior, one that
+        holds but with negligible probability): what Sinkhorn's eps-scaling starts from."""
+
+    @property
     def on_sphere(self) -> bool:
         return False
 
@@ -49,6 +56,10 @@ class SpherePrior(Prior):
 
     @property
     def mean_sq_distance(self) -> float:
+        return 2.0
+
+    @property
+    def diameter(self) -> float:
         return 2.0
 
     @property
@@ -71,6 +82,12 @@ class GaussianPrior(Prior):
     @property
     def mean_sq_distance(self) -> float:
         return 2.0 * self.dim * self.sigma**2
+
+    @property
+    def diameter(self) -> float:
+        """2 sigma (sqrt(dim) + 6): P(||z|| > sigma (sqrt(dim) + t)) <= exp(-t^2 / 2), the
+        Gaussian concentration of the norm, is below 2e-8 per sample at t = 6."""
+        return 2.0 * self.sigma * (math.sqrt(self.dim) + 6.0)
 
 
 PRIORS = {"sphere": SpherePrior, "gaussian": GaussianPrior}

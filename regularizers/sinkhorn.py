@@ -6,6 +6,11 @@ with cost |x - y|^p / p and entropic regularization eps = blur^p, solved by geom
 ``SamplesLoss("sinkhorn", ...)`` with eps-annealing ratio ``scaling``.
 Defaults: p = 2, blur = 0.05, scaling = 0.9. Backend "auto": geomloss's own choice (KeOps
 for large batches) when pykeops is installed, else "tensorized" at every batch size.
+
+The eps-scaling starts from diameter^p. Left to itself geomloss measures the diameter of
+each batch, a host read on every call; here it is the prior's (2 on the unit sphere, where
+the codes live too), so the step never waits for the device. Set ``diameter`` when codes
+can lie far outside the prior's support (an unnormalized encoder and a Gaussian prior).
 """
 
 from geomloss import SamplesLoss
@@ -35,21 +40,38 @@ class Sinkhorn(Regularizer):
         scaling: eps-annealing ratio in (0, 1); closer to 1 is slower and more accurate.
         p: cost exponent, 1 or 2.
         backend: geomloss backend, one of "auto", "tensorized", "online", "multiscale".
+        diameter: largest distance between points the eps-scaling starts from; None takes
+            the prior's ``diameter``.
     """
 
     name = "sinkhorn"
+    capturable = True
 
-    def __init__(self, blur: float = 0.05, scaling: float = 0.9, p: int = 2, backend: str = "auto"):
+    def __init__(self, blur: float = 0.05, scaling: float = 0.9, p: int = 2, backend: str = "auto",
+                 diameter: float | None = None):  # fmt: skip
         super().__init__()
         self.blur = _checks.positive_float("sinkhorn.blur", blur)
         self.scaling = _checks.open_unit_interval("sinkhorn.scaling", scaling)
         self.p = _checks.one_of("sinkhorn.p", p, (1, 2))
         self.backend = _checks.one_of("sinkhorn.backend", backend, BACKENDS)
+        self.diameter = (
+            None if diameter is None else _checks.positive_float("sinkhorn.diameter", diameter)
+        )
+        self.loss = self._samples_loss(self.diameter)
+
+    def _samples_loss(self, diameter: float | None) -> SamplesLoss:
+        backend = self.backend
         if backend == "auto" and not keops_available():
             backend = "tensorized"
-        self.loss = SamplesLoss(
-            "sinkhorn", p=self.p, blur=self.blur, scaling=self.scaling, debias=True, backend=backend
-        )
+        return SamplesLoss("sinkhorn", p=self.p, blur=self.blur, scaling=self.scaling,
+                           debias=True, backend=backend, diameter=diameter)  # fmt: skip
+
+    def bind(self, encoder, prior, plan):
+        super().bind(encoder, prior, plan)
+        self.loss = self._samples_loss(self.diameter or prior.diameter)
+
+    def resolved(self) -> dict:
+        return {**self.hparams(), "diameter": self.loss.diameter}
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
         y = self.prior.sample(len(z), device=z.device)

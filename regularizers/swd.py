@@ -58,6 +58,7 @@ class SlicedWasserstein(Regularizer):
     """
 
     name = "swd"
+    capturable = True
 
     def __init__(self, L: int = 50, p: float = 2.0):
         super().__init__()

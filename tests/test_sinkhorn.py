@@ -46,8 +46,21 @@ def test_regularizer_equals_geomloss_called_directly_on_the_same_prior_samples()
     ours = reg(z, None)
     torch.manual_seed(5)
     y = regularizers.SpherePrior(8).sample(32)
-    direct = SamplesLoss("sinkhorn", p=2, blur=0.05, scaling=0.9, debias=True)(z, y)
-    assert ours.item() == pytest.approx(direct.item(), rel=1e-6)
+    direct = SamplesLoss("sinkhorn", p=2, blur=0.05, scaling=0.9, debias=True, diameter=2.0)
+    assert ours.item() == pytest.approx(direct(z, y).item(), rel=1e-6)
+
+
+def test_prior_diameter_replaces_the_per_batch_host_read():
+    """The sphere's diameter 2 bounds every distance, so geomloss needs no measurement; a
+    diameter set by hand wins over the prior's."""
+    reg = bind(regularizers.build("sinkhorn"), dim=8, batch_size=32)
+    assert reg.loss.diameter == 2.0 and reg.resolved()["diameter"] == 2.0
+    z, y = regularizers.SpherePrior(8).sample(64).split(32)
+    assert torch.cdist(z, y).max() <= 2.0
+    measured = SamplesLoss("sinkhorn", p=2, blur=0.05, scaling=0.9, debias=True)(z, y)
+    assert reg.loss(z, y).item() == pytest.approx(measured.item(), rel=1e-2)
+    manual = bind(regularizers.build("sinkhorn", diameter=5.0), dim=8, batch_size=32)
+    assert manual.loss.diameter == 5.0
 
 
 def test_sinkhorn_gradient_reaches_codes():

@@ -53,6 +53,8 @@ def _add_shared_flags(p: argparse.ArgumentParser, defaults: config_io.RunConfig)
     p.add_argument("--amp", choices=list(config_io.AMP_CHOICES),
                    help="autocast the networks to bfloat16")  # fmt: skip
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    p.add_argument("--no-graphs", action="store_false", dest="graphs",
+                   help="on CUDA, run each step eagerly instead of replaying it as a CUDA graph")  # fmt: skip
     p.add_argument("--tensorboard", metavar="DIR",
                    help="also log scalars and image grids to TensorBoard in DIR")  # fmt: skip
 

@@ -34,7 +34,7 @@ class RunConfig:
 
     IDENTITY_FREE: ClassVar[tuple[str, ...]] = ("out", "tensorboard", "overwrite")
     FREE_ON_RESUME: ClassVar[tuple[str, ...]] = (
-        "device", "out", "quiet", "resume", "tensorboard", "overwrite"
+        "device", "graphs", "out", "quiet", "resume", "tensorboard", "overwrite"
     )  # fmt: skip
     POSITIVE_INTS: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "latent_dim")
 
@@ -52,6 +52,7 @@ class RunConfig:
     overwrite: bool = False
     amp: str = "none"
     compile: bool = False
+    graphs: bool = True  # on CUDA, replay each training step as a CUDA graph (graphs.py)
     tensorboard: str = ""
 
     def validate(self):
@@ -70,6 +71,10 @@ class RunConfig:
                 raise UsageError(f"unknown method {method!r}; choose from {', '.join(known)}")
         for name in self.POSITIVE_INTS:
             check_positive_int(name, getattr(self, name))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type in (bool, "bool") and not isinstance(value, bool):
+                raise UsageError(f"{f.name} must be true or false, got {value!r}")
         check_positive_float("lr", self.lr)
         if self.amp not in AMP_CHOICES:
             raise UsageError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")

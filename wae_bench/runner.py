@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from regularizers import TrainingPlan
+from regularizers.optim import Adam
 
 from . import methods, results
 from .config import RunConfig
@@ -26,9 +27,12 @@ from .lock import RunLock
 from .loggers import CsvLogger, TensorBoardLogger
 from .tasks import Task
 from .tasks.base import Context
-from .train import check_finite, load_training_state, train_epoch, training_state
+from .graphs import training_step
+from .train import (TrainingStep, check_finite, load_training_state, train_epoch,
+                    training_state)  # fmt: skip
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16}
+LOSS_READ_EVERY = 50  # steps between the progress bar's loss readings
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,13 @@ class Run:
             for model in self.models.values():
                 model.compile()
         params = [p for model in self.models.values() for p in model.parameters()]
-        self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        self.optimizer = Adam(params, lr=cfg.lr)
+        step = TrainingStep(self.models["encoder"], self.reg, self.optimizer,
+                            decoder=self.models.get("decoder"),
+                            lam=1.0 if key.lam is None else key.lam,
+                            amp_dtype=AMP_DTYPES[cfg.amp])  # fmt: skip
+        self.step = training_step(step, device=device, graphs=cfg.graphs, regularizer=self.reg,
+                                  name=self.id)  # fmt: skip
         self.batch_rng = torch.Generator().manual_seed(key.seed)
         self.epoch, self.seconds, self.rows = 0, 0.0, []
         self.saved_epoch: int | None = None  # of the last complete checkpoint
@@ -83,16 +93,11 @@ class Run:
     def train_one_epoch(self, fixtures, on_step) -> float:
         """One epoch at the task's learning rate; returns its mean loss (seconds accumulate)."""
         self.epoch += 1
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.task.learning_rate(self.ctx.cfg, self.epoch)
+        self.optimizer.set_lr(self.task.learning_rate(self.ctx.cfg, self.epoch))
+        self.step.train()
         start = time.perf_counter()
-        loss = train_epoch(
-            self.models["encoder"], self.reg, self.optimizer,
-            self.task.batches(self.ctx, fixtures, self.batch_rng),
-            decoder=self.models.get("decoder"),
-            lam=1.0 if self.key.lam is None else self.key.lam,
-            on_step=on_step, amp_dtype=AMP_DTYPES[self.ctx.cfg.amp],
-        )  # fmt: skip
+        batches = self.task.batches(self.ctx, fixtures, self.batch_rng)
+        loss = train_epoch(self.step, batches, on_step=on_step)
         self.seconds += time.perf_counter() - start
         return loss
 
@@ -256,7 +261,7 @@ def _train(task, ctx, fixtures, run: Run, *, checkpoint: Path, loggers, label: s
         def on_step(loss) -> None:
             counter["steps"] += 1
             progress.update()
-            if counter["steps"] % 10 == 0:  # reading the loss waits for the device
+            if counter["steps"] % LOSS_READ_EVERY == 0:  # reading the loss waits for the device
                 progress.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
 
         while run.epoch < cfg.epochs:

@@ -2,6 +2,10 @@
 
     loss = recon(x, decoder(z)) + lam * reg(z, x),   z = encoder(x)
 In the latent task there is no decoder and the loss is the penalty alone.
+
+A step (forward, loss, backward, Adam, ``after_step``) makes no host read and has the
+batch's shape only, so on CUDA it is captured and replayed as a graph (``graphs.py``);
+``train_epoch`` reads the device once, for the epoch's mean loss.
 """
 
 import math
@@ -11,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from regularizers import Regularizer
+from regularizers.optim import Adam
 
 from .errors import Diverged
 
@@ -20,47 +25,58 @@ def per_image_squared_error(x: Tensor, x_hat: Tensor) -> Tensor:
     return (x - x_hat).pow(2).flatten(1).sum(1).mean()
 
 
-def train_epoch(
-    encoder: nn.Module,
-    regularizer: Regularizer,
-    optimizer: torch.optim.Optimizer,
-    batches: Iterable[Tensor],
-    *,
-    decoder: nn.Module | None = None,
-    lam: float = 1.0,
-    on_step: Callable[[Tensor], None] | None = None,
-    amp_dtype: torch.dtype | None = None,
-) -> float:
-    """One pass over ``batches``; returns the sample-weighted mean loss.
+class TrainingStep:
+    """One optimization step on a batch ``x``; returns its loss (a device tensor).
 
     With lam = 0 the regularizer is skipped entirely: a plain (deterministic) autoencoder.
-
-    ``on_step`` receives each step's detached loss (e.g. for a progress bar); it decides
-    itself when to synchronize with the device. ``amp_dtype`` (e.g. torch.bfloat16) runs the
-    encoder and decoder under autocast; the regularizer and the loss stay in float32.
+    ``amp_dtype`` (e.g. torch.bfloat16) runs the encoder and decoder under autocast; the
+    regularizer and the loss stay in float32.
     """
-    encoder.train()
-    regularizer.train()
-    if decoder is not None:
-        decoder.train()
-    total, count = None, 0
-    for x in batches:
-        with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            z = encoder(x)
-            x_hat = decoder(z) if decoder is not None else None
+
+    def __init__(self, encoder: nn.Module, regularizer: Regularizer, optimizer: Adam, *,
+                 decoder: nn.Module | None = None, lam: float = 1.0,
+                 amp_dtype: torch.dtype | None = None):  # fmt: skip
+        self.encoder, self.regularizer, self.optimizer = encoder, regularizer, optimizer
+        self.decoder, self.lam, self.amp_dtype = decoder, lam, amp_dtype
+
+    def train(self) -> None:
+        """Put every module in training mode (before an epoch)."""
+        for module in (self.encoder, self.regularizer, self.decoder):
+            if module is not None:
+                module.train()
+
+    def __call__(self, x: Tensor) -> Tensor:
+        # no autocast cache: a captured step must not keep casts from one replay to the next
+        with torch.autocast(x.device.type, dtype=self.amp_dtype,
+                            enabled=self.amp_dtype is not None, cache_enabled=False):  # fmt: skip
+            z = self.encoder(x)
+            x_hat = self.decoder(z) if self.decoder is not None else None
         z = z.float()
-        loss = lam * regularizer(z, x) if lam else z.new_zeros(())
+        loss = self.lam * self.regularizer(z, x) if self.lam else z.new_zeros(())
         if x_hat is not None:
             loss = loss + per_image_squared_error(x, x_hat.float())
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
-        if lam:
+        self.optimizer.step()
+        if self.lam:
             with torch.no_grad():  # the grad mode Regularizer.after_step documents
-                regularizer.after_step(z.detach(), x)
+                self.regularizer.after_step(z.detach(), x)
+        return loss.detach()
+
+
+def train_epoch(step: Callable[[Tensor], Tensor], batches: Iterable[Tensor], *,
+                on_step: Callable[[Tensor], None] | None = None) -> float:  # fmt: skip
+    """One pass of ``step`` over ``batches``; returns the sample-weighted mean loss.
+
+    ``on_step`` receives each step's loss (e.g. for a progress bar); it decides itself when
+    to wait for the device.
+    """
+    total, count = None, 0
+    for x in batches:
+        loss = step(x)
         if on_step is not None:
-            on_step(loss.detach())
-        weighted = loss.detach() * len(x)
+            on_step(loss)
+        weighted = loss * len(x)
         total = weighted if total is None else total + weighted
         count += len(x)
     return float(total) / count  # the one host synchronization of the epoch

@@ -1,0 +1,103 @@
+"""Replay the training step as CUDA graphs: one launch per step instead of hundreds.
+
+A step of the suite is hundreds of small kernels; launched one by one from Python it leaves
+an H100 idle most of the time. ``GraphedStep`` records the step once per batch shape (the
+last batch of an epoch is usually smaller) with ``torch.cuda.graph`` and then replays it:
+the batch is copied into the recorded input and the whole step (forward, loss, backward,
+Adam, ``after_step``) runs as one graph. It is the same ``TrainingStep`` that runs eagerly.
+
+Per shape, the first ``WARMUP_STEPS`` steps run eagerly on a side stream (lazy
+initializations: cuBLAS workspaces, autotuning), the next one is captured and replayed.
+Recording executes nothing, so every step trains exactly once. What a step keeps between
+steps lives in tensors that are updated in place (parameters, Adam's moments, step count
+and learning rate, MoCA's queue), which is what replaying needs. Random numbers drawn in a
+step (prior samples, directions) come from the default CUDA generator, whose offset a
+replay advances like the eager kernels would.
+
+A regularizer that does not declare ``capturable = True`` (a plug-in written without
+graphs in mind) keeps the eager step, with one warning; so does a step whose recording
+fails. Neither changes a number.
+"""
+
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+WARMUP_STEPS = 3
+
+
+class GraphedStep:
+    """``step`` replayed as one CUDA graph per batch shape (see the module docstring)."""
+
+    def __init__(self, step: Callable[[Tensor], Tensor], name: str):
+        self.step, self.name = step, name
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, Tensor, Tensor]] = {}
+        self.eager_steps: dict[tuple, int] = {}
+        self.failed = False
+        self.side_stream: torch.cuda.Stream | None = None
+
+    def train(self) -> None:
+        self.step.train()
+
+    def __call__(self, x: Tensor) -> Tensor:
+        shape = tuple(x.shape)
+        if shape in self.graphs:
+            graph, static_x, static_loss = self.graphs[shape]
+            static_x.copy_(x)
+            graph.replay()
+            return static_loss.clone()  # the next replay overwrites static_loss
+        if self.failed:
+            return self.step(x)
+        if self.eager_steps.get(shape, 0) < WARMUP_STEPS:
+            self.eager_steps[shape] = self.eager_steps.get(shape, 0) + 1
+            return self._warmup(x)
+        recorded = self._record(x)
+        if recorded is None:
+            return self.step(x)
+        graph, static_x, static_loss = self.graphs[shape] = recorded
+        graph.replay()
+        return static_loss.clone()
+
+    def _warmup(self, x: Tensor) -> Tensor:
+        """One eager step on a side stream (what recording needs of the steps before it)."""
+        if self.side_stream is None:
+            self.side_stream = torch.cuda.Stream()
+        self.side_stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.side_stream):
+            loss = self.step(x)
+        torch.cuda.current_stream().wait_stream(self.side_stream)
+        return loss
+
+    def _record(self, x: Tensor):
+        """(graph, its input, its loss) for x's shape; None (and one warning) on failure."""
+        static_x = x.clone()
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):
+                static_loss = self.step(static_x)
+        except Exception as err:  # the recording ran nothing: the eager step is still right
+            self.failed = True
+            warnings.warn(
+                f"{self.name}: the training step could not be captured as a CUDA graph "
+                f"({type(err).__name__}: {str(err).splitlines()[0]}); it runs eagerly",
+                stacklevel=3,
+            )
+            return None
+        return graph, static_x, static_loss
+
+
+def training_step(step, *, device: torch.device, graphs: bool, regularizer, name: str):
+    """``step`` as it runs on ``device``: graphed on CUDA when ``graphs`` and the method
+    allows it, eager otherwise (with one warning when only the method stands in the way)."""
+    if not graphs or device.type != "cuda":
+        return step
+    if not getattr(regularizer, "capturable", False):
+        warnings.warn(
+            f"{name}: regularizer {type(regularizer).__name__} does not declare "
+            "capturable = True, so its steps run eagerly (see Regularizer.capturable)",
+            stacklevel=2,
+        )
+        return step
+    return GraphedStep(step, name)
