@@ -8,11 +8,12 @@ import torch.nn.functional as F
 
 import regularizers
 from regularizers import TrainingPlan
+from regularizers.optim import Adam
 from regularizers.mmd import mmd_unbiased
 from wae_bench.image_swd import image_swd
 from wae_bench.models import MLPEncoder, build_autoencoder
 from wae_bench.tasks.latent import batches
-from wae_bench.train import train_epoch
+from wae_bench.train import TrainingStep, train_epoch
 
 from .conftest import peak_memory_mb
 
@@ -28,9 +29,9 @@ def test_latent_epoch_through_the_harness(benchmark):
     encoder = MLPEncoder(DATA_DIM, HIDDEN, LATENT)
     reg = regularizers.build("mmd")
     reg.bind(encoder, regularizers.SpherePrior(LATENT), TrainingPlan(BATCH, 10**6, POINTS))
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=1e-3)
+    step = TrainingStep(encoder, reg, Adam(encoder.parameters(), lr=1e-3))
     gen = torch.Generator().manual_seed(0)
-    benchmark(lambda: train_epoch(encoder, reg, optimizer, batches(data, BATCH, gen)))
+    benchmark(lambda: train_epoch(step, batches(data, BATCH, gen)))
 
 
 def test_latent_epoch_bare_torch_loop(benchmark):
@@ -82,10 +83,9 @@ def test_image_training_step(benchmark, method, lam, setting):
     plan = TrainingPlan(BATCH, 10**6, dataset_size)
     reg.bind(encoder, regularizers.SpherePrior(LATENT), plan)
     params = [*encoder.parameters(), *decoder.parameters()]
-    optimizer = torch.optim.Adam(params, lr=1e-3)
+    step = TrainingStep(encoder, reg, Adam(params, lr=1e-3), decoder=decoder, lam=lam)
     x = torch.rand(BATCH, channels, side, side)
-    step = lambda: train_epoch(encoder, reg, optimizer, [x], decoder=decoder, lam=lam)  # noqa: E731
-    benchmark.pedantic(step, rounds=60, iterations=1, warmup_rounds=10)
+    benchmark.pedantic(lambda: train_epoch(step, [x]), rounds=60, iterations=1, warmup_rounds=10)
 
 
 @pytest.mark.parametrize("n", [1000, 10_000])
