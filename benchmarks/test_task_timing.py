@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 import regularizers
 from regularizers import TrainingPlan
-from regularizers.optim import Adam
 from regularizers.mmd import mmd_unbiased
+from regularizers.optim import Adam
 from wae_bench.image_swd import image_swd
 from wae_bench.models import MLPEncoder, build_autoencoder
 from wae_bench.tasks.latent import batches

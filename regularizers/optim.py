@@ -37,7 +37,7 @@ class Adam:
         if not self.params:
             raise ValueError("Adam got no parameters")
         if not lr > 0 or not 0 <= betas[0] < 1 or not 0 <= betas[1] < 1 or not eps > 0:
-            raise ValueError(f"Adam needs lr > 0, betas in [0, 1), eps > 0; got {lr}, {betas}, {eps}")
+            raise ValueError(f"Adam needs lr > 0, betas in [0, 1), eps > 0; got {lr, betas, eps}")
         self.betas, self.eps = betas, eps
         device = self.params[0].device
         self.lr = torch.tensor(float(lr), dtype=torch.float64, device=device)

@@ -54,7 +54,7 @@ def _add_shared_flags(p: argparse.ArgumentParser, defaults: config_io.RunConfig)
                    help="autocast the networks to bfloat16")  # fmt: skip
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
     p.add_argument("--no-graphs", action="store_false", dest="graphs",
-                   help="on CUDA, run each step eagerly instead of replaying it as a CUDA graph")  # fmt: skip
+                   help="on CUDA, run steps eagerly, not replayed as CUDA graphs")  # fmt: skip
     p.add_argument("--tensorboard", metavar="DIR",
                    help="also log scalars and image grids to TensorBoard in DIR")  # fmt: skip
 

@@ -23,13 +23,12 @@ from regularizers.optim import Adam
 from . import methods, results
 from .config import RunConfig
 from .errors import UsageError
+from .graphs import training_step
 from .lock import RunLock
 from .loggers import CsvLogger, TensorBoardLogger
 from .tasks import Task
 from .tasks.base import Context
-from .graphs import training_step
-from .train import (TrainingStep, check_finite, load_training_state, train_epoch,
-                    training_state)  # fmt: skip
+from .train import TrainingStep, check_finite, load_training_state, train_epoch, training_state
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16}
 LOSS_READ_EVERY = 50  # steps between the progress bar's loss readings
