@@ -63,8 +63,9 @@ def kernel_sum(x: Tensor, y: Tensor, kernel: str, scales: Tensor, *, skip_diagon
         args = (x[start : start + rows], y, start)
         options = dict(kernel=kernel, scales=scales, skip_diagonal=skip_diagonal)
         if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
-            total = total + checkpoint(_block_sum, *args, **options, use_reentrant=False,
-                                       preserve_rng_state=False)  # no randomness in a block
+            total = total + checkpoint(  # no randomness in a block: no RNG state to keep
+                _block_sum, *args, **options, use_reentrant=False, preserve_rng_state=False
+            )
         else:
             total = total + _block_sum(*args, **options)
     return total
