@@ -85,6 +85,9 @@ class Adam:
 
     def load_state_dict(self, state: dict) -> None:
         """Copy a ``state_dict`` in place (tensors keep their addresses for captured steps)."""
+        if "exp_avg" not in state:
+            raise ValueError("the optimizer state is not this Adam's (one of torch.optim's, "
+                             "saved by an older wae-bench?)")  # fmt: skip
         if len(state["exp_avg"]) != len(self.params):
             raise ValueError(
                 f"optimizer state has {len(state['exp_avg'])} parameters, not {len(self.params)}"

@@ -111,6 +111,16 @@ CASES = [
         "lr must be a finite number > 0, got 'fast'",
     ),
     (
+        "config graphs text",
+        lambda t: [*LATENT, "--config", write(t, "c.toml", 'graphs = "yes"\n')],
+        "graphs must be true or false, got 'yes'",
+    ),
+    (
+        "sinkhorn diameter",
+        lambda t: [*LATENT, "--set", "sinkhorn.diameter=0"],
+        "sinkhorn.diameter must be a finite number > 0",
+    ),
+    (
         "config suffix",
         lambda t: [*LATENT, "--config", write(t, "c.ini", "x=1")],
         "must end in .toml or .json",

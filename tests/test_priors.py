@@ -28,3 +28,17 @@ def test_samples_follow_the_generator():
 def test_unknown_prior_lists_known():
     with pytest.raises(ValueError, match="known: gaussian, sphere"):
         build_prior("laplace", 3)
+
+
+@pytest.mark.parametrize(
+    "prior", [SpherePrior(3), SpherePrior(128), GaussianPrior(2), GaussianPrior(128, sigma=0.5)]
+)
+def test_diameter_bounds_the_distance_between_samples(prior):
+    """Sinkhorn's eps-scaling starts from it: every pair of 10,000 samples lies within it,
+    and it is not loose by more than the concentration margin (<= 4x the largest pair)."""
+    samples = prior.sample(10000)
+    norms = samples.norm(dim=1)
+    largest = 2 * norms.max().item()  # >= any pairwise distance
+    assert torch.cdist(samples[:1000], samples).max().item() <= prior.diameter
+    assert largest <= prior.diameter + 1e-5
+    assert prior.diameter <= 4 * torch.cdist(samples[:1000], samples).max().item()

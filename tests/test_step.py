@@ -137,6 +137,9 @@ def test_adam_state_round_trip_continues_identically():
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="optimizer state has 4 parameters, not 1"):
         Adam([torch.zeros(2, requires_grad=True)]).load_state_dict(adam.state_dict())
+    torch_state = torch.optim.Adam(net.parameters()).state_dict()
+    with pytest.raises(ValueError, match="not this Adam's"):
+        adam.load_state_dict(torch_state)
 
 
 def test_graphs_wrap_the_same_step_only_on_cuda():
@@ -214,3 +217,24 @@ def test_replayed_step_never_synchronizes(method):
             graphed(x)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_no_graphs_flag_is_recorded_and_changes_nothing_on_cpu(tmp_path):
+    """Graphs are a CUDA matter: on the CPU `--no-graphs` gives the same rows."""
+    import json
+
+    from wae_bench.cli import main
+
+    args = ["latent", "--methods", "moca,sinkhorn", "--epochs", "2", "--points", "96",
+            "--batch-size", "32", "--quiet"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "graphs")]) == 0
+    assert main([*args, "--no-graphs", "--out", str(tmp_path / "eager")]) == 0
+    config = json.loads((tmp_path / "eager" / "config.json").read_text())["config"]
+    assert config["graphs"] is False
+
+    def rows(run):
+        lines = (tmp_path / run / "curves.csv").read_text().splitlines()
+        seconds = lines[0].split(",").index("seconds")
+        return [[v for i, v in enumerate(line.split(",")) if i != seconds] for line in lines]
+
+    assert rows("graphs") == rows("eager")
