@@ -90,13 +90,14 @@ class GraphedStep:
 
 def training_step(step, *, device: torch.device, graphs: bool, regularizer, name: str):
     """``step`` as it runs on ``device``: graphed on CUDA when ``graphs`` and the method
-    allows it, eager otherwise (with one warning when only the method stands in the way)."""
+    (registered as ``name``) allows it, eager otherwise (with a warning when only the method
+    stands in the way; Python shows it once per command)."""
     if not graphs or device.type != "cuda":
         return step
     if not getattr(regularizer, "capturable", False):
         warnings.warn(
-            f"{name}: regularizer {type(regularizer).__name__} does not declare "
-            "capturable = True, so its steps run eagerly (see Regularizer.capturable)",
+            f"regularizer {name!r} does not declare capturable = True, so its steps run "
+            "eagerly (see Regularizer.capturable)",
             stacklevel=2,
         )
         return step

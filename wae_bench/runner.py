@@ -81,7 +81,7 @@ class Run:
                             lam=1.0 if key.lam is None else key.lam,
                             amp_dtype=AMP_DTYPES[cfg.amp])  # fmt: skip
         self.step = training_step(step, device=device, graphs=cfg.graphs, regularizer=self.reg,
-                                  name=self.id)  # fmt: skip
+                                  name=key.method)  # fmt: skip
         self.batch_rng = torch.Generator().manual_seed(key.seed)
         self.epoch, self.seconds, self.rows = 0, 0.0, []
         self.saved_epoch: int | None = None  # of the last complete checkpoint
