@@ -1,10 +1,13 @@
 """`wae-bench timing FILE.json`: pytest-benchmark JSON -> timing.md and scaling.png.
 
-Each benchmark in benchmarks/ tags itself with ``extra_info`` (role, method, batch, ...);
-this module reads only those tags and the statistics, so it needs nothing else from the run.
+Each benchmark in benchmarks/ tags itself with ``extra_info`` (role, device, method, batch,
+...); this module reads only those tags and the statistics, so it needs nothing else from the
+run. CPU and CUDA rows are reported side by side (a device column); the issue's GPU targets
+are listed in every report, as "not measured (no CUDA in this run)" when CUDA was absent.
 """
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -34,10 +37,38 @@ def load(path: Path) -> tuple[pd.DataFrame, dict]:
     frame = pd.DataFrame(rows)
     if "role" not in frame:
         raise UsageError(f"{path} holds no wae-bench benchmarks (no 'role' tags)")
+    # runs from before benchmarks had a device ran on the CPU only
+    frame["device"] = frame["device"].fillna("cpu") if "device" in frame else "cpu"
     return frame, raw.get("machine_info", {})
 
 
+NO_CUDA = "not measured (no CUDA in this run)"
+# the GPU targets of the performance issue (9)
+LATENT_STEP_MS = {"moca": 0.5, "mmd": 0.5, "swd": 0.5, "gan": 0.5, "sinkhorn": 2.0}
+A2_EPOCH_S, A2_STEPS_PER_EPOCH = 4.0, 782  # 50,000 CIFAR-10 images in batches of 64
+A2_MOCA_OVER_PLAIN, BF16_SPEEDUP = 1.25, 1.3
+FIXED_COST_RATIO = 1.5  # a command's time / the time to import torch (CPU)
+# tags that pick a training step's default configuration on CUDA (graphs on, float32)
+STEP_DEFAULTS = {"cpu": {}, "cuda": {"graphs": True, "amp": "fp32"}}
+STEP_ROLES = ("latent_epoch", "latent_step", "image_step", "a2_step")
+
+
+@dataclass
+class Target:
+    """One target row: what, on which device, the value measured, the limit and the verdict."""
+
+    name: str
+    device: str
+    measured: str
+    limit: str
+    met: bool | None  # None: not measured
+
+
 def _one(frame: pd.DataFrame, **tags) -> float:
+    """Median of the first benchmark with these tags (NaN if none). A training step on CUDA
+    is taken in its default configuration (graphs on, float32) unless the tags say otherwise."""
+    if tags.get("role") in STEP_ROLES and tags.get("variant") != "bare":
+        tags = {**STEP_DEFAULTS.get(tags.get("device"), {}), **tags}
     mask = pd.Series(True, index=frame.index)
     for key, value in tags.items():
         mask &= frame.get(key) == value
@@ -45,39 +76,89 @@ def _one(frame: pd.DataFrame, **tags) -> float:
     return float(hits.iloc[0]) if len(hits) else float("nan")
 
 
-def targets(frame: pd.DataFrame) -> list[tuple[str, str, str, bool | None]]:
-    """(target, measured, limit, met) for each target of the performance issue."""
-    out = []
+def _devices(frame: pd.DataFrame) -> list[str]:
+    return sorted(frame["device"].unique(), key=lambda d: (d != "cpu", d))
 
-    def add(name, value, limit, fmt="{:.2f}x"):
-        met = None if value != value else value <= limit  # NaN: not measured
-        out.append((name, "not measured" if met is None else fmt.format(value),
-                    fmt.format(limit), met))  # fmt: skip
 
-    add("latent epoch: harness / bare loop",
-        _one(frame, role="latent_epoch", variant="harness") /
-        _one(frame, role="latent_epoch", variant="bare"), 1.1)  # fmt: skip
-    for setting in frame.loc[frame.get("role") == "image_step", "setting"].dropna().unique():
-        add(f"image step ({setting}): moca / plain autoencoder",
-            _one(frame, role="image_step", method="moca", setting=setting) /
-            _one(frame, role="image_step", method="plain", setting=setting), 1.3)  # fmt: skip
-    for batch in sorted(frame.loc[frame.get("method") == "pot-swd", "batch"].dropna().unique()):
-        add(f"swd / POT sliced_wasserstein_distance, B={int(batch)}",
-            _one(frame, role="regularizer", method="swd", batch=batch) /
-            _one(frame, role="regularizer", method="pot-swd", batch=batch), 1.0)  # fmt: skip
-    add("image SWD, N=10,000 32x32x3 (seconds)", _one(frame, role="image_swd", n=10_000), 20.0,
-        "{:.1f} s")  # fmt: skip
-    metric = frame[(frame.get("role") == "image_swd") & (frame.get("n") == 10_000)]
-    if "peak_mb" in metric and len(metric):
-        add("image SWD, N=10,000: peak memory", float(metric["peak_mb"].iloc[0]) / 1024, 4.0,
-            "{:.2f} GB")  # fmt: skip
-    for _, row in frame[frame.get("role") == "memory"].iterrows():
-        if row["batch"] == 8192:
-            add(f"{row['method']} at B=8192: peak memory", row["peak_mb"] / 1024, 24.0, "{:.2f} GB")
+def targets(frame: pd.DataFrame) -> list[Target]:
+    """Each target of the performance issue: the device-independent ones for every device
+    in the run, the CPU-only ones, and the GPU targets (listed even when CUDA was absent)."""
+    out: list[Target] = []
+
+    def add(name, device, value, limit, fmt="{:.2f}x", at_least=False, missing="not measured"):
+        met = None if value != value else value >= limit if at_least else value <= limit
+        out.append(Target(name, device, missing if met is None else fmt.format(value),
+                          (">= " if at_least else "<= ") + fmt.format(limit), met))  # fmt: skip
+
+    for device in _devices(frame):
+        rows = frame[frame["device"] == device]
+        add("latent epoch: harness / bare loop", device,
+            _one(rows, role="latent_epoch", variant="harness", device=device) /
+            _one(rows, role="latent_epoch", variant="bare", device=device), 1.1)  # fmt: skip
+        for setting in rows.loc[rows.get("role") == "image_step", "setting"].dropna().unique():
+            add(f"image step ({setting}): moca / plain autoencoder", device,
+                _one(rows, role="image_step", method="moca", setting=setting, device=device) /
+                _one(rows, role="image_step", method="plain", setting=setting, device=device),
+                1.3)  # fmt: skip
+        for batch in sorted(rows.loc[rows.get("method") == "pot-swd", "batch"].dropna().unique()):
+            add(f"swd / POT sliced_wasserstein_distance, B={int(batch)}", device,
+                _one(rows, role="regularizer", method="swd", batch=batch) /
+                _one(rows, role="regularizer", method="pot-swd", batch=batch), 1.0)  # fmt: skip
+        add("image SWD, N=10,000 32x32x3 (seconds)", device,
+            _one(rows, role="image_swd", n=10_000), 20.0, "{:.1f} s")  # fmt: skip
+        metric = rows[(rows.get("role") == "image_swd") & (rows.get("n") == 10_000)]
+        if "peak_mb" in metric and len(metric):
+            add("image SWD, N=10,000: peak memory", device,
+                float(metric["peak_mb"].iloc[0]) / 1024, 4.0, "{:.2f} GB")  # fmt: skip
+        for _, row in rows[rows.get("role") == "memory"].iterrows():
+            if row["batch"] == 8192:
+                add(f"{row['method']} at B=8192: peak memory", device, row["peak_mb"] / 1024,
+                    24.0, "{:.2f} GB")  # fmt: skip
+    cpu = frame[frame["device"] == "cpu"]
     for shape in ("1000x1000", "256x50"):
-        add(f"sort {shape}: numpy / torch.sort",
-            _one(frame, role="sort", impl="numpy", shape=shape) /
-            _one(frame, role="sort", impl="torch", shape=shape), 1.0)  # fmt: skip
+        add(f"sort {shape}: numpy / torch.sort", "cpu",
+            _one(cpu, role="sort", impl="numpy", shape=shape) /
+            _one(cpu, role="sort", impl="torch", shape=shape), 1.0)  # fmt: skip
+    fixed = cpu[cpu["role"] == "fixed_cost"]
+    ratio = float("nan")
+    if len(fixed):
+        row = fixed.iloc[0]
+        ratio = row.get("ratio", float("nan"))
+        if ratio != ratio and "command_s" in row and "import_torch_s" in row:
+            ratio = row["command_s"] / row["import_torch_s"]
+    add("fixed cost: command / import torch", "cpu", float(ratio), FIXED_COST_RATIO)
+    out += gpu_targets(frame)
+    return out
+
+
+def gpu_targets(frame: pd.DataFrame) -> list[Target]:
+    """The issue's GPU targets from the CUDA rows (graphs on: the default path on CUDA)."""
+    out: list[Target] = []
+    cuda = frame[frame["device"] == "cuda"]
+    missing = "not measured" if len(cuda) else NO_CUDA
+
+    def add(name, value, limit, fmt, at_least=False):
+        met = None if value != value else value >= limit if at_least else value <= limit
+        out.append(Target(name, "cuda", missing if met is None else fmt.format(value),
+                          (">= " if at_least else "<= ") + fmt.format(limit), met))  # fmt: skip
+
+    for method, limit in LATENT_STEP_MS.items():
+        add(f"latent step (MLP, B=64, graphs), {method} (ms)",
+            _one(cuda, role="latent_step", method=method, device="cuda") * 1e3, limit,
+            "{:.3g} ms")  # fmt: skip
+    for amp in ("fp32", "bf16"):
+        steps = {m: _one(cuda, role="a2_step", method=m, device="cuda", amp=amp)
+                 for m in ("plain", "moca", "mmd")}  # fmt: skip
+        for method in ("plain", "mmd"):
+            add(f"A2 32x32x3 B=64 epoch ({A2_STEPS_PER_EPOCH} x step, graphs, {amp}), {method}",
+                steps[method] * A2_STEPS_PER_EPOCH, A2_EPOCH_S, "{:.2f} s")  # fmt: skip
+        add(f"A2 step (graphs, {amp}): moca / plain", steps["moca"] / steps["plain"],
+            A2_MOCA_OVER_PLAIN, "{:.2f}x")  # fmt: skip
+    for method in ("plain", "moca", "mmd"):
+        add(f"A2 step (graphs), {method}: fp32 / bf16 (bf16 speed-up)",
+            _one(cuda, role="a2_step", method=method, device="cuda", amp="fp32") /
+            _one(cuda, role="a2_step", method=method, device="cuda", amp="bf16"),
+            BF16_SPEEDUP, "{:.2f}x", at_least=True)  # fmt: skip
     return out
 
 
@@ -89,30 +170,42 @@ def markdown(frame: pd.DataFrame, machine: dict) -> str:
     """timing.md: the machine, the targets (measured vs limit) and every benchmark's median."""
     lines = ["# Timing", ""]
     cpu = machine.get("cpu", {}).get("brand_raw") or machine.get("processor") or "unknown CPU"
-    lines += [f"Machine: {cpu}, {machine.get('cpu', {}).get('count', '?')} cores; "
-              f"Python {machine.get('python_version', '?')}. Medians of pytest-benchmark rounds; "
-              "ratios are from this one run.", "", "## Targets", "",
-              "| target | measured | limit | met |", "|---|---|---|---|"]  # fmt: skip
-    for name, value, limit, met in targets(frame):
-        verdict = {True: "yes", False: "**no**", None: "-"}[met]
-        lines.append(f"| {name} | {value} | <= {limit} | {verdict} |")
+    gpu = machine.get("cuda") or {}
+    gpu = (f"GPU: {gpu.get('device', '?')} (CUDA {gpu.get('version', '?')})" if gpu
+           else "GPU: none (no CUDA in this run)")  # fmt: skip
+    torch_version = f", torch {machine['torch']}" if machine.get("torch") else ""
+    lines += [f"Machine: {cpu}, {machine.get('cpu', {}).get('count', '?')} cores; {gpu}; "
+              f"Python {machine.get('python_version', '?')}{torch_version}. Medians of "
+              "pytest-benchmark rounds; ratios are from this one run. On CUDA every timed call "
+              "ends with torch.cuda.synchronize() (launch overhead + GPU work), and training "
+              "steps are taken with CUDA graphs in float32 unless a target says otherwise.",
+              "", "## Targets", "",
+              "| target | device | measured | limit | met |", "|---|---|---|---|---|"]  # fmt: skip
+    for t in targets(frame):
+        verdict = {True: "yes", False: "**no**", None: "-"}[t.met]
+        lines.append(f"| {t.name} | {t.device} | {t.measured} | {t.limit} | {verdict} |")
     lines += ["", "## All benchmarks", ""]
     for group, rows in frame.groupby("group", sort=True):
-        lines += [f"### {group}", "", "| benchmark | median (ms) | IQR (ms) | rounds | peak MB |",
-                  "|---|---|---|---|---|"]  # fmt: skip
+        lines += [f"### {group}", "",
+                  "| benchmark | device | median (ms) | IQR (ms) | rounds | peak MB |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
         for _, r in rows.sort_values("median").iterrows():
             peak = r.get("peak_mb")
             peak = f"{peak:.0f}" if isinstance(peak, float) and peak == peak else ""
-            lines.append(f"| {r['name']} | {_ms(r['median'])} | {_ms(r['iqr'])} | "
-                         f"{r['rounds']} | {peak} |")  # fmt: skip
+            lines.append(f"| {r['name']} | {r['device']} | {_ms(r['median'])} | "
+                         f"{_ms(r['iqr'])} | {r['rounds']} | {peak} |")  # fmt: skip
         lines.append("")
     return "\n".join(lines)
 
 
 def report(json_path: Path, out: Path | None = None) -> Path:
-    """Write timing.md and scaling.png/.pdf for a pytest-benchmark JSON; returns the folder."""
+    """Write timing.md and scaling.png/.pdf (CPU; scaling_cuda.png/.pdf too when the run has
+    CUDA rows) for a pytest-benchmark JSON; returns the folder."""
     frame, machine = load(json_path)
     out = results.prepare_run_dir(Path(out) if out else Path(json_path).parent)
     results.write_text(out / "timing.md", markdown(frame, machine))
-    plots.scaling(frame, out / "scaling")
+    plots.scaling(frame[frame["device"] == "cpu"], out / "scaling")
+    cuda = frame[frame["device"] == "cuda"]
+    if (cuda.get("role") == "regularizer").any():
+        plots.scaling(cuda, out / "scaling_cuda")
     return out
