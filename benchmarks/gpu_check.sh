@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The prepared GPU check (benchmarks/gpu_check.py): about 3-5 minutes on one H100, no network,
+# nothing installed. Writes results/timing/gpu_check.md and .json (or --out DIR).
+# Without CUDA (or with --small) it runs a small mode in well under a minute instead.
+# Python: $PYTHON, else the checkout's .venv, else python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+exec "$PYTHON" -m benchmarks.gpu_check "$@"
