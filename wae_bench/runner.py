@@ -148,7 +148,7 @@ def run(task: Task, cfg: RunConfig) -> Path:
     (``--resume``), replaced once the new run has finished (``--overwrite``: the new run is
     made beside it and moved in at the end), or refused.
     """
-    device = results.resolve_device(cfg.device)
+    device = choose_device(task, cfg)
     ctx = task.setup(cfg, device)
     probes = _probe(task, ctx)
     out = Path(cfg.out) if cfg.out else task.default_out()
@@ -175,6 +175,17 @@ def run(task: Task, cfg: RunConfig) -> Path:
         if work != out:
             _replace_contents(out, work)
     return out
+
+
+def choose_device(task: Task, cfg: RunConfig) -> torch.device:
+    """The device of ``cfg.device``: cpu and cuda as given; auto: cuda only when a GPU is
+    visible and the task runs these settings faster there (``Task.prefers_gpu``)."""
+    device = results.resolve_device(cfg.device, gpu_wins=task.prefers_gpu(cfg))
+    if cfg.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
+        if not cfg.quiet:  # a GPU machine that trains on the CPU should say why
+            print(f"--device auto: cpu, where the {task.name} task runs faster than on the "
+                  "GPU (see the README); pass --device cuda to use the GPU")  # fmt: skip
+    return device
 
 
 def check_replaceable(out: Path, *, holds: bool, cfg: RunConfig, what: str = "a run") -> None:
