@@ -44,7 +44,11 @@ def _add_shared_flags(p: argparse.ArgumentParser, defaults: config_io.RunConfig)
     p.add_argument("--set", action="append", dest="assignments", metavar="METHOD.PARAM=VALUE",
                    help="a method's hyper-parameter, e.g. moca.tau=0.2 (repeatable)")  # fmt: skip
     p.add_argument("--config", help="TOML or JSON file of settings (flags override it)")
-    p.add_argument("--device", help="auto (default), cpu or cuda")
+    p.add_argument("--device", help="auto (default: the task's faster device, see the "
+                   "README), cpu or cuda")  # fmt: skip
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="train N runs at once in worker processes, on the one device; same "
+                   "results (default 1)")  # fmt: skip
     p.add_argument("--out", help="run folder (default results/<task>/<date-time>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--resume", action="store_true", help="continue the runs in --out")
