@@ -53,10 +53,11 @@ def spawn_pool(jobs: int, initializer=None, initargs=()) -> ProcessPoolExecutor:
 
 
 def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list) -> None:
-    """Train the runs of ``keys`` in ``min(cfg.jobs, len(keys))`` workers; log their rows,
-    call ``after_run`` and ``finish`` in the parent, in the order of ``keys``."""
+    """Train the runs of ``keys`` in ``min(cfg.jobs, len(keys))`` workers; log their rows
+    and call ``after_run`` here, in the order of ``keys`` (``runner._run_all`` then calls
+    ``finish``)."""
     cfg = ctx.cfg
-    jobs = min(cfg.jobs, len(keys))
+    jobs, methods = min(cfg.jobs, len(keys)), _methods(cfg)
     spawn = get_context("spawn")
     events = None if cfg.quiet else spawn.Queue()
     stop = spawn.Event()
@@ -66,15 +67,15 @@ def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list) -> N
         fit = max(1, cores // jobs)
         print(f"--jobs {jobs} on the CPU: {jobs} workers x {threads} torch threads on {cores} "
               f"cores; OMP_NUM_THREADS={fit} fits them (see the README)")  # fmt: skip
-    setup = (task, cfg, ctx.device, out, _methods(cfg), threads, wants_images, events, stop)
+    setup = (task, cfg, ctx.device, out, methods, threads, wants_images, events, stop)
     steps = math.ceil(task.dataset_size(ctx) / cfg.batch_size) * cfg.epochs
     hook = type(task).after_run is not Task.after_run
     fixtures: dict = {}
     with tqdm(total=len(keys) * steps, desc=f"{len(keys)} runs, {jobs} at a time", unit="step",
               disable=cfg.quiet, dynamic_ncols=True) as bar:  # fmt: skip
-        pool = spawn_pool(jobs, _start_worker, setup)
-        futures = [pool.submit(_train, key) for key in keys]
+        pool, futures = spawn_pool(jobs, _start_worker, setup), []
         try:
+            futures += [pool.submit(_train, key) for key in keys]  # taken in this order
             for done, (key, future) in enumerate(zip(keys, futures, strict=True), 1):
                 rows, error = _result(future, events, bar)
                 for row, grids in rows:  # as runner._train logs them
