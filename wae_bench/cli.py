@@ -44,7 +44,11 @@ def _add_shared_flags(p: argparse.ArgumentParser, defaults: config_io.RunConfig)
     p.add_argument("--set", action="append", dest="assignments", metavar="METHOD.PARAM=VALUE",
                    help="a method's hyper-parameter, e.g. moca.tau=0.2 (repeatable)")  # fmt: skip
     p.add_argument("--config", help="TOML or JSON file of settings (flags override it)")
-    p.add_argument("--device", help="auto (default), cpu or cuda")
+    p.add_argument("--device", help="auto (default: the task's faster device, see the "
+                   "README), cpu or cuda")  # fmt: skip
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="train N runs at once in worker processes, on the one device; same "
+                   "results (default 1)")  # fmt: skip
     p.add_argument("--out", help="run folder (default results/<task>/<date-time>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--resume", action="store_true", help="continue the runs in --out")
@@ -91,7 +95,7 @@ def _sweep(args: argparse.Namespace) -> None:
     spec = sweep.preset(args.preset) if args.preset else sweep.load_spec(args.spec)
     out = args.out or Path("results") / "sweeps" / spec["name"]
     sweep.run(spec, out, executor=args.executor, jobs=args.jobs, address=args.address,
-              quiet=args.quiet)  # fmt: skip
+              gpus_per_run=args.gpus_per_run, quiet=args.quiet)  # fmt: skip
     print(f"results in {out}")
     print((out / "sweep.md").read_text())
 
@@ -147,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--executor", default="local", help="local (default) or ray")
     sweep.add_argument("--jobs", type=int, help="local processes, one core each (default: cores)")
     sweep.add_argument("--address", help="Ray cluster address (default: start Ray locally)")
+    sweep.add_argument("--gpus-per-run", type=float, metavar="FRACTION",
+                       help="with ray: the share of a GPU each cuda run asks for, in (0, 1] "
+                       "(default 1; 0.25: four runs per card)")  # fmt: skip
     sweep.add_argument("--out", type=Path, help="sweep folder (default results/sweeps/<name>)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=_sweep)

@@ -32,11 +32,11 @@ class RunConfig:
     of a run (they are left out of sweep run ids and may change on ``--resume``).
     """
 
-    IDENTITY_FREE: ClassVar[tuple[str, ...]] = ("out", "tensorboard", "overwrite")
+    IDENTITY_FREE: ClassVar[tuple[str, ...]] = ("out", "tensorboard", "overwrite", "jobs")
     FREE_ON_RESUME: ClassVar[tuple[str, ...]] = (
-        "device", "graphs", "out", "quiet", "resume", "tensorboard", "overwrite"
+        "device", "graphs", "out", "quiet", "resume", "tensorboard", "overwrite", "jobs"
     )  # fmt: skip
-    POSITIVE_INTS: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "latent_dim")
+    POSITIVE_INTS: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "latent_dim", "jobs")
 
     methods: list[str] = field(default_factory=lambda: ["moca", "mmd"])
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -46,6 +46,7 @@ class RunConfig:
     latent_dim: int = 128
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     device: str = "auto"
+    jobs: int = 1  # runs trained at once, in worker processes (wae_bench.jobs)
     out: str = ""
     quiet: bool = False
     resume: bool = False

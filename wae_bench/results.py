@@ -240,10 +240,11 @@ def environment(device: torch.device) -> dict:
     return info
 
 
-def resolve_device(name: str) -> torch.device:
-    """auto -> cuda when available, else cpu; an explicit cuda without a GPU is bad input."""
+def resolve_device(name: str, *, gpu_wins: bool = True) -> torch.device:
+    """auto -> cuda when a GPU is visible and the work runs faster there (``gpu_wins``, the
+    task's ``prefers_gpu``), else cpu; an explicit cuda without a GPU is bad input."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if gpu_wins and torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError("--device cuda asked for, but no CUDA GPU is visible; use --device cpu")
     try:

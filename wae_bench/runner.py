@@ -5,7 +5,8 @@ regularizer (``methods.bind``), train epoch by epoch with the shared step (``tra
 evaluate when the task says so, record one row per evaluation (to the loggers: the result
 CSV always), checkpoint atomically after every epoch; finally the task's report. With
 ``--resume`` each (method, lam, seed) continues from its checkpoint, giving the same rows
-as an uninterrupted run on CPU.
+as an uninterrupted run on CPU. With ``--jobs N`` the runs train in N worker processes
+(``wae_bench.jobs``) and the run folder ends up the same.
 """
 
 import math
@@ -148,7 +149,7 @@ def run(task: Task, cfg: RunConfig) -> Path:
     (``--resume``), replaced once the new run has finished (``--overwrite``: the new run is
     made beside it and moved in at the end), or refused.
     """
-    device = results.resolve_device(cfg.device)
+    device = choose_device(task, cfg)
     ctx = task.setup(cfg, device)
     probes = _probe(task, ctx)
     out = Path(cfg.out) if cfg.out else task.default_out()
@@ -175,6 +176,17 @@ def run(task: Task, cfg: RunConfig) -> Path:
         if work != out:
             _replace_contents(out, work)
     return out
+
+
+def choose_device(task: Task, cfg: RunConfig) -> torch.device:
+    """The device of ``cfg.device``: cpu and cuda as given; auto: cuda only when a GPU is
+    visible and the task runs these settings faster there (``Task.prefers_gpu``)."""
+    device = results.resolve_device(cfg.device, gpu_wins=task.prefers_gpu(cfg))
+    if cfg.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
+        if not cfg.quiet:  # a GPU machine that trains on the CPU should say why
+            print(f"--device auto: cpu, where the {task.name} task runs faster than on the "
+                  "GPU (see the README); pass --device cuda to use the GPU")  # fmt: skip
+    return device
 
 
 def check_replaceable(out: Path, *, holds: bool, cfg: RunConfig, what: str = "a run") -> None:
@@ -210,32 +222,61 @@ def _run_all(task: Task, ctx: Context, out: Path) -> None:
     total = len(cfg.seeds) * len(run_keys(cfg, cfg.seeds[0]))
     done = 0
     try:
-        for seed in cfg.seeds:
-            fixtures = task.fixtures(ctx, seed)
-            for key in run_keys(cfg, seed):
-                done += 1
-                current = Run(task, ctx, key, ctx.device)
-                checkpoint = out / "checkpoints" / f"{current.id}.pt"
-                if cfg.resume and checkpoint.exists():
-                    results.resume_from(checkpoint, ctx.device, current.load)
-                label = f"[{done}/{total}] {current.id}"
-                try:
-                    _train(task, ctx, fixtures, current, checkpoint=checkpoint, loggers=loggers,
-                           label=label)  # fmt: skip
-                except results.WriteError as err:
-                    last = current.saved_epoch
-                    note = (f"the last complete checkpoint of {current.id} is epoch {last}"
-                            if last is not None else f"{current.id} has no checkpoint yet")
-                    raise err.with_note(note) from None
-                task.after_run(ctx, fixtures, current, out)
+        if min(cfg.jobs, total) > 1:
+            from . import jobs
+
+            keys = [key for seed in cfg.seeds for key in run_keys(cfg, seed)]
+            jobs.run_all(task, ctx, out, keys, loggers)
+        else:
+            for seed in cfg.seeds:
+                fixtures = task.fixtures(ctx, seed)
+                for key in run_keys(cfg, seed):
+                    done += 1
+                    current = train_run(task, ctx, fixtures, key, out, loggers=loggers,
+                                        label=f"[{done}/{total}] {key.id}")  # fmt: skip
+                    task.after_run(ctx, fixtures, current, out)
         task.finish(ctx, out)
     finally:
         for logger in loggers:
             logger.close()
 
 
-def _train(task, ctx, fixtures, run: Run, *, checkpoint: Path, loggers, label: str) -> None:
-    """Train ``run`` to the last epoch, evaluating, logging and checkpointing as due."""
+def open_run(task: Task, ctx: Context, key: RunKey, out: Path, *, resume: bool) -> Run:
+    """The run of ``key``, continued from its checkpoint in ``out`` when resuming."""
+    run = Run(task, ctx, key, ctx.device)
+    checkpoint = out / "checkpoints" / f"{run.id}.pt"
+    if resume and checkpoint.exists():
+        results.resume_from(checkpoint, ctx.device, run.load)
+    return run
+
+
+def progress_bar(cfg: RunConfig, *, total: int, initial: int, desc: str) -> tqdm:
+    """The steps of one run (``--quiet``: none)."""
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", disable=cfg.quiet,
+                dynamic_ncols=True)  # fmt: skip
+
+
+def train_run(task, ctx, fixtures, key: RunKey, out: Path, *, loggers, label: str,
+              bar=progress_bar) -> Run:  # fmt: skip
+    """Build (or resume) the run of ``key`` and train it to the last epoch; returns it."""
+    current = open_run(task, ctx, key, out, resume=ctx.cfg.resume)
+    try:
+        _train(task, ctx, fixtures, current, checkpoint=out / "checkpoints" / f"{current.id}.pt",
+               loggers=loggers, label=label, bar=bar)  # fmt: skip
+    except results.WriteError as err:
+        last = current.saved_epoch
+        note = (f"the last complete checkpoint of {current.id} is epoch {last}"
+                if last is not None else f"{current.id} has no checkpoint yet")  # fmt: skip
+        raise err.with_note(note) from None
+    return current
+
+
+def _train(task, ctx, fixtures, run: Run, *, checkpoint: Path, loggers, label: str,
+           bar=progress_bar) -> None:  # fmt: skip
+    """Train ``run`` to the last epoch, evaluating, logging and checkpointing as due.
+
+    ``bar(cfg, total=, initial=, desc=)`` makes the progress bar (any object with tqdm's
+    ``update`` and ``set_postfix``; the workers of ``--jobs`` report to the parent's)."""
     cfg = ctx.cfg
 
     def log(row: dict) -> None:
@@ -253,8 +294,7 @@ def _train(task, ctx, fixtures, run: Run, *, checkpoint: Path, loggers, label: s
     for row in run.rows:  # restored rows of a resumed run too
         log(row)
     steps = run.steps_per_epoch
-    with tqdm(total=cfg.epochs * steps, initial=run.epoch * steps, desc=label, unit="step",
-              disable=cfg.quiet, dynamic_ncols=True) as progress:  # fmt: skip
+    with bar(cfg, total=cfg.epochs * steps, initial=run.epoch * steps, desc=label) as progress:
         counter = {"steps": 0}
 
         def on_step(loss) -> None:

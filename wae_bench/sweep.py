@@ -25,8 +25,7 @@ import math
 import os
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from concurrent.futures import as_completed
 from pathlib import Path
 
 import pandas as pd
@@ -195,7 +194,9 @@ def _run_local(pending, out, jobs):
         for run in pending:
             yield run, execute(run["task"], run["settings"], str(out / "runs" / run["id"]))
         return
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+    from .jobs import spawn_pool
+
+    with spawn_pool(jobs) as pool:
         futures = {
             pool.submit(execute, r["task"], r["settings"], str(out / "runs" / r["id"])): r
             for r in pending
@@ -204,14 +205,26 @@ def _run_local(pending, out, jobs):
             yield futures[future], future.result()
 
 
-def _run_ray(pending, out, address):
+def ray_gpus(run: dict, share: float, *, cluster_gpus: float) -> float:
+    """The GPUs one run's Ray task asks for: ``share`` (--gpus-per-run) of a card when its
+    device is cuda, or auto for a task that prefers the GPU on a cluster that has one; else 0
+    (Ray then hides the GPUs from the task, and auto runs on the CPU)."""
+    device = run["settings"]["device"]
+    if device == "auto" and cluster_gpus > 0:
+        task = tasks.get(run["task"])
+        return share if task.prefers_gpu(task.config(**run["settings"])) else 0
+    return share if device.startswith("cuda") else 0
+
+
+def _run_ray(pending, out, address, gpus_per_run):
     try:
         import ray
     except ImportError:
         raise UsageError('--executor ray needs Ray: pip install -e ".[ray]"') from None
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    gpus = lambda run: 1 if run["settings"]["device"].startswith("cuda") else 0  # noqa: E731
+    cluster_gpus = ray.cluster_resources().get("GPU", 0)
+    gpus = lambda r: ray_gpus(r, gpus_per_run, cluster_gpus=cluster_gpus)  # noqa: E731
     refs = {
         ray.remote(num_cpus=1, num_gpus=gpus(r))(execute).remote(
             r["task"], r["settings"], str(out / "runs" / r["id"])): r
@@ -224,10 +237,20 @@ def _run_ray(pending, out, address):
 
 
 def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = None,
-        address: str | None = None, quiet: bool = False) -> Path:  # fmt: skip
-    """Run every grid point not finished yet; then write sweep.csv, sweep.md and figures."""
+        address: str | None = None, gpus_per_run: float | None = None,
+        quiet: bool = False) -> Path:  # fmt: skip
+    """Run every grid point not finished yet; then write sweep.csv, sweep.md and figures.
+
+    ``gpus_per_run`` (Ray only, default 1): the fraction of a GPU each cuda run asks for,
+    e.g. 0.25 for four runs on one card."""
     if executor not in ("local", "ray"):
         raise UsageError(f"unknown executor {executor!r}; use local or ray")
+    if gpus_per_run is not None and executor != "ray":
+        raise UsageError("--gpus-per-run applies to --executor ray; local runs use --jobs")
+    share = 1.0 if gpus_per_run is None else gpus_per_run
+    if not 0 < share <= 1:
+        raise UsageError(f"--gpus-per-run must be in (0, 1], got {gpus_per_run!r}; e.g. 0.25 "
+                         "runs four per GPU")  # fmt: skip
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
     if not isinstance(jobs, int) or jobs < 1:
         raise UsageError(f"--jobs must be an integer >= 1, got {jobs!r}")
@@ -237,7 +260,7 @@ def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = No
     pending = [r for r in runs if _status(out, r)["status"] != "finished"]
     with tqdm(total=len(runs), initial=len(runs) - len(pending), desc="sweep", unit="run",
               disable=quiet, dynamic_ncols=True) as progress:  # fmt: skip
-        stream = (_run_ray(pending, out, address) if executor == "ray"
+        stream = (_run_ray(pending, out, address, share) if executor == "ray"
                   else _run_local(pending, out, jobs))  # fmt: skip
         for run_, outcome in stream:
             progress.set_postfix_str(f"{run_['id']}: {outcome['status']}", refresh=False)

@@ -1,0 +1,226 @@
+"""`--jobs N`: the runs of one command trained at once, in N worker processes.
+
+The runs (method, lam, seed) of a command are independent: each is built from its seed alone
+(``runner.Run``). With ``--jobs N`` they are handed out in the serial order to N processes
+started with ``spawn`` (global torch RNG state is per process, so threads would not do; with
+``--device cuda`` every worker uses the one GPU). A worker prepares the task's data once
+(``Task.setup``) and a seed's fixtures when it first needs them, and trains the run with the
+shared loop (``runner.train_run``), writing its checkpoint after every epoch as a serial run
+does. It returns the rows (and, for TensorBoard, the image grids) instead of logging them.
+
+The parent takes the runs back in the serial order: it logs a run's rows once every run
+before it has been logged, then calls the task's ``after_run`` on the run restored from its
+final checkpoint (so the hook sees the trained models, the rows and the RNG state of a serial
+run), and at the end ``finish``. Every output is therefore the file a serial run writes. The
+first failing run in that order ends the command with its own error (diverged, a write
+error, a bad checkpoint) after the rows of the runs before it are logged, as in a serial run;
+the runs still training then stop at their next step, keeping their last checkpoint for
+``--resume``. So does Ctrl-C, which the parent alone handles.
+
+Each worker uses the parent's number of torch threads: a different count can change the last
+bits of CPU results. On a CPU N workers therefore share the cores with as many threads each;
+``OMP_NUM_THREADS=1`` (or fewer) makes the workers fit the cores, serial runs too.
+"""
+
+import math
+import os
+import pickle
+import signal
+import time
+from concurrent.futures import ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from pathlib import Path
+from queue import Empty
+
+import torch
+from tqdm.auto import tqdm
+
+import regularizers
+
+from . import runner
+from .errors import Diverged, UsageError
+from .tasks import Task
+from .tasks.base import Context
+
+FLUSH_SECONDS = 0.2  # how often a worker reports its steps (and looks for a stop)
+
+
+def spawn_pool(jobs: int, initializer=None, initargs=()) -> ProcessPoolExecutor:
+    """``jobs`` worker processes started with ``spawn``: fresh interpreters, nothing of the
+    parent's torch, CUDA or RNG state (runs of a command and of a local sweep)."""
+    return ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=initializer,
+                               initargs=initargs)  # fmt: skip
+
+
+def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list) -> None:
+    """Train the runs of ``keys`` in ``min(cfg.jobs, len(keys))`` workers; log their rows
+    and call ``after_run`` here, in the order of ``keys`` (``runner._run_all`` then calls
+    ``finish``)."""
+    cfg = ctx.cfg
+    jobs, methods = min(cfg.jobs, len(keys)), _methods(cfg)
+    spawn = get_context("spawn")
+    events = None if cfg.quiet else spawn.Queue()
+    stop = spawn.Event()
+    wants_images = any(logger.wants_images for logger in loggers)
+    threads, cores = torch.get_num_threads(), os.cpu_count() or 1
+    if ctx.device.type == "cpu" and jobs * threads > cores and not cfg.quiet:
+        fit = max(1, cores // jobs)
+        print(f"--jobs {jobs} on the CPU: {jobs} workers x {threads} torch threads on {cores} "
+              f"cores; OMP_NUM_THREADS={fit} fits them (see the README)")  # fmt: skip
+    setup = (task, cfg, ctx.device, out, methods, threads, wants_images, events, stop)
+    steps = math.ceil(task.dataset_size(ctx) / cfg.batch_size) * cfg.epochs
+    hook = type(task).after_run is not Task.after_run
+    fixtures: dict = {}
+    with tqdm(total=len(keys) * steps, desc=f"{len(keys)} runs, {jobs} at a time", unit="step",
+              disable=cfg.quiet, dynamic_ncols=True) as bar:  # fmt: skip
+        pool, futures = spawn_pool(jobs, _start_worker, setup), []
+        try:
+            futures += [pool.submit(_train, key) for key in keys]  # taken in this order
+            for done, (key, future) in enumerate(zip(keys, futures, strict=True), 1):
+                rows, error = _result(future, events, bar)
+                for row, grids in rows:  # as runner._train logs them
+                    for logger in loggers:
+                        logger.row(key.id, row)
+                    for logger in loggers if grids is not None else ():
+                        logger.images(key.id, row["epoch"], grids)
+                if error is not None:  # after its rows so far, as in a serial run
+                    raise error
+                if hook:  # on the trained run, as a serial run calls it
+                    if key.seed not in fixtures:
+                        fixtures = {key.seed: task.fixtures(ctx, key.seed)}
+                    run = runner.open_run(task, ctx, key, out, resume=True)
+                    task.after_run(ctx, fixtures[key.seed], run, out)
+                bar.set_postfix_str(f"{done}/{len(keys)} runs done, last {key.id}", refresh=False)
+        except BaseException:
+            stop.set()  # the runs still training end at their next step
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+            while not all(f.done() for f in futures):
+                wait(futures, timeout=FLUSH_SECONDS)
+                _drain(events, bar)  # a worker cannot exit with unread reports
+            pool.shutdown(wait=True)
+            _drain(events, bar)  # what the workers sent last
+
+
+def _methods(cfg) -> dict:
+    """The classes of the command's methods, for workers to register: a method registered
+    at run time in this process (a plug-in without an entry point) is unknown to a fresh
+    process. A class defined where no process can import it (inside a function) is refused."""
+    classes = {name: regularizers.get(name) for name in cfg.methods}
+    for name, cls in classes.items():
+        try:
+            pickle.dumps(cls)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            raise UsageError(
+                f"method {name!r} ({cls.__qualname__}) cannot be sent to worker processes; "
+                "define it at the top level of a module (or register it through an entry "
+                "point), or pass --jobs 1"
+            ) from None
+    return classes
+
+
+def _result(future, events, bar) -> tuple[list, Exception | None]:
+    """The future's result, feeding the bar with the workers' reports while it is due."""
+    while not future.done():
+        wait([future], timeout=FLUSH_SECONDS)
+        _drain(events, bar)
+    _drain(events, bar)
+    return future.result()
+
+
+def _drain(events, bar) -> None:
+    while events is not None:
+        try:
+            bar.update(events.get_nowait())
+        except Empty:
+            return
+
+
+# In a worker process.
+
+_worker: dict = {}
+
+
+def _start_worker(task, cfg, device, out, methods, threads, wants_images, events, stop):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the runs
+    torch.set_num_threads(threads)
+    regularizers.available()  # entry points first: the parent's classes win
+    for cls in methods.values():
+        regularizers.register(cls, replace=True)
+    _worker.update(task=task, cfg=cfg, device=device, out=out, wants_images=wants_images,
+                   events=events, stop=stop, ctx=None, fixtures={})  # fmt: skip
+
+
+def _train(key) -> tuple[list[tuple[dict, dict | None]], Exception | None]:
+    """Train the run of ``key`` (resumed from its checkpoint with --resume); returns the
+    (row, image grids or None) it would have logged, restored rows first, and the error
+    that ended it (diverged, a write error, a bad checkpoint) or None."""
+    w = _worker
+    if w["stop"].is_set():  # queued before the parent stopped
+        raise Stopped("stopped by the parent process")
+    task = w["task"]
+    if w["ctx"] is None:  # here, not in the initializer: a failure is this run's error
+        w["ctx"] = task.setup(w["cfg"], w["device"])
+    ctx = w["ctx"]
+    if key.seed not in w["fixtures"]:
+        w["fixtures"] = {key.seed: task.fixtures(ctx, key.seed)}
+    logger = _Rows(w["wants_images"])
+    try:
+        runner.train_run(task, ctx, w["fixtures"][key.seed], key, w["out"], loggers=[logger],
+                         label=key.id, bar=_Progress.factory(w["events"], w["stop"]))  # fmt: skip
+    except (Diverged, UsageError) as err:  # anything else is a bug: its traceback travels
+        return logger.rows, err
+    return logger.rows, None
+
+
+class _Rows:
+    """A logger keeping what the run would log, for the parent to log in the serial order."""
+
+    def __init__(self, wants_images: bool):
+        self.wants_images, self.rows = wants_images, []
+
+    def row(self, run_id: str, row: dict) -> None:
+        self.rows.append((row, None))
+
+    def images(self, run_id: str, epoch: int, grids: dict) -> None:
+        self.rows[-1] = (self.rows[-1][0], grids)
+
+
+class Stopped(Exception):
+    """The parent stopped the command (an earlier run failed, or Ctrl-C)."""
+
+
+class _Progress:
+    """A run's progress bar in a worker: sends its step counts to the parent's bar, at most
+    every FLUSH_SECONDS, and stops the run there once the parent has set ``stop``."""
+
+    def __init__(self, events, stop, initial: int):
+        self.events, self.stop, self.pending = events, stop, initial
+        self.flush()
+
+    @classmethod
+    def factory(cls, events, stop):
+        return lambda cfg, *, total, initial, desc: cls(events, stop, initial)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        if kind is None:
+            self.flush()
+
+    def update(self, n: int = 1) -> None:
+        self.pending += n
+        if time.monotonic() - self.sent >= FLUSH_SECONDS:
+            self.flush()
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        pass
+
+    def flush(self) -> None:
+        if self.stop.is_set():
+            raise Stopped("stopped by the parent process")
+        if self.pending and self.events is not None:
+            self.events.put(self.pending)
+        self.pending, self.sent = 0, time.monotonic()
