@@ -10,8 +10,8 @@ batch order, evaluation samples and directions.
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import torch
 from torch import Tensor
 
@@ -24,6 +24,9 @@ from ..errors import UsageError
 from ..metrics import latent_swd
 from ..models import MLPEncoder
 from .base import Task
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FLOOR_TOLERANCE = 0.10  # "converged" = within 10% of the noise floor
 
@@ -183,8 +186,10 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
-def summarize(curves: pd.DataFrame) -> pd.DataFrame:
+def summarize(curves: "pd.DataFrame") -> "pd.DataFrame":
     """Per method: SWD at epochs 1, 5, 20 and last (mean, std over seeds), time to the floor."""
+    import pandas as pd
+
     last = int(curves["epoch"].max())
     epochs = [e for e in LatentTask.summary_epochs if e < last] + [last]
     rows = []
@@ -205,7 +210,7 @@ def summarize(curves: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def first_within_floor(run: pd.DataFrame):
+def first_within_floor(run: "pd.DataFrame"):
     """(epoch, seconds) of the first evaluation with swd <= 1.1 x noise floor, else None."""
     close = run[run["swd"] <= (1 + FLOOR_TOLERANCE) * run["noise_floor"]]
     if close.empty:
@@ -214,7 +219,7 @@ def first_within_floor(run: pd.DataFrame):
     return int(first["epoch"]), float(first["seconds"])
 
 
-def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame) -> str:
+def summary_markdown(summary: "pd.DataFrame", curves: "pd.DataFrame") -> str:
     """summary.md: one line on the metric and floor, then the table of ``summarize``."""
     epochs = [
         int(c.split("_")[2])
