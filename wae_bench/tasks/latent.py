@@ -21,7 +21,7 @@ from regularizers.swd import random_directions
 from .. import results
 from ..config import RunConfig, check_list, check_positive_int
 from ..errors import UsageError
-from ..metrics import latent_swd
+from ..metrics import latent_swd, sorted_projections, swd_to_sorted
 from ..models import MLPEncoder
 from .base import Task
 
@@ -75,7 +75,7 @@ class Fixtures:
     """Everything a seed fixes for all methods alike."""
 
     data: Tensor  # points x data_dim
-    eval_prior: Tensor  # points x latent_dim
+    prior_projections: Tensor  # points x eval_directions: the evaluation prior set's, sorted
     directions: Tensor  # latent_dim x eval_directions
     noise_floor: float
 
@@ -89,7 +89,9 @@ def make_fixtures(cfg: LatentConfig, seed: int, device: torch.device) -> Fixture
     other_prior = prior.sample(cfg.points, generator=gen)
     directions = random_directions(cfg.latent_dim, cfg.eval_directions, generator=gen)
     floor = latent_swd(eval_prior, other_prior, directions)
-    return Fixtures(data.to(device), eval_prior.to(device), directions.to(device), floor)
+    directions = directions.to(device)
+    projections = sorted_projections(eval_prior.to(device), directions)  # once, not per epoch
+    return Fixtures(data.to(device), projections, directions, floor)
 
 
 def batches(data: Tensor, batch_size: int, gen: torch.Generator):
@@ -149,7 +151,7 @@ class LatentTask(Task):
 
     def evaluate(self, ctx, fixtures: Fixtures, models) -> dict:
         codes = models["encoder"](fixtures.data)
-        swd = latent_swd(codes, fixtures.eval_prior, fixtures.directions)
+        swd = swd_to_sorted(codes, fixtures.prior_projections, fixtures.directions)
         return {"swd": swd, "noise_floor": fixtures.noise_floor}
 
     def report(self, run_dir: Path) -> None:
