@@ -3,7 +3,14 @@ import math
 import pytest
 import torch
 
-from wae_bench.metrics import singular_values, slerp
+from regularizers.swd import random_directions, sliced_wasserstein
+from wae_bench.metrics import (
+    latent_swd,
+    singular_values,
+    slerp,
+    sorted_projections,
+    swd_to_sorted,
+)
 from wae_bench.models import build_autoencoder, parameter_count
 
 
@@ -61,3 +68,14 @@ def test_singular_values_show_isotropy_and_collapse():
     collapsed = torch.randn(5000, 1) * torch.tensor([[1.0, 2.0, 0, 0, 0, 0, 0, 0]])
     spectrum = singular_values(collapsed)
     assert spectrum[1] < 1e-6 * spectrum[0]
+
+
+def test_latent_swd_to_a_sorted_reference_is_the_same_number_bit_for_bit():
+    g = torch.Generator().manual_seed(0)
+    codes, prior = torch.randn(300, 16, generator=g), torch.randn(300, 16, generator=g)
+    theta = random_directions(16, 50, generator=g)
+    reference = sorted_projections(prior, theta)  # once per seed in the latent task
+    expected = float(sliced_wasserstein(codes, prior, theta, p=2.0).sqrt())
+    assert swd_to_sorted(codes, reference, theta) == latent_swd(codes, prior, theta) == expected
+    with pytest.raises(ValueError, match="equal sample counts, got 299 and 300"):
+        swd_to_sorted(codes[:299], reference, theta)

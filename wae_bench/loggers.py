@@ -7,7 +7,6 @@ others plug in by implementing these three methods.
 
 from pathlib import Path
 
-import pandas as pd
 from torch import Tensor
 
 from . import results
@@ -24,7 +23,7 @@ class CsvLogger:
 
     def row(self, run_id: str, row: dict) -> None:
         self.rows.append(row)
-        results.write_csv(self.path, pd.DataFrame(self.rows)[self.columns])
+        results.write_rows(self.path, self.rows, self.columns)
 
     def images(self, run_id: str, epoch: int, grids: dict[str, Tensor]) -> None:
         pass

@@ -1,4 +1,8 @@
-"""Run folders and files: atomic writes, CSV/Markdown/JSON, the run's environment."""
+"""Run folders and files: atomic writes, CSV/Markdown/JSON, the run's environment.
+
+pandas is imported by the functions that build or read a table, so that importing this module
+(every command does) does not load it.
+"""
 
 import csv
 import errno
@@ -12,11 +16,14 @@ import tempfile
 from contextlib import suppress
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import torch
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TRACKED_PACKAGES = ("wae-bench", "torch", "geomloss", "pot", "numpy", "pandas", "matplotlib")
 
@@ -149,8 +156,16 @@ def write_json(path: Path, data: dict) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def write_csv(path: Path, frame: pd.DataFrame) -> None:
+def write_csv(path: Path, frame: "pd.DataFrame") -> None:
     atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.8g"))
+
+
+def write_rows(path: Path, rows: list[dict], columns=None) -> None:
+    """``write_csv`` of the rows (dicts); ``columns``: those columns, in that order."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    write_csv(path, frame if columns is None else frame[list(columns)])
 
 
 def _damaged(path: Path, why: str) -> UsageError:
@@ -189,8 +204,10 @@ def _check_rows(path: Path, text: str) -> None:
             raise _damaged(path, f"row {line} has {width} fields, the header {widths[0]}")
 
 
-def read_csv(path: Path, columns=()) -> pd.DataFrame:
+def read_csv(path: Path, columns=()) -> "pd.DataFrame":
     """A CSV written by ``write_csv``; damage, or a missing column of ``columns``, is bad input."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path} not found; pass the folder of a finished wae-bench run")

@@ -4,6 +4,9 @@ A task (``base.Task``) declares its config class, its result file and headline m
 the few things that differ between tasks (data, models, evaluation, figures); the one run
 loop (``wae_bench.runner``) does the rest. ``cli``, ``sweep`` and ``report`` read this
 registry and name no task. Adding a task means adding one module here.
+
+Every command imports every task module, so these import pandas, matplotlib (``plots``),
+torchvision and the FID libraries inside the functions that use them.
 """
 
 import importlib

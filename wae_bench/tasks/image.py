@@ -13,8 +13,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import torch
 from torch import Tensor
 
@@ -30,6 +30,9 @@ from ..metrics import latent_swd, singular_values
 from ..models import build_autoencoder, parameter_count
 from ..train import per_image_squared_error
 from .base import Context, Task
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SINGULAR = "singular_values.csv"
 SINGULAR_CODES = 10_000
@@ -311,7 +314,7 @@ class ImageTask(Task):
 
     def finish(self, ctx: ImageContext, out: Path) -> None:
         rows = _prior_spectrum(ctx.cfg, ctx.data) + ctx.singular
-        results.write_csv(out / SINGULAR, pd.DataFrame(rows))
+        results.write_rows(out / SINGULAR, rows)
 
     def report(self, run_dir: Path) -> None:
         """(Re)write summary.csv/.md, swd_vs_epoch and singular_values figures from the CSVs."""
@@ -371,8 +374,10 @@ def _spectrum(codes: Tensor, method: str, lam: float, seed: int) -> list[dict]:
     ]
 
 
-def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
+def summarize(metrics: "pd.DataFrame") -> "pd.DataFrame":
     """Per (method, lam): image SWD at epoch 5 and last (mean, std over seeds), best recon."""
+    import pandas as pd
+
     last = int(metrics["epoch"].max())
     rows = []
     for (method, lam), runs in metrics.groupby(["method", "lam"], sort=False):
@@ -393,7 +398,7 @@ def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame) -> str:
+def summary_markdown(summary: "pd.DataFrame", metrics: "pd.DataFrame") -> str:
     """summary.md: one line on the metric, then the table of ``summarize``."""
     last = int(metrics["epoch"].max())
     with_fid = "fid_last_mean" in summary

@@ -10,8 +10,8 @@ batch order, evaluation samples and directions.
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import torch
 from torch import Tensor
 
@@ -21,9 +21,12 @@ from regularizers.swd import random_directions
 from .. import results
 from ..config import RunConfig, check_list, check_positive_int
 from ..errors import UsageError
-from ..metrics import latent_swd
+from ..metrics import latent_swd, sorted_projections, swd_to_sorted
 from ..models import MLPEncoder
 from .base import Task
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FLOOR_TOLERANCE = 0.10  # "converged" = within 10% of the noise floor
 
@@ -72,7 +75,7 @@ class Fixtures:
     """Everything a seed fixes for all methods alike."""
 
     data: Tensor  # points x data_dim
-    eval_prior: Tensor  # points x latent_dim
+    prior_projections: Tensor  # points x eval_directions: the evaluation prior set's, sorted
     directions: Tensor  # latent_dim x eval_directions
     noise_floor: float
 
@@ -86,7 +89,9 @@ def make_fixtures(cfg: LatentConfig, seed: int, device: torch.device) -> Fixture
     other_prior = prior.sample(cfg.points, generator=gen)
     directions = random_directions(cfg.latent_dim, cfg.eval_directions, generator=gen)
     floor = latent_swd(eval_prior, other_prior, directions)
-    return Fixtures(data.to(device), eval_prior.to(device), directions.to(device), floor)
+    directions = directions.to(device)
+    projections = sorted_projections(eval_prior.to(device), directions)  # once, not per epoch
+    return Fixtures(data.to(device), projections, directions, floor)
 
 
 def batches(data: Tensor, batch_size: int, gen: torch.Generator):
@@ -156,7 +161,7 @@ class LatentTask(Task):
 
     def evaluate(self, ctx, fixtures: Fixtures, models) -> dict:
         codes = models["encoder"](fixtures.data)
-        swd = latent_swd(codes, fixtures.eval_prior, fixtures.directions)
+        swd = swd_to_sorted(codes, fixtures.prior_projections, fixtures.directions)
         return {"swd": swd, "noise_floor": fixtures.noise_floor}
 
     def report(self, run_dir: Path) -> None:
@@ -193,8 +198,10 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
-def summarize(curves: pd.DataFrame) -> pd.DataFrame:
+def summarize(curves: "pd.DataFrame") -> "pd.DataFrame":
     """Per method: SWD at epochs 1, 5, 20 and last (mean, std over seeds), time to the floor."""
+    import pandas as pd
+
     last = int(curves["epoch"].max())
     epochs = [e for e in LatentTask.summary_epochs if e < last] + [last]
     rows = []
@@ -215,7 +222,7 @@ def summarize(curves: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def first_within_floor(run: pd.DataFrame):
+def first_within_floor(run: "pd.DataFrame"):
     """(epoch, seconds) of the first evaluation with swd <= 1.1 x noise floor, else None."""
     close = run[run["swd"] <= (1 + FLOOR_TOLERANCE) * run["noise_floor"]]
     if close.empty:
@@ -224,7 +231,7 @@ def first_within_floor(run: pd.DataFrame):
     return int(first["epoch"]), float(first["seconds"])
 
 
-def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame) -> str:
+def summary_markdown(summary: "pd.DataFrame", curves: "pd.DataFrame") -> str:
     """summary.md: one line on the metric and floor, then the table of ``summarize``."""
     epochs = [
         int(c.split("_")[2])

@@ -1,0 +1,66 @@
+"""The fixed cost of a command (issue 9): a training command loads no table, figure or image
+library before it trains (pandas comes with the first result row, matplotlib with the first
+figure, torchvision with the image task's data), and every task's flags are still there."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from wae_bench.cli import main
+
+HEAVY = ("matplotlib", "pandas", "torchvision", "scipy", "sklearn", "torch_fidelity")
+
+
+def heavy_modules_loaded(code: str) -> list[str]:
+    """The libraries of ``HEAVY`` that a fresh Python process has loaded after ``code``."""
+    script = textwrap.dedent(code) + textwrap.dedent(f"""
+        print(json.dumps([name for name in {HEAVY!r} if name in sys.modules]))
+    """)
+    out = subprocess.run([sys.executable, "-c", "import json, sys\n" + script],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_cli_and_the_latent_task_loads_no_heavy_library():
+    loaded = heavy_modules_loaded("""
+        import wae_bench.cli
+        import wae_bench.runner
+        from wae_bench import tasks
+
+        tasks.get("latent")
+        wae_bench.cli.build_parser()
+    """)
+    assert loaded == []
+
+
+def test_a_latent_run_loads_no_heavy_library_before_it_trains(tmp_path):
+    # the run stops where the run loop starts: set up, every method bound, config.json written
+    loaded = heavy_modules_loaded(f"""
+        from wae_bench import cli, runner
+
+        def stop(task, ctx, out):
+            raise KeyboardInterrupt
+
+        runner._run_all = stop
+        cli.main(["latent", "--methods", "moca,mmd", "--epochs", "1", "--quiet",
+                  "--out", {str(tmp_path)!r}])
+    """)
+    assert (tmp_path / "config.json").is_file()
+    assert loaded == []
+
+
+@pytest.mark.parametrize(
+    ("task", "own", "other"),
+    [("latent", ["--latent-dims", "--prior"], "--lambdas"),
+     ("image", ["--lambdas", "--fid-weights"], "--latent-dims")],
+)  # fmt: skip
+def test_help_of_each_task_lists_the_shared_and_its_own_flags(task, own, other, capsys):
+    with pytest.raises(SystemExit) as finished:
+        main([task, "--help"])
+    assert finished.value.code == 0
+    text = capsys.readouterr().out
+    assert all(flag in text for flag in ["--methods", "--epochs", "--out", *own])
+    assert other not in text
