@@ -104,7 +104,7 @@ def _timing(args: argparse.Namespace) -> None:
     from . import timing
 
     out = timing.report(args.json_file, args.out)
-    print(f"wrote timing.md and scaling.png/.pdf in {out}")
+    print(f"wrote timing.md and the scaling figures (CPU, and CUDA when measured) in {out}")
 
 
 def _compare(args: argparse.Namespace) -> int:
