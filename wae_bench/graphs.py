@@ -16,7 +16,8 @@ replay advances like the eager kernels would.
 
 A regularizer that does not declare ``capturable = True`` (a plug-in written without
 graphs in mind) keeps the eager step, with one warning; so does a step whose recording
-fails. Neither changes a number.
+fails. Neither gives a wrong result; a failed recording may only shift which random
+numbers the later steps draw.
 """
 
 import warnings
