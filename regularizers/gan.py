@@ -72,9 +72,12 @@ class LatentGAN(Regularizer):
             loss = discriminator_loss(
                 self.discriminator(y).squeeze(1), self.discriminator(z.detach()).squeeze(1)
             )
-            self.optimizer.zero_grad()
+            self.optimizer.zero_grad()  # drops D's gradients from the encoder's loss too
             loss.backward()
             self.optimizer.step()
+            # no gradient outlives the step: the encoder's next backward creates D's afresh
+            # (a CUDA graph must not add into a buffer it freed while recording)
+            self.optimizer.zero_grad()
 
     def get_extra_state(self) -> dict:
         return {"optimizer": self.optimizer.state_dict()}

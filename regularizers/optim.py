@@ -3,12 +3,13 @@
 The update is torch.optim.Adam's (Kingma & Ba 2015, no weight decay), at step t = 1, 2, ...
     m <- b1 m + (1 - b1) g,        v <- b2 v + (1 - b2) g^2,
     theta <- theta - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
-The step count t and the learning rate are 0-dim float64 tensors on the parameters' device,
-so a step is a fixed sequence of kernels that never waits for the host: it can be captured
-in a CUDA graph and replayed, and a new learning rate (``set_lr``) reaches the graph. On the
-CPU the scalars are computed in the same float64 as torch.optim.Adam's, which gives the
-same parameters bit for bit (tested). It also keeps construction cheap: torch.optim imports
-torch._dynamo on first use, about 1.5 s on a 2-core machine.
+The step count t and the learning rate are 0-dim tensors on the parameters' device, so a
+step is a fixed sequence of kernels that never waits for the host: it can be captured in a
+CUDA graph and replayed, and a new learning rate (``set_lr``) reaches the graph. Their
+dtype is torch.optim.Adam's choice for that device: float64 on the CPU (its host scalars),
+which gives the same parameters bit for bit (tested), float32 elsewhere (its capturable
+mode, and what the fused multi-tensor kernels take). It also keeps construction cheap:
+torch.optim imports torch._dynamo on first use, about 1.5 s on a 2-core machine.
 
 One step count serves all parameters: every parameter is expected to get a gradient at
 every step (the trainer's case); one without a gradient is left as it is, moments included.
@@ -40,8 +41,9 @@ class Adam:
             raise ValueError(f"Adam needs lr > 0, betas in [0, 1), eps > 0; got {lr, betas, eps}")
         self.betas, self.eps = betas, eps
         device = self.params[0].device
-        self.lr = torch.tensor(float(lr), dtype=torch.float64, device=device)
-        self.steps = torch.zeros((), dtype=torch.float64, device=device)
+        scalar = torch.float64 if device.type == "cpu" else torch.float32
+        self.lr = torch.tensor(float(lr), dtype=scalar, device=device)
+        self.steps = torch.zeros((), dtype=scalar, device=device)
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
 

@@ -58,6 +58,8 @@ class Sinkhorn(Regularizer):
             None if diameter is None else _checks.positive_float("sinkhorn.diameter", diameter)
         )
         self.loss = self._samples_loss(self.diameter)
+        # KeOps kernels are launched outside torch: only the tensorized solver is captured
+        self.capturable = self.loss.backend == "tensorized"
 
     def _samples_loss(self, diameter: float | None) -> SamplesLoss:
         backend = self.backend
@@ -75,4 +77,7 @@ class Sinkhorn(Regularizer):
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
         y = self.prior.sample(len(z), device=z.device)
-        return self.loss(z, y)
+        # uniform weights made on the codes' device: geomloss's own come from the CPU, a
+        # copy (and on CUDA a synchronization) at every call; the same values bit for bit
+        weights = z.new_full((len(z),), 1.0 / len(z))
+        return self.loss(weights, z, weights, y)

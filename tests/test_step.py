@@ -44,14 +44,15 @@ def latent_step(method: str, device="cpu", batch: int = 64) -> TrainingStep:
     return TrainingStep(encoder, reg, Adam(encoder.parameters(), lr=1e-3))
 
 
-def image_step(method: str, lam: float, device="cpu") -> TrainingStep:
-    """The image task's step (conv autoencoder on 16x16 digits-like images)."""
+def image_step(method: str, lam: float, device="cpu", amp_dtype=None) -> TrainingStep:
+    """The image task's step (conv autoencoder with BatchNorm on 16x16 digits-like images)."""
     encoder, decoder = (m.to(device) for m in build_autoencoder("conv", 1, 16, 8))
     reg = regularizers.build(method)
     reg.bind(encoder, SpherePrior(8), TrainingPlan(32, 1000, 1000))
     reg.to(device)
     params = [*encoder.parameters(), *decoder.parameters()]
-    return TrainingStep(encoder, reg, Adam(params, lr=1e-3), decoder=decoder, lam=lam)
+    return TrainingStep(encoder, reg, Adam(params, lr=1e-3), decoder=decoder, lam=lam,
+                        amp_dtype=amp_dtype)  # fmt: skip
 
 
 @pytest.mark.parametrize("method", BUILT_IN)
@@ -183,23 +184,77 @@ def test_epoch_loss_weights_the_smaller_last_batch_by_its_size():
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-@cuda_only
-@pytest.mark.parametrize("method", BUILT_IN)
-def test_graphed_steps_equal_eager_steps_on_cuda(method):
-    """Same seed, same batches (full ones and a smaller last one, past the warm-up): the
-    graphed losses and weights equal the eager ones to float tolerance."""
-    data = torch.randn(8 * 64 + 40, 100, device="cuda")
+def trained_state(step: TrainingStep) -> list[torch.Tensor]:
+    """Every tensor a step updates: the networks' and the regularizer's (GAN critic, MoCA's
+    key encoder and queue) parameters and buffers."""
+    modules = [step.encoder, step.regularizer] + ([step.decoder] if step.decoder else [])
+    return [t.detach().clone() for m in modules for t in (*m.parameters(), *m.buffers())]
+
+
+def assert_graphed_equals_eager(make_step, batches, name):
+    """Same seed, same batches: graphed losses and trained state equal the eager ones, and
+    the graphed run really replayed graphs (one per batch shape)."""
     runs = []
     for graphed in (False, True):
         torch.manual_seed(0)
-        step = latent_step(method, device="cuda")
-        run = GraphedStep(step, method) if graphed else step
-        losses = [run(x) for _ in range(2) for x in data.split(64)]
-        runs.append((torch.stack(losses), [p.detach().clone() for p in step.encoder.parameters()]))
-    (eager_losses, eager_params), (graph_losses, graph_params) = runs
+        step = make_step()
+        run = GraphedStep(step, name) if graphed else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a fallback to eager fails the test
+            losses = torch.stack([run(x) for x in batches])
+        runs.append((losses, trained_state(step)))
+    assert len(run.graphs) == len({tuple(x.shape) for x in batches})
+    (eager_losses, eager_state), (graph_losses, graph_state) = runs
     torch.testing.assert_close(graph_losses, eager_losses, rtol=1e-4, atol=1e-5)
-    for a, b in zip(graph_params, eager_params, strict=True):
+    for a, b in zip(graph_state, eager_state, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@cuda_only
+@pytest.mark.parametrize("method", BUILT_IN)
+def test_graphed_latent_steps_equal_eager_steps_on_cuda(method):
+    """Two epochs of 8 full batches and a smaller last one: past every warm-up."""
+    data = torch.randn(8 * 64 + 40, 100, device="cuda")
+    batches = [x for _ in range(5) for x in data.split(64)]
+    assert_graphed_equals_eager(lambda: latent_step(method, device="cuda"), batches, method)
+
+
+@cuda_only
+@pytest.mark.parametrize(("method", "lam"), [("moca", 1.0), ("mmd", 10.0), ("gan", 1.0),
+                                             ("mmd", 0.0)])  # fmt: skip
+@pytest.mark.parametrize("amp", [None, torch.bfloat16])
+def test_graphed_image_steps_equal_eager_steps_on_cuda(method, lam, amp):
+    """The conv autoencoder (BatchNorm), fp32 and bf16 autocast."""
+    data = torch.rand(6 * 32, 1, 16, 16, device="cuda")
+    batches = list(data.split(32))
+    assert_graphed_equals_eager(lambda: image_step(method, lam, "cuda", amp), batches, method)
+
+
+@cuda_only
+def test_a_synchronizing_step_is_never_captured_and_trains_eagerly():
+    class Reads(Regularizer):
+        name = "reads-on-cuda"
+        capturable = True  # a wrong promise: the warm-up's sync check catches it
+
+        def forward(self, z, x):
+            return z.pow(2).mean() * float(z.detach().norm())
+
+    def make():
+        encoder = MLPEncoder(100, 256, 32).cuda()
+        reg = Reads()
+        reg.bind(encoder, SpherePrior(32), TrainingPlan(64, 10, 100))
+        return TrainingStep(encoder, reg, Adam(encoder.parameters()))
+
+    x = torch.randn(64, 100, device="cuda")
+    torch.manual_seed(0)
+    eager = make()
+    eager_losses = [eager(x) for _ in range(6)]
+    torch.manual_seed(0)
+    graphed = GraphedStep(make(), "reads-on-cuda")
+    with pytest.warns(UserWarning, match="synchronizes with the host"):
+        graphed_losses = [graphed(x) for _ in range(6)]
+    assert not graphed.graphs and graphed.failed
+    torch.testing.assert_close(torch.stack(graphed_losses), torch.stack(eager_losses))
 
 
 @cuda_only

@@ -7,7 +7,9 @@ the batch is copied into the recorded input and the whole step (forward, loss, b
 Adam, ``after_step``) runs as one graph. It is the same ``TrainingStep`` that runs eagerly.
 
 Per shape, the first ``WARMUP_STEPS`` steps run eagerly on a side stream (lazy
-initializations: cuBLAS workspaces, autotuning), the next one is captured and replayed.
+initializations: cuBLAS workspaces, autotuning), the next one is captured and replayed. The
+last warm-up step runs under ``torch.cuda.set_sync_debug_mode("warn")``: a step that
+synchronizes with the host cannot be captured, so it is never tried.
 Recording executes nothing, so every step trains exactly once. What a step keeps between
 steps lives in tensors that are updated in place (parameters, Adam's moments, step count
 and learning rate, MoCA's queue), which is what replaying needs. Random numbers drawn in a
@@ -15,9 +17,9 @@ step (prior samples, directions) come from the default CUDA generator, whose off
 replay advances like the eager kernels would.
 
 A regularizer that does not declare ``capturable = True`` (a plug-in written without
-graphs in mind) keeps the eager step, with one warning; so does a step whose recording
-fails. Neither gives a wrong result; a failed recording may only shift which random
-numbers the later steps draw.
+graphs in mind) keeps the eager step, with one warning; so does a step that synchronizes
+or whose recording fails. Neither gives a wrong result; a failed recording may only shift
+which random numbers the later steps draw.
 """
 
 import warnings
@@ -53,7 +55,9 @@ class GraphedStep:
             return self.step(x)
         if self.eager_steps.get(shape, 0) < WARMUP_STEPS:
             self.eager_steps[shape] = self.eager_steps.get(shape, 0) + 1
-            return self._warmup(x)
+            if self.eager_steps[shape] < WARMUP_STEPS:
+                return self._warmup(x)
+            return self._last_warmup(x)
         recorded = self._record(x)
         if recorded is None:
             return self.step(x)
@@ -71,22 +75,40 @@ class GraphedStep:
         torch.cuda.current_stream().wait_stream(self.side_stream)
         return loss
 
+    def _last_warmup(self, x: Tensor) -> Tensor:
+        """A warm-up step that watches for host synchronizations (which rule out graphs)."""
+        mode = torch.cuda.get_sync_debug_mode()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                loss = self._warmup(x)
+            finally:
+                torch.cuda.set_sync_debug_mode(mode)
+        syncs = [str(w.message) for w in caught if "synchroniz" in str(w.message)]
+        if syncs:
+            self._give_up(f"it synchronizes with the host ({syncs[0].splitlines()[0]})")
+        return loss
+
     def _record(self, x: Tensor):
         """(graph, its input, its loss) for x's shape; None (and one warning) on failure."""
         static_x = x.clone()
         graph = torch.cuda.CUDAGraph()
+        stream = torch.cuda.current_stream()
         try:
             with torch.cuda.graph(graph):
                 static_loss = self.step(static_x)
         except Exception as err:  # the recording ran nothing: the eager step is still right
-            self.failed = True
-            warnings.warn(
-                f"{self.name}: the training step could not be captured as a CUDA graph "
-                f"({type(err).__name__}: {str(err).splitlines()[0]}); it runs eagerly",
-                stacklevel=3,
-            )
+            torch.cuda.set_stream(stream)  # a failed capture_end leaves the capture stream set
+            self._give_up(f"{type(err).__name__}: {str(err).splitlines()[0]}")
             return None
         return graph, static_x, static_loss
+
+    def _give_up(self, why: str) -> None:
+        """Train eagerly from now on, saying why once."""
+        self.failed = True
+        warnings.warn(f"{self.name}: the training step is not captured as a CUDA graph ({why});"
+                      " it runs eagerly", stacklevel=4)  # fmt: skip
 
 
 def training_step(step, *, device: torch.device, graphs: bool, regularizer, name: str):
