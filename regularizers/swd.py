@@ -41,11 +41,18 @@ def sliced_wasserstein(a: Tensor, b: Tensor, directions: Tensor, p: float = 2.0)
     a, b: [n, d] with the same n; directions: [d, L] unit columns. Returns SW_p^p; its
     1/p-th power is POT's ``ot.sliced_wasserstein_distance`` with the same projections.
     """
-    if len(a) != len(b):
-        raise ValueError(f"sliced_wasserstein needs equal sample counts, got {len(a)} and {len(b)}")
-    proj_a = fast_sort(a @ directions)  # n x L
-    proj_b = fast_sort(b @ directions)
-    return (proj_a - proj_b).abs().pow(p).mean()
+    return sorted_projection_distance(
+        fast_sort(a @ directions), fast_sort(b @ directions), p
+    )  # n x L each
+
+
+def sorted_projection_distance(sorted_a: Tensor, sorted_b: Tensor, p: float = 2.0) -> Tensor:
+    """SW_p^p from the projections of two sets [n, L], each sorted per column (direction)."""
+    if len(sorted_a) != len(sorted_b):
+        raise ValueError(
+            f"sliced Wasserstein needs equal sample counts, got {len(sorted_a)} and {len(sorted_b)}"
+        )
+    return (sorted_a - sorted_b).abs().pow(p).mean()
 
 
 @register

@@ -9,7 +9,7 @@ a fixed set of unit directions theta_l, so that every method and epoch is measur
 import torch
 from torch import Tensor
 
-from regularizers.swd import fast_sort
+from regularizers.swd import fast_sort, sorted_projection_distance
 
 
 @torch.no_grad()
@@ -29,10 +29,8 @@ def sorted_projections(samples: Tensor, directions: Tensor) -> Tensor:
 def swd_to_sorted(codes: Tensor, reference: Tensor, directions: Tensor) -> float:
     """``latent_swd`` between ``codes`` and the set whose ``sorted_projections`` on the same
     directions are ``reference`` (the same number of samples)."""
-    if len(codes) != len(reference):
-        raise ValueError(f"latent SWD needs equal sample counts, got {len(codes)} and "
-                         f"{len(reference)}")  # fmt: skip
-    return float((sorted_projections(codes, directions) - reference).abs().pow(2.0).mean().sqrt())
+    squared = sorted_projection_distance(sorted_projections(codes, directions), reference)
+    return float(squared.sqrt())
 
 
 @torch.no_grad()
