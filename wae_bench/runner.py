@@ -244,10 +244,15 @@ def _run_all(task: Task, ctx: Context, out: Path) -> None:
 def open_run(task: Task, ctx: Context, key: RunKey, out: Path, *, resume: bool) -> Run:
     """The run of ``key``, continued from its checkpoint in ``out`` when resuming."""
     run = Run(task, ctx, key, ctx.device)
-    checkpoint = out / "checkpoints" / f"{run.id}.pt"
+    checkpoint = checkpoint_file(out, run.id)
     if resume and checkpoint.exists():
         results.resume_from(checkpoint, ctx.device, run.load)
     return run
+
+
+def checkpoint_file(out: Path, run_id: str) -> Path:
+    """Where the run ``run_id`` of the folder ``out`` keeps its checkpoint."""
+    return out / "checkpoints" / f"{run_id}.pt"
 
 
 def progress_bar(cfg: RunConfig, *, total: int, initial: int, desc: str) -> tqdm:
@@ -261,7 +266,7 @@ def train_run(task, ctx, fixtures, key: RunKey, out: Path, *, loggers, label: st
     """Build (or resume) the run of ``key`` and train it to the last epoch; returns it."""
     current = open_run(task, ctx, key, out, resume=ctx.cfg.resume)
     try:
-        _train(task, ctx, fixtures, current, checkpoint=out / "checkpoints" / f"{current.id}.pt",
+        _train(task, ctx, fixtures, current, checkpoint=checkpoint_file(out, current.id),
                loggers=loggers, label=label, bar=bar)  # fmt: skip
     except results.WriteError as err:
         last = current.saved_epoch
