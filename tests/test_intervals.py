@@ -172,9 +172,11 @@ def test_a_diverged_seed_is_left_out_with_its_pair():
     )
 
 
-def test_paired_inputs_of_different_lengths_are_refused():
+def test_paired_inputs_of_different_lengths_and_levels_outside_0_1_are_refused():
     with pytest.raises(ValueError, match="got 3 and 2; align them by seed and mark a missing"):
         intervals.paired_difference([1.0, 2.0, 3.0], [1.0, 2.0], seed=0)
+    with pytest.raises(ValueError, match="level must lie strictly between 0 and 1, got 95"):
+        intervals.mean_interval([1.0, 2.0], seed=0, level=95)
 
 
 # With 3 seeds the percentile interval of a mean is [min, max] of the 3 values: a resample of
@@ -208,6 +210,7 @@ def test_verdict_when_the_interval_holds_zero():
      (0.1, 0.1, 0.1, "0.1000 [0.1000, 0.1000]"),
      (0.0001, -0.0006 + 1e-18, 0.0009999, "0.0001 [-0.0006, 0.0010]"),  # width 0.0009999
      (1000.0, 1000.0 - 1e-9, 1000.0 + 1e-9, "1000.00 [1000.00, 1000.00]"),
+     (-1e-19, -0.0003, 0.0003, "0.00000 [-0.00030, 0.00030]"),  # no '-0.00000'
      (0.0046, math.nan, math.nan, "0.004600"),
      (math.nan, math.nan, math.nan, "-")],
 )  # fmt: skip
