@@ -68,6 +68,9 @@ class Regularizer(nn.Module):
     # updated in place: then the trainer may capture the step as a CUDA graph. Methods
     # that leave it False train eagerly.
     capturable: ClassVar[bool] = False
+    # How `wae-bench tune` may vary the hyper-parameters: {name: search.Range | search.Choice}
+    # (regularizers/search.py). A hyper-parameter left out is held at its value when tuning.
+    search_space: ClassVar[dict] = {}
 
     def bind(self, encoder: nn.Module, prior: Prior, plan: TrainingPlan) -> None:
         """Attach to a run before training; raise ValueError when the run does not suit the

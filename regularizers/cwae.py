@@ -32,6 +32,7 @@ from . import _checks
 from .base import Regularizer, register
 from .mmd import squared_distances
 from .priors import GaussianPrior
+from .search import Range
 
 
 def phi(s: Tensor, dim: int) -> Tensor:
@@ -79,6 +80,7 @@ class CramerWold(Regularizer):
 
     name = "cwae"
     capturable = True
+    search_space = {"gamma": Range(1e-4, 1.0, "log")}
 
     def __init__(self, gamma: float | None = None):
         super().__init__()

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from . import _checks
 from .base import Regularizer, register
 from .optim import Adam
+from .search import Range
 
 
 def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -49,6 +50,7 @@ class LatentGAN(Regularizer):
 
     name = "gan"
     capturable = True
+    search_space = {"lr": Range(1e-5, 1e-3, "log"), "hidden": Range(64, 1024, "log", integer=True)}
 
     def __init__(self, hidden: int = 512, layers: int = 4, lr: float = 5e-4):
         super().__init__()

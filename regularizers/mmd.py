@@ -16,6 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from . import _checks
 from .base import Regularizer, register
+from .search import Choice, Range
 
 SCALE_MULTIPLIERS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -96,6 +97,7 @@ class MMD(Regularizer):
 
     name = "mmd"
     capturable = True
+    search_space = {"kernel": Choice(("imq", "rbf")), "base_scale": Range(0.02, 500.0, "log")}
 
     def __init__(self, kernel: str = "imq", base_scale: float | None = None):
         super().__init__()

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from . import _checks
 from .base import Regularizer, register
+from .search import Range
 
 DEFAULT_MAX_QUEUE = 16384
 
@@ -56,6 +57,8 @@ class MoCA(Regularizer):
 
     name = "moca"
     capturable = True
+    search_space = {"tau": Range(0.02, 1.0, "log"), "m": Range(0.5, 0.999, "log1m"),
+                    "K": Range(64, 16384, "log", integer=True)}  # fmt: skip
 
     def __init__(self, tau: float = 0.1, K: int | None = None, m: float = 0.99):
         super().__init__()

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from . import _checks
 from .base import Regularizer, register
+from .search import Range
 
 BACKENDS = ("auto", "tensorized", "online", "multiscale")
 
@@ -46,6 +47,7 @@ class Sinkhorn(Regularizer):
 
     name = "sinkhorn"
     capturable = True
+    search_space = {"blur": Range(0.01, 0.5, "log"), "scaling": Range(0.5, 0.95)}
 
     def __init__(self, blur: float = 0.05, scaling: float = 0.9, p: int = 2, backend: str = "auto",
                  diameter: float | None = None):  # fmt: skip

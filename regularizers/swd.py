@@ -13,6 +13,7 @@ from torch import Tensor
 
 from . import _checks
 from .base import Regularizer, register
+from .search import Range
 
 
 def random_directions(dim: int, n: int, device=None, generator=None) -> Tensor:
@@ -66,6 +67,7 @@ class SlicedWasserstein(Regularizer):
 
     name = "swd"
     capturable = True
+    search_space = {"L": Range(10, 500, "log", integer=True)}
 
     def __init__(self, L: int = 50, p: float = 2.0):
         super().__init__()

@@ -1,0 +1,113 @@
+"""Search spaces: how a hyper-parameter may be tuned, declared next to the hyper-parameter.
+
+A regularizer lists its tunable hyper-parameters in the class attribute ``search_space``
+(``{name: Range | Choice}``); a task does the same for its own knobs (the image task's lam
+and learning rate). ``wae-bench tune`` samples every method from its space with the same
+number of trials. A plug-in declares its space the same way.
+
+Scales of a ``Range``: ``linear`` (uniform in [low, high]), ``log`` (uniform in log x, for
+scales such as a temperature or a learning rate) and ``log1m`` (uniform in log(1 - x), for
+momenta m in [low, high] < 1, where 0.9, 0.99 and 0.999 are equally far apart).
+
+>>> Range(0.02, 1.0, "log").contains(0.1)
+True
+>>> Range(1.0, 0.5)
+Traceback (most recent call last):
+...
+ValueError: range [1.0, 0.5] is empty or inverted; give low < high
+>>> Choice(("imq", "rbf")).values
+('imq', 'rbf')
+"""
+
+import math
+from dataclasses import dataclass
+from numbers import Real
+
+SCALES = ("linear", "log", "log1m")
+
+
+@dataclass(frozen=True)
+class Range:
+    """A number in [low, high] on a linear, log or log(1 - x) scale; ``integer``: whole numbers."""
+
+    low: float
+    high: float
+    scale: str = "linear"
+    integer: bool = False
+
+    def __post_init__(self):
+        for bound in (self.low, self.high):
+            if not isinstance(bound, Real) or isinstance(bound, bool) or not math.isfinite(bound):
+                raise ValueError(f"range bounds must be finite numbers, got {bound!r}")
+        if self.scale not in SCALES:
+            raise ValueError(f"unknown scale {self.scale!r}; choose from {', '.join(SCALES)}")
+        if not self.low < self.high:
+            raise ValueError(
+                f"range [{self.low}, {self.high}] is empty or inverted; give low < high"
+            )
+        if self.scale == "log" and self.low <= 0:
+            raise ValueError(
+                f"a log range must stay above 0, got [{self.low}, {self.high}]; raise low"
+            )
+        if self.scale == "log1m" and self.high >= 1:
+            raise ValueError(
+                f"a log1m range must stay below 1, got [{self.low}, {self.high}]; lower high"
+            )
+        if self.integer and not (float(self.low).is_integer() and float(self.high).is_integer()):
+            raise ValueError(f"an integer range needs whole bounds, got [{self.low}, {self.high}]")
+
+    def contains(self, value) -> bool:
+        """Whether ``value`` lies in the range."""
+        return isinstance(value, Real) and self.low <= value <= self.high
+
+    def describe(self) -> str:
+        """'[0.02, 1] log' (for tables and `wae-bench methods`)."""
+        kind = " int" if self.integer else ""
+        return f"[{self.low:g}, {self.high:g}] {self.scale}{kind}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a few values (numbers or names)."""
+
+    values: tuple
+
+    def __post_init__(self):
+        if not isinstance(self.values, tuple) or not self.values:
+            raise ValueError(f"choices must be a non-empty list, got {self.values!r}")
+        if len(set(self.values)) != len(self.values):
+            raise ValueError(f"choices list a value twice: {list(self.values)}")
+
+    def contains(self, value) -> bool:
+        """Whether ``value`` is one of the choices."""
+        return value in self.values
+
+    def describe(self) -> str:
+        """'{imq, rbf}'."""
+        return "{" + ", ".join(str(v) for v in self.values) + "}"
+
+
+Dimension = Range | Choice
+
+
+def parse(name: str, spec) -> Dimension:
+    """A dimension from a space file's entry: ``{low, high[, scale][, integer]}`` or
+    ``{choices = [...]}``; problems raise ValueError naming ``name``.
+
+    >>> parse("moca.tau", {"low": 0.05, "high": 0.5, "scale": "log"})
+    Range(low=0.05, high=0.5, scale='log', integer=False)
+    """
+    if not isinstance(spec, dict):
+        raise ValueError(f"{name}: give {{low, high, scale}} or {{choices = [...]}}, got {spec!r}")
+    keys = set(spec)
+    try:
+        if keys == {"choices"}:
+            return Choice(tuple(spec["choices"]) if isinstance(spec["choices"], list) else ())
+        if {"low", "high"} <= keys <= {"low", "high", "scale", "integer"}:
+            return Range(spec["low"], spec["high"], spec.get("scale", "linear"),
+                         bool(spec.get("integer", False)))  # fmt: skip
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
+    raise ValueError(
+        f"{name}: unknown keys {sorted(keys)}; give low, high (and scale, integer) or choices"
+    )
