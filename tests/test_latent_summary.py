@@ -1,4 +1,5 @@
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -39,8 +40,50 @@ def test_summary_reports_swd_at_epochs_and_time_to_noise_floor():
 def test_summary_markdown_marks_seeds_that_never_reached_the_floor():
     curves = curves_frame()
     text = summary_markdown(summarize(curves), curves)
+    # two seeds: a resample is both draws of one seed with probability 1/4 > 2.5% on each
+    # side, so the 95% percentile interval of the mean is exactly [min, max]
     assert (
-        "| a | 1.6000 ± 0.5657 | 1.1000 ± 0.1414 | 2.0 (1/2 seeds) | 1.00 (1/2 seeds) | 0.500 |"
-        in text
+        "| a | 1.60 [1.20, 2.00] | 1.10 [1.00, 1.20] | reference | 2.0 (1/2 seeds) "
+        "| 1.00 (1/2 seeds) | 0.500 |" in text
     )
     assert "Noise floor (two independent prior sets): 1.0000 ± 0.0000" in text
+
+
+def two_methods_frame(shift: float, noise: float = 0.0):
+    """Method b = method a + shift on every seed (plus seed noise shared by both)."""
+    rows = []
+    for seed in range(4):
+        base = 1.0 + noise * seed
+        for method, value in (("a", base), ("b", base + shift)):
+            for epoch in (0, 1):
+                rows.append(dict(method=method, seed=seed, epoch=epoch, swd=value, seconds=epoch,
+                                 loss=1.0, noise_floor=0.1))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_summary_ends_with_a_paired_verdict_that_sees_through_seed_noise():
+    # the seeds differ by 0.5 each, the methods by 0.01 on every seed: paired, b is clearly
+    # higher (an unpaired comparison of these spreads could not tell)
+    curves = two_methods_frame(0.01, noise=0.5)
+    text = summary_markdown(summarize(curves), curves)
+    # P(a < b) over all 16 seed pairs: a_i < a_j + 0.01 holds for j >= i, 10 pairs -> 0.625
+    pattern = r"SWD at epoch 1: a is lower than b by 0\.010*0 \[0\.010*, 0\.010*\], P = 0\.62"
+    assert re.search(pattern, text), text
+    summary = summarize(curves).set_index("method")
+    assert summary.loc["b", "vs_best_diff"] == pytest.approx(0.01)
+    assert summary.loc["b", "best_method"] == "a"
+
+
+def test_summary_says_no_clear_difference_when_the_interval_holds_zero():
+    curves = two_methods_frame(0.0, noise=0.5)
+    curves.loc[(curves["method"] == "b") & (curves["seed"] == 0), "swd"] += 0.2
+    curves.loc[(curves["method"] == "b") & (curves["seed"] == 1), "swd"] -= 0.2
+    text = summary_markdown(summarize(curves), curves)
+    assert "SWD at epoch 1: no clear difference between a and b" in text
+
+
+def test_baseline_replaces_the_best_method_as_reference():
+    curves = two_methods_frame(0.01)
+    summary = summarize(curves, baseline="b").set_index("method")
+    assert summary.loc["a", "best_method"] == "b"
+    assert summary.loc["a", "vs_best_diff"] == pytest.approx(-0.01)

@@ -1,3 +1,5 @@
+import json
+
 import pandas as pd
 import pytest
 
@@ -127,3 +129,13 @@ def test_sweep_cli_with_a_yaml_file(tmp_path, capsys):
     assert main(["sweep", str(file), "--out", str(tmp_path / "out"), "--quiet", "--jobs", "1"]) == 0
     assert "| swd |" in capsys.readouterr().out
     assert len(pd.read_csv(tmp_path / "out" / "sweep.csv")) == 2
+
+
+@pytest.mark.parametrize("name", ["tau", "queue", "momentum", "lambda"])
+def test_committed_sweeps_keep_their_run_ids(name):
+    """Settings added after a sweep was committed (graphs, split) leave its run ids alone at
+    their defaults, so `wae-bench report` and a re-run still find every finished run."""
+    from pathlib import Path
+
+    saved = json.loads((Path("results/sweeps") / name / "sweep.json").read_text())
+    assert [run["id"] for run in sweep.expand(saved["spec"])] == saved["runs"]

@@ -59,6 +59,8 @@ def _add_shared_flags(p: argparse.ArgumentParser, defaults: config_io.RunConfig)
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
     p.add_argument("--no-graphs", action="store_false", dest="graphs",
                    help="on CUDA, run steps eagerly, not replayed as CUDA graphs")  # fmt: skip
+    p.add_argument("--baseline", metavar="METHOD",
+                   help="summaries compare every method with this one (default: the best)")
     p.add_argument("--tensorboard", metavar="DIR",
                    help="also log scalars and image grids to TensorBoard in DIR")  # fmt: skip
 
@@ -85,6 +87,30 @@ def _train(args: argparse.Namespace) -> None:
     out = task.run(_config(task, args))
     print(f"results in {out}")
     print((out / "summary.md").read_text())
+
+
+TUNE_FLAGS = ("trials", "final_seeds", "space", "executor", "address")
+
+
+def _tune(args: argparse.Namespace) -> None:
+    from . import tune
+
+    task = tasks.get(args.task)
+    given = vars(args)
+    if "n_seeds" in given or "seed" in given:
+        raise UsageError(
+            "tune picks its seeds: trials run on the tuning seed, the final comparison on "
+            "seeds 0..N-1 of --final-seeds N; drop --seed(s)"
+        )
+    options = {k: given.pop(k) for k in TUNE_FLAGS if k in given}
+    given.pop("task")
+    cfg = _config(task, args)
+    out = tune.run(task, cfg, trials=options.get("trials", 30),
+                   final_seeds=options.get("final_seeds", 5), space_file=options.get("space"),
+                   executor=options.get("executor", "local"),
+                   address=options.get("address"))  # fmt: skip
+    print(f"results in {out}")
+    print((out / "tune.md").read_text())
 
 
 def _sweep(args: argparse.Namespace) -> None:
@@ -141,6 +167,23 @@ def build_parser() -> argparse.ArgumentParser:
         _add_shared_flags(p, task.config())
         task.add_arguments(p)
         p.set_defaults(handler=_train)
+    tune = sub.add_parser("tune", help="equal-budget tuning of every method (Optuna), then "
+                          "default vs tuned on fresh seeds")  # fmt: skip
+    tune_tasks = tune.add_subparsers(dest="task", required=True, parser_class=_Parser)
+    for name in tasks.names():
+        task = tasks.get(name)
+        p = tune_tasks.add_parser(name, help=f"tune the methods of the {name} task",
+                                  argument_default=argparse.SUPPRESS)  # fmt: skip
+        _add_shared_flags(p, task.config())
+        task.add_arguments(p)
+        p.add_argument("--trials", type=int, help="trials per method (default 30)")
+        p.add_argument("--final-seeds", type=int, metavar="N",
+                       help="retrain the best and default settings on seeds 0..N-1 (default 5)")
+        p.add_argument("--space", metavar="FILE",
+                       help="TOML/YAML file narrowing or replacing search spaces")  # fmt: skip
+        p.add_argument("--executor", help="local (default; --jobs N trials at once) or ray")
+        p.add_argument("--address", help="Ray cluster address (default: start Ray locally)")
+        p.set_defaults(handler=_tune)
     rep = sub.add_parser("report", help="redraw tables and figures of a run folder from its CSV")
     rep.add_argument("run_dir", type=Path)
     rep.set_defaults(handler=_report)

@@ -122,6 +122,33 @@ def markdown(table: pd.DataFrame, metric: str, *, k: float, checked: bool) -> st
     return "\n".join(lines) + "\n"
 
 
+def verdicts(runs: dict[str, tuple], *, compared: list[str], reference: str) -> list[str]:
+    """Each compared run against the reference, per method (and lam) at the last reported
+    epoch: the paired difference over the seeds both ran, its interval and P."""
+    from . import intervals, summary
+
+    task, ref_frame = runs[reference]
+    last = reported_epochs(task, ref_frame)[-1]
+    keys = _keys(ref_frame)
+    names = {run_dir: f"run {i + 1}" for i, run_dir in enumerate(dict.fromkeys(compared))}
+    at = {d: runs[d][1][runs[d][1]["epoch"] == last] for d in [reference, *compared]}
+    seeds = sorted(set(at[reference]["seed"]))
+    ref_values = summary.by_seed(at[reference][at[reference]["seed"].isin(seeds)], keys,
+                                 task.metric)  # fmt: skip
+    lines = []
+    for run_dir in compared:
+        if run_dir == reference:
+            continue
+        values = at[run_dir][at[run_dir]["seed"].isin(seeds)]
+        for group, x in summary.by_seed(values, keys, task.metric).items():
+            if group in ref_values and len(x) == len(ref_values[group]):
+                lines.append(intervals.verdict(
+                    names[run_dir], names.get(reference, "the reference"), x,
+                    ref_values[group], summary.SEED, f"{group} {task.metric}",
+                    f"at epoch {last}"))  # fmt: skip
+    return lines
+
+
 def run(run_dirs: list[Path], *, reference: Path | None, k: float, rtol: float,
         out: Path | None) -> tuple[str, list[str]]:  # fmt: skip
     """Compare, write compare.md/.csv and compare.png/.pdf to ``out`` (if given); returns
@@ -138,6 +165,12 @@ def run(run_dirs: list[Path], *, reference: Path | None, k: float, rtol: float,
     task = runs[ref][0]
     table, failures = compare(runs, compared=compared, reference=ref, k=k, rtol=rtol)
     text = markdown(table, task.metric, k=k, checked=reference is not None)
+    lines = verdicts(runs, compared=compared, reference=ref)
+    if lines:
+        from . import intervals, summary
+
+        text += "\n".join(["", intervals.legend(), "", "Verdicts (paired by seed):", "",
+                           *summary.verdict_lines(lines)]) + "\n"  # fmt: skip
     if out is not None:
         results.prepare_run_dir(out)
         results.write_csv(out / "compare.csv", table)

@@ -32,9 +32,15 @@ class RunConfig:
     of a run (they are left out of sweep run ids and may change on ``--resume``).
     """
 
-    IDENTITY_FREE: ClassVar[tuple[str, ...]] = ("out", "tensorboard", "overwrite", "jobs")
+    IDENTITY_FREE: ClassVar[tuple[str, ...]] = (
+        "out", "tensorboard", "overwrite", "jobs", "baseline"
+    )  # fmt: skip
+    # Settings added after runs were committed: left out of the identity at their default,
+    # so the ids of earlier sweep runs stay what they were.
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ("graphs", "split")
     FREE_ON_RESUME: ClassVar[tuple[str, ...]] = (
-        "device", "graphs", "out", "quiet", "resume", "tensorboard", "overwrite", "jobs"
+        "device", "graphs", "out", "quiet", "resume", "tensorboard", "overwrite", "jobs",
+        "baseline",
     )  # fmt: skip
     POSITIVE_INTS: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "latent_dim", "jobs")
 
@@ -55,6 +61,7 @@ class RunConfig:
     compile: bool = False
     graphs: bool = True  # on CUDA, replay each training step as a CUDA graph (graphs.py)
     tensorboard: str = ""
+    baseline: str = ""  # summaries compare every method with this one (default: the best)
 
     def validate(self):
         """Check every setting (shared ones here, the task's in ``check``); returns self."""
@@ -64,6 +71,9 @@ class RunConfig:
             raise UsageError(f"seeds must be >= 0, got {self.seeds}; pass --seed 0")
         if len(set(self.methods)) != len(self.methods):
             raise UsageError(f"methods lists a method twice: {','.join(self.methods)}")
+        if self.baseline and self.baseline not in self.methods:
+            raise UsageError(f"--baseline {self.baseline} is not among the methods "
+                             f"({','.join(self.methods)}); pick one of them")  # fmt: skip
         if len(set(self.seeds)) != len(self.seeds):
             raise UsageError(f"seeds lists a seed twice: {self.seeds}")
         known = regularizers.available()
@@ -103,7 +113,11 @@ class RunConfig:
 
     def identity(self) -> dict:
         """The settings that determine a run's numbers and files (for run ids)."""
-        return {k: v for k, v in self.to_dict().items() if k not in self.IDENTITY_FREE}
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return {
+            k: v for k, v in self.to_dict().items()
+            if k not in self.IDENTITY_FREE and not (k in self.ADDED_LATER and v == defaults[k])
+        }  # fmt: skip
 
     def _check_params(self) -> None:
         if not isinstance(self.params, dict):

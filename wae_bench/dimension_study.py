@@ -88,24 +88,37 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
-def markdown(summary: pd.DataFrame, epochs: int) -> str:
-    """One table per batch size: rows are methods, and per dimension the final SWD / floor."""
+def markdown(summary: pd.DataFrame, frame: pd.DataFrame, epochs: int) -> str:
+    """One table per batch size: rows are methods, and per dimension the final SWD / floor
+    with its interval; then the verdicts against the best method of each cell."""
+    from . import intervals
+    from . import summary as summaries
+
     lines = [
         f"Final latent SWD / noise floor after {epochs} epochs (1.00 = indistinguishable from "
-        "the prior), mean ± std over seeds; in brackets the epochs to 1.1 x floor (seeds that "
-        "reached it). Lower is better.",
+        "the prior), mean [95% interval] over seeds; in brackets the epochs to 1.1 x floor "
+        "(mean ± std over the seeds that reached it). Lower is better.",
         "",
     ]
+    verdicts = []
     for batch, part in summary.groupby("batch_size", sort=False):
         dims = list(dict.fromkeys(part["latent_dim"]))
         lines += [f"**batch size {batch}**", "",
                   results.markdown_row(["method", *(f"d = {d}" for d in dims)]),
                   "|" + "---|" * (len(dims) + 1)]  # fmt: skip
+        compared = {}
+        for d in dims:
+            at = frame[(frame["batch_size"] == batch) & (frame["latent_dim"] == d)]
+            rows_d, verdicts_d = summaries.compared(
+                at, ["method"], "final_over_floor", label="SWD / floor",
+                where=f"at B = {batch}, d = {d}")  # fmt: skip
+            compared[d] = rows_d.set_index("method")
+            verdicts += verdicts_d
         for method, rows in part.groupby("method", sort=False):
             cells = [method]
             for d in dims:
                 r = rows[rows["latent_dim"] == d].iloc[0]
-                cell = results.mean_std(r["ratio_mean"], r["ratio_std"], 2)
+                cell = summaries.cell(compared[d].loc[method].to_dict())
                 if r["reached"]:
                     cell += (f" ({results.mean_std(r['epochs_mean'], r['epochs_std'], 0)} ep, "
                              f"{int(r['reached'])}/{int(r['seeds'])})")  # fmt: skip
@@ -114,7 +127,9 @@ def markdown(summary: pd.DataFrame, epochs: int) -> str:
         floor = part.groupby("latent_dim")["noise_floor"].first()
         floors = ", ".join(f"d = {d}: {floor[d]:.4f}" for d in dims)
         lines += ["", f"Noise floors: {floors}.", ""]
-    return "\n".join(lines)
+    lines += [intervals.legend(), "", "Verdicts (each cell's methods against its best one):", "",
+              *summaries.verdict_lines(verdicts)]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def report(task, out: Path) -> None:
@@ -125,5 +140,5 @@ def report(task, out: Path) -> None:
     summary = summarize(frame)
     epochs = results.read_json(out / "config.json")["config"]["epochs"]
     results.write_csv(out / "summary.csv", summary)
-    results.write_text(out / "summary.md", markdown(summary, epochs))
+    results.write_text(out / "summary.md", markdown(summary, frame, epochs))
     plots.dimension_study(summary, out / "study", epochs)

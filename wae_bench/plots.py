@@ -266,3 +266,22 @@ def dimension_study(summary: pd.DataFrame, stem: Path, epochs: int) -> None:
                  "better, 1 = indistinguishable from the prior)", fontsize=10)  # fmt: skip
     fig.tight_layout()
     save(fig, stem)
+
+
+def budget_curves(curves: dict[str, list[tuple[float, float]]], label: str, stem: Path) -> None:
+    """Expected best validation metric after n = 1..N trials (mean ± std), one line per method."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for i, (method, points) in enumerate(curves.items()):
+        n = range(1, len(points) + 1)
+        mean = [m for m, _ in points]
+        color = method_color(method, i)
+        ax.plot(n, mean, color=color, label=method, lw=1.8)
+        ax.fill_between(n, [m - s for m, s in points], [m + s for m, s in points], color=color,
+                        alpha=0.15, lw=0)  # fmt: skip
+    ax.set_xlabel("trials (n)")
+    ax.set_ylabel(f"expected best {label}")
+    ax.set_title("Expected best validation score after n trials (band: ± 1 std)", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    save(fig, stem)

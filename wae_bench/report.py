@@ -18,6 +18,11 @@ def redraw(run_dir: Path) -> None:
         sweep.report(run_dir)
         return
     saved = results.read_json(run_dir / "config.json")
+    if saved.get("command") == "tune":
+        from . import tune_report
+
+        tune_report.report(run_dir)
+        return
     if "task" not in saved:
         raise UsageError(
             f"{run_dir / 'config.json'} not found or names no task; "

@@ -236,13 +236,8 @@ def _run_ray(pending, out, address, gpus_per_run):
         yield refs[done[0]], ray.get(done[0])
 
 
-def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = None,
-        address: str | None = None, gpus_per_run: float | None = None,
-        quiet: bool = False) -> Path:  # fmt: skip
-    """Run every grid point not finished yet; then write sweep.csv, sweep.md and figures.
-
-    ``gpus_per_run`` (Ray only, default 1): the fraction of a GPU each cuda run asks for,
-    e.g. 0.25 for four runs on one card."""
+def check_executor(executor: str, jobs: int | None, gpus_per_run: float | None):
+    """Validated (jobs, GPU share per Ray run) for ``run_points``; jobs None: every core."""
     if executor not in ("local", "ray"):
         raise UsageError(f"unknown executor {executor!r}; use local or ray")
     if gpus_per_run is not None and executor != "ray":
@@ -252,16 +247,37 @@ def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = No
         raise UsageError(f"--gpus-per-run must be in (0, 1], got {gpus_per_run!r}; e.g. 0.25 "
                          "runs four per GPU")  # fmt: skip
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
-    if not isinstance(jobs, int) or jobs < 1:
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise UsageError(f"--jobs must be an integer >= 1, got {jobs!r}")
+    return jobs, share
+
+
+def run_points(pending: list[dict], out: Path, *, executor: str, jobs: int,
+               address: str | None = None, gpus_per_run: float = 1.0):  # fmt: skip
+    """Run each point ({id, task, settings}) in ``out/runs/<id>`` on local processes or Ray;
+    yields (point, outcome) as each ends (sweeps and tuning trials)."""
+    if executor == "ray":
+        yield from _run_ray(pending, out, address, gpus_per_run)
+    else:
+        yield from _run_local(pending, out, jobs)
+
+
+def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = None,
+        address: str | None = None, gpus_per_run: float | None = None,
+        quiet: bool = False) -> Path:  # fmt: skip
+    """Run every grid point not finished yet; then write sweep.csv, sweep.md and figures.
+
+    ``gpus_per_run`` (Ray only, default 1): the fraction of a GPU each cuda run asks for,
+    e.g. 0.25 for four runs on one card."""
+    jobs, share = check_executor(executor, jobs, gpus_per_run)
     runs = expand(spec)
     results.prepare_run_dir(out / "runs")
     results.write_json(out / "sweep.json", {"spec": spec, "runs": [r["id"] for r in runs]})
     pending = [r for r in runs if _status(out, r)["status"] != "finished"]
     with tqdm(total=len(runs), initial=len(runs) - len(pending), desc="sweep", unit="run",
               disable=quiet, dynamic_ncols=True) as progress:  # fmt: skip
-        stream = (_run_ray(pending, out, address, share) if executor == "ray"
-                  else _run_local(pending, out, jobs))  # fmt: skip
+        stream = run_points(pending, out, executor=executor, jobs=jobs, address=address,
+                            gpus_per_run=share)  # fmt: skip
         for run_, outcome in stream:
             progress.set_postfix_str(f"{run_['id']}: {outcome['status']}", refresh=False)
             progress.update()
@@ -311,13 +327,28 @@ def report(out: Path) -> None:
 
 
 def _markdown(frame: pd.DataFrame, metric: str, axes: list[str]) -> str:
+    """One row per sweep point: the metric's mean [95% interval] over seeds, the paired
+    difference to the best point, the runs that finished; then the verdicts."""
+    from . import intervals, summary
+
     keys = ["method", *axes]
-    header = [*keys, f"{metric} (last epoch)", "runs finished", "diverged / failed"]
+    done = frame[frame["status"] == "finished"]
+    if metric not in done:
+        done = done.assign(**{metric: math.nan})
+    compared, verdicts = summary.compared(done, keys, metric, where="at the last epoch",
+                                          label=metric)  # fmt: skip
+    stats = compared.set_index("method") if len(compared) else None
+    header = [*keys, f"{metric} (last epoch)", "- best", "runs finished", "diverged / failed"]
     lines = [results.markdown_row(header), "|" + "---|" * len(header)]
     for values, rows in frame.groupby(keys, dropna=False, sort=False):
-        done = rows[rows["status"] == "finished"]
-        value = done[metric] if metric in done else pd.Series(dtype=float)
-        cell = results.mean_std(value.mean(), value.std(), 4 if metric == "swd" else 0)
+        finished = int((rows["status"] == "finished").sum())
+        group = summary.group_label(keys, values)
+        if stats is not None and group in stats.index:
+            row = stats.loc[group].to_dict() | {"method": group}
+            cells = [summary.cell(row), summary.difference_cell(row)]
+        else:
+            cells = ["-", "-"]
         bad = "; ".join(rows.loc[rows["status"] != "finished", "message"].astype(str)) or "-"
-        lines.append(results.markdown_row([*values, cell, f"{len(done)}/{len(rows)}", bad]))
+        lines.append(results.markdown_row([*values, *cells, f"{finished}/{len(rows)}", bad]))
+    lines += ["", intervals.legend(), "", "Verdicts:", "", *summary.verdict_lines(verdicts)]
     return "\n".join(lines) + "\n"

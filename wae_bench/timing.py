@@ -127,6 +127,9 @@ def targets(frame: pd.DataFrame) -> list[Target]:
         if ratio != ratio and "command_s" in row and "import_torch_s" in row:
             ratio = row["command_s"] / row["import_torch_s"]
     add("fixed cost: command / import torch", "cpu", float(ratio), FIXED_COST_RATIO)
+    tuned = cpu[cpu["role"] == "tune_overhead"]
+    add("tune of one method / its training runs", "cpu",
+        float(tuned["ratio"].iloc[0]) if len(tuned) else float("nan"), 1.1)  # fmt: skip
     out += gpu_targets(frame)
     return out
 

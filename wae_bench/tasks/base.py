@@ -40,6 +40,7 @@ class Task:
     result_file: ClassVar[str]  # one row per (method[, lam], seed, evaluated epoch)
     columns: ClassVar[tuple[str, ...]]  # of the result file, in order
     metric: ClassVar[str]  # the headline column (lower is better)
+    metric_label: ClassVar[str] = ""  # how tables and figures name it (default: metric)
     summary_epochs: ClassVar[tuple[int, ...]] = ()  # reported in tables (and the last one)
     presets: ClassVar[dict[str, dict]] = {}  # named sweeps: {"task", "settings", "grid"}
 
@@ -52,6 +53,24 @@ class Task:
     def result_columns(self, cfg: RunConfig) -> tuple[str, ...]:
         """Columns of the result file for these settings (``columns`` plus optional ones)."""
         return self.columns
+
+    def tuning_knobs(self, cfg: RunConfig) -> dict:
+        """The task's own settings ``wae-bench tune`` varies besides each method's
+        hyper-parameters: {name: regularizers.search.Range | Choice}; none by default."""
+        return {}
+
+    def tuning_defaults(self, cfg: RunConfig, method: str) -> dict:
+        """The values of ``tuning_knobs`` that the untuned ("default") arm trains with."""
+        return {}
+
+    def with_knobs(self, settings: dict, method: str, values: dict) -> dict:
+        """The config dict ``settings`` of one method's run with knob values applied."""
+        return {**settings, **values}
+
+    def validation_settings(self, cfg: RunConfig) -> dict:
+        """Settings that make a tuning trial score on data the final comparison never sees,
+        beyond its own seed (the image task: a validation split of the training images)."""
+        return {}
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """The task's own command-line flags (the shared ones are added by the CLI)."""

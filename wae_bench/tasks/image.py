@@ -12,6 +12,7 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
+from math import nan
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ import torch
 from torch import Tensor
 
 import regularizers
+from regularizers.search import Range
 from regularizers.swd import random_directions
 
 from .. import data as datasets
@@ -38,6 +40,9 @@ SINGULAR = "singular_values.csv"
 SINGULAR_CODES = 10_000
 EVAL_BATCH = 500
 DEFAULT_LAMBDAS = [1.0, 10.0, 100.0]
+SPLITS = ("test", "validation")
+VALIDATION_FRACTION = 0.2  # at most this share of the training images becomes validation
+TUNED_LAM = 10.0  # the default arm's lam when a tune is given the default lam grid
 PRIOR_REFERENCE = "prior"  # method name of the prior samples' rows in singular_values.csv
 FID_COLUMNS = ("fid", "kid", "kid_std")
 
@@ -79,11 +84,14 @@ class ImageConfig(RunConfig):
     swd_padding: str = "zeros"  # swd-pytorch's convention; "reflect": shift-invariant
     fid_weights: str = ""
     protocol: str = ""
+    split: str = "test"  # "validation": evaluate on held-out training images (tuning)
 
     def check(self) -> None:
         for name in ("lr_halve_every", "eval_samples"):
             check_non_negative_int(name, getattr(self, name))
         self.lambdas = check_lambdas(self.lambdas, self.methods, DEFAULT_LAMBDAS)
+        if self.split not in SPLITS:
+            raise UsageError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         if self.swd_padding not in PADDINGS:
             raise UsageError(f"swd_padding must be one of {', '.join(PADDINGS)}, "
                              f"got {self.swd_padding!r}")  # fmt: skip
@@ -141,6 +149,19 @@ def load_data(dataset: str, root: str, download: bool, size: int) -> datasets.Im
     return datasets.load(dataset, root, download, size)
 
 
+def validation_split(data: datasets.ImageData) -> datasets.ImageData:
+    """The last n training images as the evaluation set, n = min(test size, 20% of train);
+    the model trains on the rest. Tuning scores trials here, never on the test set."""
+    n = min(len(data.test), int(VALIDATION_FRACTION * len(data.train)))
+    keep = len(data.train) - n
+    if isinstance(data.train, Tensor):
+        train, held_out = data.train[:keep], data.train[keep:]
+    else:
+        train = torch.utils.data.Subset(data.train, range(keep))
+        held_out = torch.utils.data.Subset(data.train, range(keep, len(data.train)))
+    return dataclasses.replace(data, train=train, test=held_out)
+
+
 def decode(decoder, codes: Tensor) -> Tensor:
     """decoder(codes) in chunks of EVAL_BATCH."""
     return torch.cat([decoder(z) for z in codes.split(EVAL_BATCH)])
@@ -157,6 +178,7 @@ class ImageTask(Task):
     columns = ("method", "lam", "seed", "epoch", "image_swd", "recon", "latent_swd",
                "image_swd_floor", "seconds", "loss")  # fmt: skip
     metric = "image_swd"
+    metric_label = "image SWD ×10³ (test vs generated)"
     summary_epochs = (5,)
     presets = {  # the paper's ablations (SPEC section 2) on the embedded digits, MoCA, lam 100
         name: {"task": "image", "settings": {"epochs": 20},
@@ -197,6 +219,8 @@ class ImageTask(Task):
 
     def setup(self, cfg: ImageConfig, device) -> ImageContext:
         data = load_data(cfg.dataset, cfg.data_root, cfg.download, cfg.image_size)
+        if cfg.split == "validation":
+            data = validation_split(data)
         if cfg.eval_samples > len(data.test):
             raise UsageError(
                 f"eval_samples {cfg.eval_samples} exceeds the {len(data.test)} test images of "
@@ -210,6 +234,29 @@ class ImageTask(Task):
 
             ctx.inception = fid.load_inception(cfg.fid_weights).to(device).eval()
         return ctx
+
+    def tuning_knobs(self, cfg: ImageConfig) -> dict:
+        """lam (its best value moves with the method: MoCA's penalty is O(1), MMD's O(1/B))
+        and the learning rate."""
+        return {"lam": Range(1.0, 1000.0, "log"), "lr": Range(1e-4, 3e-3, "log")}
+
+    def tuning_defaults(self, cfg: ImageConfig, method: str) -> dict:
+        lams = cfg.lambda_values(method)
+        if len(lams) != 1 and lams != DEFAULT_LAMBDAS:
+            raise UsageError(
+                f"tune image: the untuned arm trains {method} at one lam, got {lams}; "
+                f"pass one value, e.g. --lambdas {TUNED_LAM:g}"
+            )
+        return {"lam": lams[0] if len(lams) == 1 else TUNED_LAM, "lr": cfg.lr}
+
+    def with_knobs(self, settings: dict, method: str, values: dict) -> dict:
+        values = dict(values)
+        lam = values.pop("lam", None)
+        lambdas = {method: [lam]} if lam is not None else settings["lambdas"]
+        return {**settings, **values, "lambdas": lambdas}
+
+    def validation_settings(self, cfg: ImageConfig) -> dict:
+        return {"split": "validation"}
 
     def prefers_gpu(self, cfg: ImageConfig) -> bool:
         """Yes, for every setting: the convolutional autoencoder trains much faster on a GPU
@@ -322,9 +369,11 @@ class ImageTask(Task):
 
         run_dir = Path(run_dir)
         metrics = results.read_csv(run_dir / self.result_file, columns=self.columns)
-        summary = summarize(metrics)
+        baseline = results.read_json(run_dir / "config.json").get("config", {}).get("baseline")
+        summary = summarize(metrics, baseline or None)
         results.write_csv(run_dir / "summary.csv", summary)
-        results.write_text(run_dir / "summary.md", summary_markdown(summary, metrics))
+        text = summary_markdown(summary, metrics, baseline or None)
+        results.write_text(run_dir / "summary.md", text)
         saved = results.read_json(run_dir / "config.json")
         plots.image_swd_curves(metrics, run_dir / "swd_vs_epoch", _setting(saved))
         if (run_dir / SINGULAR).is_file():
@@ -374,17 +423,29 @@ def _spectrum(codes: Tensor, method: str, lam: float, seed: int) -> list[dict]:
     ]
 
 
-def summarize(metrics: "pd.DataFrame") -> "pd.DataFrame":
-    """Per (method, lam): image SWD at epoch 5 and last (mean, std over seeds), best recon."""
+def summarize(metrics: "pd.DataFrame", baseline: str | None = None) -> "pd.DataFrame":
+    """Per (method, lam): image SWD at epoch 5 and last (mean, std, 95% interval over seeds),
+    the paired difference to the best group, best recon."""
     import pandas as pd
 
+    from .. import summary
+
     last = int(metrics["epoch"].max())
+    stats = {e: _compared(metrics, e, baseline)[0].set_index("method") for e in (5, last)}
     rows = []
     for (method, lam), runs in metrics.groupby(["method", "lam"], sort=False):
         row = {"method": method, "lam": lam, "seeds": runs["seed"].nunique()}
+        group = summary.group_label(["method", "lam"], (method, lam))
         for label, epoch in (("epoch_5", 5), ("last", last)):
             at = runs.loc[runs["epoch"] == epoch, "image_swd"]
             row[f"image_swd_{label}_mean"], row[f"image_swd_{label}_std"] = at.mean(), at.std()
+            found = group in stats[epoch].index
+            for end in ("low", "high"):
+                row[f"image_swd_{label}_{end}"] = stats[epoch].loc[group, end] if found else nan
+        best = stats[last].loc[group]
+        row["best_group"] = best["reference"]
+        for key in ("diff", "diff_low", "diff_high", "p"):
+            row[f"vs_best_{key}"] = best[key]
         best = runs.groupby("seed")["recon"].min()
         row["best_recon_mean"], row["best_recon_std"] = best.mean(), best.std()
         final = runs[runs["epoch"] == last]
@@ -398,18 +459,33 @@ def summarize(metrics: "pd.DataFrame") -> "pd.DataFrame":
     return pd.DataFrame(rows)
 
 
-def summary_markdown(summary: "pd.DataFrame", metrics: "pd.DataFrame") -> str:
-    """summary.md: one line on the metric, then the table of ``summarize``."""
+def _compared(metrics: "pd.DataFrame", epoch: int, baseline: str | None = None):
+    """Image SWD at ``epoch`` per (method, lam): intervals, paired differences, verdicts."""
+    from .. import summary
+
+    return summary.compared(metrics[metrics["epoch"] == epoch], ["method", "lam"], "image_swd",
+                            where=f"at epoch {epoch}", label="image SWD", baseline=baseline)
+
+
+def summary_markdown(summary: "pd.DataFrame", metrics: "pd.DataFrame",
+                     baseline: str | None = None) -> str:  # fmt: skip
+    """summary.md: one line on the metric, the table of ``summarize``, the verdicts."""
+    from .. import intervals
+    from .. import summary as summaries
+
     last = int(metrics["epoch"].max())
     with_fid = "fid_last_mean" in summary
     header = ["method", "lam", "image SWD @ epoch 5", f"image SWD @ epoch {last}",
-              "best test recon (SSE / image)", f"latent SWD @ {last}",
+              f"- best @ epoch {last}", "best test recon (SSE / image)", f"latent SWD @ {last}",
               *([f"FID @ {last}", f"KID @ {last}"] if with_fid else []), "s / epoch"]  # fmt: skip
     lines = [results.markdown_row(header), "|" + "---|" * len(header)]
+    compared = {e: _compared(metrics, e, baseline) for e in (5, last)}
     for _, r in summary.iterrows():
-        cells = [r["method"], f"{r['lam']:g}",
-                 results.mean_std(r["image_swd_epoch_5_mean"], r["image_swd_epoch_5_std"], 0),
-                 results.mean_std(r["image_swd_last_mean"], r["image_swd_last_std"], 0),
+        group = summaries.group_label(["method", "lam"], (r["method"], r["lam"]))
+        stats = {e: compared[e][0].set_index("method").loc[group].to_dict() | {"method": group}
+                 for e in compared}  # fmt: skip
+        cells = [r["method"], f"{r['lam']:g}", summaries.cell(stats[5]),
+                 summaries.cell(stats[last]), summaries.difference_cell(stats[last]),
                  results.mean_std(r["best_recon_mean"], r["best_recon_std"], 2),
                  f"{r['latent_swd_last_mean']:.4f}"]  # fmt: skip
         if with_fid:
@@ -419,13 +495,17 @@ def summary_markdown(summary: "pd.DataFrame", metrics: "pd.DataFrame") -> str:
     floor = metrics.groupby("seed")["image_swd_floor"].first().mean()
     intro = (
         "Image SWD (x1000, Laplacian-pyramid 7x7 patches) between the test images and as many "
-        f"decoded prior samples; mean ± std over {int(summary['seeds'].max())} seed(s). Lower "
-        f"is better. Floor (as many training images vs the test images): {floor:.0f}. Recon: "
-        "sum of squared errors per test image."
+        f"decoded prior samples; mean [95% interval] over {int(summary['seeds'].max())} "
+        "seed(s); '- best': the paired difference to the (method, lam) lowest at the last "
+        "epoch, P = P(it < best). Lower is better. Floor (as many training images vs the test "
+        f"images): {floor:.0f}. Recon (sum of squared errors per test image) and FID/KID: "
+        "mean ± std."
     )
     if not with_fid:
         intro += f" FID/KID: not computed; pass --fid-weights PATH (the file {fid_file()})."
-    return intro + "\n\n" + "\n".join(lines) + "\n"
+    verdicts = [v for e in compared for v in compared[e][1]]
+    ending = ["", intervals.legend(), "", "Verdicts:", "", *summaries.verdict_lines(verdicts)]
+    return intro + "\n\n" + "\n".join([*lines, *ending]) + "\n"
 
 
 def fid_file() -> str:

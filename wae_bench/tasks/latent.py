@@ -110,6 +110,7 @@ class LatentTask(Task):
     result_file = "curves.csv"
     columns = ("method", "seed", "epoch", "swd", "seconds", "loss", "noise_floor")
     metric = "swd"
+    metric_label = "latent SWD to prior"
     summary_epochs = (1, 5, 20)
 
     def add_arguments(self, parser) -> None:
@@ -175,9 +176,11 @@ class LatentTask(Task):
             dimension_study.report(self, run_dir)
             return
         curves = results.read_csv(run_dir / self.result_file, columns=self.columns)
-        summary = summarize(curves)
+        baseline = results.read_json(run_dir / "config.json").get("config", {}).get("baseline")
+        summary = summarize(curves, baseline or None)
         results.write_csv(run_dir / "summary.csv", summary)
-        results.write_text(run_dir / "summary.md", summary_markdown(summary, curves))
+        results.write_text(run_dir / "summary.md", summary_markdown(summary, curves,
+                                                                    baseline or None))
         plots.latent_curves(
             curves, run_dir / "curves", _setting(results.read_json(run_dir / "config.json"))
         )
@@ -198,18 +201,25 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
-def summarize(curves: "pd.DataFrame") -> "pd.DataFrame":
+def summarize(curves: "pd.DataFrame", baseline: str | None = None) -> "pd.DataFrame":
     """Per method: SWD at epochs 1, 5, 20 and last (mean, std over seeds), time to the floor."""
     import pandas as pd
 
     last = int(curves["epoch"].max())
     epochs = [e for e in LatentTask.summary_epochs if e < last] + [last]
     rows = []
+    stats = {e: _compared(curves, e, baseline)[0].set_index("method") for e in epochs}
     for method, runs in curves.groupby("method", sort=False):
         row = {"method": method, "seeds": runs["seed"].nunique()}
         for e in epochs:
             at = runs.loc[runs["epoch"] == e, "swd"]
             row[f"swd_epoch_{e}_mean"], row[f"swd_epoch_{e}_std"] = at.mean(), at.std()
+            row[f"swd_epoch_{e}_low"] = stats[e].loc[method, "low"]
+            row[f"swd_epoch_{e}_high"] = stats[e].loc[method, "high"]
+        best = stats[last].loc[method]
+        row["best_method"] = best["reference"]
+        for key in ("diff", "diff_low", "diff_high", "p"):
+            row[f"vs_best_{key}"] = best[key]
         reached = [first_within_floor(run) for _, run in runs.groupby("seed")]
         hit = [r for r in reached if r is not None]
         row["reached_floor"] = len(hit)
@@ -222,6 +232,13 @@ def summarize(curves: "pd.DataFrame") -> "pd.DataFrame":
     return pd.DataFrame(rows)
 
 
+def _compared(curves: "pd.DataFrame", epoch: int, baseline: str | None = None):
+    from .. import summary
+
+    return summary.compared(curves[curves["epoch"] == epoch], ["method"], "swd",
+                            where=f"at epoch {epoch}", label="SWD", baseline=baseline)
+
+
 def first_within_floor(run: "pd.DataFrame"):
     """(epoch, seconds) of the first evaluation with swd <= 1.1 x noise floor, else None."""
     close = run[run["swd"] <= (1 + FLOOR_TOLERANCE) * run["noise_floor"]]
@@ -231,21 +248,32 @@ def first_within_floor(run: "pd.DataFrame"):
     return int(first["epoch"]), float(first["seconds"])
 
 
-def summary_markdown(summary: "pd.DataFrame", curves: "pd.DataFrame") -> str:
+def summary_markdown(summary: "pd.DataFrame", curves: "pd.DataFrame",
+                     baseline: str | None = None) -> str:  # fmt: skip
     """summary.md: one line on the metric and floor, then the table of ``summarize``."""
     epochs = [
         int(c.split("_")[2])
         for c in summary.columns
         if c.endswith("_mean") and c.startswith("swd_epoch_")
     ]
+    from .. import intervals
+    from .. import summary as summaries
+
     seeds = int(summary["seeds"].max())
+    last = epochs[-1]
     header = ["method"] + [f"SWD @ epoch {e}" for e in epochs]
-    header += ["epochs to floor", "seconds to floor", "s / epoch"]
+    header += [f"- best @ epoch {last}", "epochs to floor", "seconds to floor", "s / epoch"]
     lines = [results.markdown_row(header), "|" + "---|" * len(header)]
+    compared = {e: _compared(curves, e, baseline) for e in epochs}
     for _, r in summary.iterrows():
         cells = [r["method"]] + [
-            results.mean_std(r[f"swd_epoch_{e}_mean"], r[f"swd_epoch_{e}_std"], 4) for e in epochs
-        ]
+            summaries.cell(compared[e][0].set_index("method").loc[r["method"]].to_dict()
+                           | {"method": r["method"]})
+            for e in epochs
+        ]  # fmt: skip
+        cells.append(summaries.difference_cell(
+            compared[last][0].set_index("method").loc[r["method"]].to_dict()
+            | {"method": r["method"]}))  # fmt: skip
         note = (
             ""
             if r["reached_floor"] == r["seeds"]
@@ -260,13 +288,18 @@ def summary_markdown(summary: "pd.DataFrame", curves: "pd.DataFrame") -> str:
         cells.append(f"{r['seconds_per_epoch']:.3f}")
         lines.append(results.markdown_row(cells))
     floor = curves.groupby("seed")["noise_floor"].first()
+    verdicts = [v for e in epochs for v in compared[e][1]]
     intro = (
-        f"Latent SWD (SW_2) to the prior, mean ± std over {seeds} seed(s). Noise floor (two "
+        f"Latent SWD (SW_2) to the prior, mean [95% interval] over {seeds} seed(s); '- best': "
+        f"the paired difference to {baseline or 'the method lowest at the last epoch'}, "
+        "P = P(method < it). "
+        "Noise floor (two "
         f"independent prior sets): {results.mean_std(floor.mean(), floor.std(), 4)}. "
         f"'to floor' = first epoch with SWD <= {1 + FLOOR_TOLERANCE:.1f} x noise floor; "
         "seconds count training only, not evaluation."
     )
-    return intro + "\n\n" + "\n".join(lines) + "\n"
+    ending = ["", intervals.legend(), "", "Verdicts:", "", *summaries.verdict_lines(verdicts)]
+    return intro + "\n\n" + "\n".join([*lines, *ending]) + "\n"
 
 
 def _setting(saved: dict) -> str:

@@ -1,0 +1,75 @@
+"""The one summary of a result frame: each group's mean and 95% interval over seeds, its
+paired difference to the best group (or a baseline), and the verdicts in words.
+
+A group is a method (or a method at one lam, or a sweep point); a seed fixes the data,
+initial weights and batches of every group alike, so groups are compared pair by pair over
+seeds (``intervals``). Every summary of the suite (latent, image, dimension study, sweep,
+compare, tune) is written from these rows.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from . import intervals
+
+SEED = 0  # of the bootstrap resampling: a summary is the same every time it is drawn
+
+
+def group_label(keys: list[str], values) -> str:
+    """'moca', or 'moca lam=10' when the group has more keys than the method."""
+    values = values if isinstance(values, tuple) else (values,)
+    parts = [str(values[0])]
+    parts += [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+              for k, v in zip(keys[1:], values[1:], strict=True)]  # fmt: skip
+    return " ".join(parts)
+
+
+def by_seed(frame: pd.DataFrame, keys: list[str], value: str) -> dict[str, np.ndarray]:
+    """{group label: its values, one per seed of the frame in one seed order (NaN: none)}."""
+    seeds = sorted(frame["seed"].unique())
+    return {
+        group_label(keys, values): rows.groupby("seed")[value].mean().reindex(seeds).to_numpy(
+            dtype=float)
+        for values, rows in frame.groupby(keys, sort=False, dropna=False)
+    }  # fmt: skip
+
+
+def compared(frame: pd.DataFrame, keys: list[str], value: str, *, where: str = "",
+             label: str = "", baseline: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Rows per group (mean, low, high, diff, diff_low, diff_high, p, reference) and the
+    verdict sentences for ``value`` in ``frame`` (one row per group and seed)."""
+    table = by_seed(frame, keys, value)
+    if baseline not in table:  # a method's one group (moca lam=10), else the best group
+        groups = [g for g in table if g.split(" ")[0] == baseline]
+        baseline = groups[0] if len(groups) == 1 else None
+    rows, verdicts = intervals.compare_to_best(table, SEED, baseline, metric_label=label,
+                                               where=where)  # fmt: skip
+    return pd.DataFrame(rows), verdicts
+
+
+def cell(row) -> str:
+    """'mean [low, high]' of a row of ``compared`` ('-' without a value)."""
+    if not math.isfinite(row["mean"]):
+        return "-"
+    if not math.isfinite(row["low"]):
+        return intervals.format_interval(row["mean"], row["mean"], row["mean"]).split(" [")[0]
+    return intervals.format_interval(row["mean"], row["low"], row["high"])
+
+
+def difference_cell(row) -> str:
+    """'diff [low, high], P = p' against the reference; '(reference)' on its own row."""
+    if row["method"] == row["reference"]:
+        return "reference"
+    if not math.isfinite(row["diff"]):
+        return "-"
+    low, high = row["diff_low"], row["diff_high"]
+    if not math.isfinite(low):
+        low = high = row["diff"]
+    return f"{intervals.format_interval(row['diff'], low, high)}, P = {row['p']:.2f}"
+
+
+def verdict_lines(verdicts: list[str]) -> list[str]:
+    """The Markdown list that ends a summary."""
+    return [f"- {v}" for v in verdicts] or ["- one group only: nothing to compare"]

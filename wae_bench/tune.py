@@ -1,0 +1,319 @@
+"""`wae-bench tune TASK`: every method gets the same number of trials, scored on validation
+data, and its best setting is retrained on fresh seeds (Lucic et al. 2018, NeurIPS).
+
+For each method an Optuna study (TPE, its first ``STARTUP_TRIALS`` trials random) samples
+the method's declared space (``Regularizer.search_space``) and the task's own knobs
+(``Task.tuning_knobs``: the image task's lam and lr). A trial is one ordinary run of the task
+on the tuning seed ``TUNING_SEED`` (its own data, prior samples and directions), scored by
+the task's metric at its last epoch on validation data the final comparison never sees (the
+image task also evaluates on a validation split of the training images). The best setting
+of each method and its untuned default are then trained on the final seeds 0..F-1 and
+evaluated exactly as the task's command does.
+
+The folder::
+
+    config.json                 the settings, the tuning seed and split, the spaces
+    study.db                    the Optuna studies (SQLite, one study per method)
+    runs/<method>/<trial>/      each trial's run folder (status.json, the result file)
+    runs/final/<method>/        the best setting on the final seeds
+    runs/default/<method>/      the untuned default on the final seeds
+    trials.csv, final.csv, tune.md, budget.png/.pdf    (tune_report.py)
+
+Trials are asked in rounds: a round asks every method for min(jobs, missing) trials before
+any is told, and each ask seeds TPE with (method, trial number); so the same settings and
+``--jobs`` give the same trials whether or not the tune was interrupted. A trial cut short
+resumes from its checkpoint; a finished trial never runs again.
+"""
+
+import shutil
+import time
+import zlib
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+import regularizers
+from regularizers import search
+
+from . import config as config_io
+from . import results, runner, sweep, tune_report
+from .errors import UsageError
+from .lock import RunLock
+from .tasks import Task
+
+TUNING_SEED = 10_000  # trials train and validate on this seed; final seeds are 0..F-1
+STARTUP_TRIALS = 8  # random trials before TPE models the results
+RESUMABLE = ("trials", "jobs", "executor", "address")  # may change with --resume
+STUDY_FILE = "study.db"
+ONE_MINUS = ":1-x"  # suffix of a log1m parameter's name in the study (it holds 1 - x)
+
+
+def search_spaces(task: Task, cfg, space_file: str | None = None) -> dict[str, dict]:
+    """{method: {"METHOD.PARAM" or knob: Range | Choice}}: each method's declared space and
+    the task's knobs, narrowed or replaced by the space file; ``--set`` fixes a parameter."""
+    overrides = _load_space_file(space_file, cfg.methods) if space_file else {}
+    spaces = {}
+    for method in cfg.methods:
+        knobs = task.tuning_knobs(cfg)
+        declared = regularizers.get(method).search_space
+        space = {f"{method}.{n}": d for n, d in declared.items()} | knobs
+        entries = dict(overrides.get(method, {}))
+        if entries.pop("replace", False):
+            space = {}
+        for name, spec in entries.items():
+            key = name if name in knobs else f"{method}.{name}"
+            _check_tunable(task, cfg, method, name, knobs)
+            try:
+                space[key] = search.parse(key, spec)
+            except ValueError as err:
+                raise UsageError(f"space file {space_file}: {err}") from None
+            _check_kind(method, name, space[key], space_file)
+        for fixed in cfg.params.get(method, {}):
+            space.pop(f"{method}.{fixed}", None)
+        if not space:
+            raise UsageError(
+                f"{method} has nothing to tune: it declares no search space (or --set fixes "
+                "all of it); give its parameters in a --space file"
+            )
+        spaces[method] = space
+    return spaces
+
+
+def _load_space_file(path: str, methods: list[str]) -> dict:
+    if Path(path).suffix in (".yaml", ".yml"):
+        spec = sweep.load_spec(path)
+        spec.pop("name")
+    else:
+        spec = config_io.load_file(path)
+    for method, entries in spec.items():
+        if method not in methods:
+            raise UsageError(
+                f"space file {path} names {method!r}, which is not among the methods "
+                f"({','.join(methods)}); add it to --methods or drop its table"
+            )
+        if not isinstance(entries, dict):
+            raise UsageError(f"space file {path}: [{method}] must be a table of parameters")
+    return spec
+
+
+def _check_tunable(task: Task, cfg, method: str, name: str, knobs: dict) -> None:
+    if name in knobs or name in regularizers.hyperparameter_defaults(regularizers.get(method)):
+        return
+    if name in cfg.to_dict():
+        raise UsageError(
+            f"{name} cannot be tuned: it is a setting of the {task.name} task, the same for "
+            f"every trial; pass it as {config_io.flag(name)} (tunable knobs: "
+            f"{', '.join(knobs) or 'none'})"
+        )
+    known = [*regularizers.hyperparameter_defaults(regularizers.get(method)), *knobs]
+    raise UsageError(f"space file: {method} has no parameter {name!r}; known: {', '.join(known)}")
+
+
+def _check_kind(method: str, name: str, dim, space_file: str) -> None:
+    default = regularizers.hyperparameter_defaults(regularizers.get(method)).get(name)
+    if isinstance(dim, search.Range) and isinstance(default, str):
+        raise UsageError(
+            f"space file {space_file}: {method}.{name} takes names, not a range; "
+            "give choices = [...]"
+        )
+
+
+def trial_settings(task: Task, cfg, method: str, values: dict, seeds: list[int]) -> dict:
+    """The config dict of one method's run with ``values`` ({"METHOD.PARAM" or knob: value})."""
+    params = {k.split(".", 1)[1]: v for k, v in values.items() if "." in k}
+    knobs = {k: v for k, v in values.items() if "." not in k}
+    settings = {**cfg.to_dict(), "methods": [method], "seeds": seeds, "jobs": 1, "out": "",
+                "quiet": True, "resume": True, "overwrite": False,
+                "params": {method: {**cfg.params.get(method, {}), **params}}}  # fmt: skip
+    if "lambdas" in settings:
+        settings["lambdas"] = {method: cfg.lambda_values(method)}
+    return task.with_knobs(settings, method, knobs)
+
+
+def _distribution(dim):
+    """Optuna's distribution of a dimension (log1m: the value 1 - x on a log scale)."""
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    if isinstance(dim, search.Choice):
+        return CategoricalDistribution(dim.values)
+    if dim.scale == "log1m":
+        return FloatDistribution(1 - dim.high, 1 - dim.low, log=True)
+    if dim.integer:
+        return IntDistribution(int(dim.low), int(dim.high), log=dim.scale == "log")
+    return FloatDistribution(dim.low, dim.high, log=dim.scale == "log")
+
+
+def optuna_name(key: str, dim) -> str:
+    """The name of a dimension in the study: a log1m one holds 1 - x, and says so."""
+    return f"{key}{ONE_MINUS}" if getattr(dim, "scale", "") == "log1m" else key
+
+
+def trial_values(params: dict) -> dict:
+    """A trial's setting from the study's params ({"moca.m:1-x": 0.01} -> {"moca.m": 0.99})."""
+    return {
+        key.removesuffix(ONE_MINUS): 1 - raw if key.endswith(ONE_MINUS) else raw
+        for key, raw in params.items()
+    }
+
+
+def run(task: Task, cfg, *, trials: int, final_seeds: int, space_file: str | None = None,
+        executor: str = "local", address: str | None = None) -> Path:  # fmt: skip
+    """Tune every method of ``cfg`` with ``trials`` trials, then retrain the best and the
+    default settings on seeds 0..final_seeds-1; returns the tune's folder."""
+    for name, value in (("--trials", trials), ("--final-seeds", final_seeds)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UsageError(f"{name} must be an integer >= 1, got {value!r}")
+    if final_seeds > TUNING_SEED:
+        raise UsageError(f"--final-seeds must stay below the tuning seed {TUNING_SEED}")
+    if cfg.overwrite:
+        raise UsageError("tune does not --overwrite; pass --resume or a new --out")
+    jobs, _ = sweep.check_executor(executor, cfg.jobs, None)
+    spaces = search_spaces(task, cfg, space_file)
+    finals = list(range(final_seeds))
+    for method in cfg.methods:  # settings only binding can judge fail before anything runs
+        settings = trial_settings(task, cfg, method, task.tuning_defaults(cfg, method), finals)
+        runner.check_runnable(task, config_io.build(task.config, {}, settings))
+    optuna = _optuna()
+    out = Path(cfg.out) if cfg.out else Path("results") / "tune" / task.name / time.strftime(
+        "%Y%m%d-%H%M%S")  # fmt: skip
+    record = {
+        "command": "tune", "task": task.name, "config": cfg.to_dict(),
+        "tune": {"trials": trials, "final_seeds": finals, "tuning_seed": TUNING_SEED,
+                 "validation": task.validation_settings(cfg), "sampler": "TPE",
+                 "startup_trials": STARTUP_TRIALS, "jobs": jobs, "executor": executor,
+                 "address": address,
+                 "spaces": {m: {k: d.describe() for k, d in s.items()}
+                            for m, s in spaces.items()}},
+    }  # fmt: skip
+    results.prepare_run_dir(out)
+    with RunLock(out):
+        _check_folder(out, record, cfg)
+        results.write_json(out / "config.json", {**record, "environment": results.environment(
+            runner.choose_device(task, cfg))})  # fmt: skip
+        storage = optuna.storages.RDBStorage(f"sqlite:///{(out / STUDY_FILE).resolve()}")
+        studies = {
+            m: optuna.create_study(study_name=m, storage=storage, direction="minimize",
+                                   load_if_exists=True)
+            for m in cfg.methods
+        }  # fmt: skip
+        total = len(cfg.methods) * (trials + 2)
+        done = sum(min(trials, _counted(s)) for s in studies.values())
+        with tqdm(total=total, initial=done, desc="tune", unit="run", disable=cfg.quiet,
+                  dynamic_ncols=True) as progress:  # fmt: skip
+            execute = _executor(out, executor, jobs, address, progress)
+            _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out)
+            _run_finals(task, cfg, studies, finals, out, execute)
+        tune_report.report(out)
+    return out
+
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise UsageError('tune needs Optuna: pip install -e "." (optuna is a dependency)') from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def _check_folder(out: Path, record: dict, cfg) -> None:
+    saved = results.read_json(out / "config.json")
+    if not saved and not (out / STUDY_FILE).exists():
+        if cfg.resume:
+            shutil.rmtree(out / "runs", ignore_errors=True)  # nothing of a tune is there yet
+        return
+    if not cfg.resume:
+        raise UsageError(f"{out} holds a tune already; pass --resume to continue it or another "
+                         "--out")  # fmt: skip
+    if saved.get("command") != "tune":
+        raise UsageError(f"--resume: {out} does not hold a tune; pass a tune's folder")
+    free = set(cfg.FREE_ON_RESUME)
+    changed = [k for k, v in record["config"].items()
+               if k not in free and saved["config"].get(k) != v]  # fmt: skip
+    changed += [k for k, v in record["tune"].items()
+                if k not in RESUMABLE and saved["tune"].get(k) != v]  # fmt: skip
+    if changed:
+        raise UsageError(
+            f"--resume: settings differ from the tune in {out} ({', '.join(changed)}); "
+            "repeat its settings or use a new --out"
+        )
+
+
+def _executor(out: Path, executor: str, jobs: int, address, progress):
+    """execute(points) -> {id: outcome}: the runs of one round, on processes or Ray."""
+
+    def execute(points: list[dict]) -> dict:
+        outcomes = {}
+        stream = sweep.run_points(points, out, executor=executor, jobs=jobs, address=address)
+        for point, outcome in stream:
+            outcomes[point["id"]] = outcome
+            progress.set_postfix_str(f"{point['id']}: {outcome['status']}", refresh=False)
+            progress.update()
+        return outcomes
+
+    return execute
+
+
+def _ask_seed(method: str, number: int) -> int:
+    return zlib.crc32(f"{method}:{number}".encode())
+
+
+def _counted(study) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))
+
+
+def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path) -> None:
+    from optuna.samplers import TPESampler
+    from optuna.trial import TrialState
+
+    # trials left running by an interrupted tune: run them again (their checkpoints resume)
+    batch = [(m, t) for m, s in studies.items()
+             for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]  # fmt: skip
+    while True:
+        for method, study in studies.items():
+            asked = sum(1 for m, _ in batch if m == method)
+            for _ in range(min(jobs, trials - _counted(study) - asked)):
+                study.sampler = TPESampler(seed=_ask_seed(method, len(study.trials)),
+                                           n_startup_trials=STARTUP_TRIALS)  # fmt: skip
+                dists = {optuna_name(k, d): _distribution(d) for k, d in spaces[method].items()}
+                batch.append((method, study.ask(dists)))
+        if not batch:
+            return
+        points = {}
+        for method, trial in batch:
+            values = trial_values(trial.params)
+            settings = trial_settings(task, cfg, method, {**task.tuning_defaults(cfg, method),
+                                                          **values}, [TUNING_SEED])  # fmt: skip
+            points[tune_report.trial_id(method, trial.number)] = (method, trial, settings)
+        outcomes = execute([{"id": i, "task": task.name, "settings": s}
+                            for i, (_, _, s) in points.items()])  # fmt: skip
+        for point_id, (method, trial, _) in points.items():
+            score = tune_report.trial_score(task, out / "runs" / point_id, outcomes[point_id])
+            if score is None:
+                studies[method].tell(trial.number, state=TrialState.FAIL)
+            else:
+                studies[method].tell(trial.number, score)
+        batch = []
+
+
+def _run_finals(task, cfg, studies, finals, out, execute) -> None:
+    points = []
+    for method, study in studies.items():
+        best = tune_report.best_values(study)
+        arms = {"default": task.tuning_defaults(cfg, method)}
+        if best is not None:
+            arms["final"] = {**task.tuning_defaults(cfg, method), **best}
+        for arm, values in arms.items():
+            point_id = f"{arm}/{method}"
+            status = results.read_json(out / "runs" / point_id / sweep.STATUS)
+            if status.get("status") != "finished":
+                points.append({"id": point_id, "task": task.name,
+                               "settings": trial_settings(task, cfg, method, values, finals)})
+    if points:
+        execute(points)
