@@ -22,7 +22,7 @@ import regularizers
 from regularizers.swd import random_directions
 
 from .. import data as datasets
-from .. import results
+from .. import releases, results
 from ..config import RunConfig, check_lambdas, check_non_negative_int
 from ..errors import UsageError
 from ..image_swd import PADDINGS, image_swd
@@ -287,7 +287,8 @@ class ImageTask(Task):
         return {
             "parameters": {"encoder": parameter_count(enc), "decoder": parameter_count(dec)},
             "data": {"name": data.name, "train": len(data.train), "test": len(data.test),
-                     "channels": data.channels, "size": data.size},
+                     "channels": data.channels, "size": data.size,
+                     **({"release": data.release} if data.release else {})},
         }  # fmt: skip
 
     def images(self, ctx, fixtures: Fixtures, models) -> dict[str, Tensor]:
@@ -323,9 +324,10 @@ class ImageTask(Task):
         run_dir = Path(run_dir)
         metrics = results.read_csv(run_dir / self.result_file, columns=self.columns)
         summary = summarize(metrics)
-        results.write_csv(run_dir / "summary.csv", summary)
-        results.write_text(run_dir / "summary.md", summary_markdown(summary, metrics))
         saved = results.read_json(run_dir / "config.json")
+        results.write_csv(run_dir / "summary.csv", summary)
+        results.write_text(run_dir / "summary.md",
+                           summary_markdown(summary, metrics, _data_sentence(saved)))  # fmt: skip
         plots.image_swd_curves(metrics, run_dir / "swd_vs_epoch", _setting(saved))
         if (run_dir / SINGULAR).is_file():
             plots.singular_value_spectra(
@@ -398,8 +400,8 @@ def summarize(metrics: "pd.DataFrame") -> "pd.DataFrame":
     return pd.DataFrame(rows)
 
 
-def summary_markdown(summary: "pd.DataFrame", metrics: "pd.DataFrame") -> str:
-    """summary.md: one line on the metric, then the table of ``summarize``."""
+def summary_markdown(summary: "pd.DataFrame", metrics: "pd.DataFrame", data_note: str = "") -> str:
+    """summary.md: one line on the metric (and ``data_note``), then the table of ``summarize``."""
     last = int(metrics["epoch"].max())
     with_fid = "fid_last_mean" in summary
     header = ["method", "lam", "image SWD @ epoch 5", f"image SWD @ epoch {last}",
@@ -425,6 +427,8 @@ def summary_markdown(summary: "pd.DataFrame", metrics: "pd.DataFrame") -> str:
     )
     if not with_fid:
         intro += f" FID/KID: not computed; pass --fid-weights PATH (the file {fid_file()})."
+    if data_note:
+        intro += f" {data_note}"
     return intro + "\n\n" + "\n".join(lines) + "\n"
 
 
@@ -433,6 +437,12 @@ def fid_file() -> str:
     from ..fid import INCEPTION_FILE
 
     return INCEPTION_FILE
+
+
+def _data_sentence(saved: dict) -> str:
+    """Whether the run trained on the official release of its data set (``releases``)."""
+    data = saved.get("data") or {}
+    return releases.sentence(data.get("name", ""), data.get("release"))
 
 
 def _setting(saved: dict) -> str:
