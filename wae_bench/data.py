@@ -89,9 +89,9 @@ def _digits(root, download, size) -> ImageData:
 
 def _mnist_like(name: str, folder_name: str, tv_class: str):
     def load(root, download, size) -> ImageData:
-        import torchvision
-
         if download:
+            import torchvision
+
             getattr(torchvision.datasets, tv_class)(root, train=True, download=True)
             getattr(torchvision.datasets, tv_class)(root, train=False, download=True)
         raw = Path(root) / folder_name / "raw"
