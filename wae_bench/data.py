@@ -8,7 +8,6 @@ Fashion-MNIST, CIFAR-10 and CelebA, ``release`` says whether the files are the o
 (``releases``).
 """
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,6 @@ DIGITS_TEST = 297  # 1797 = 1500 train + 297 test
 FOLDER_TEST_FRACTION = 0.1
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 NAMED_UNREADABLE = 5  # how many unreadable files the warning names
-DECODE_THREADS = 8  # of the check that every image decodes
 
 
 @dataclass
@@ -173,7 +171,7 @@ def _check_celeba_images(partition: Path, paths: list[Path]) -> None:
     missing = [p for p in paths if not p.is_file()]
     problem = "names images that are not there"
     if not missing:
-        missing = [p for p, ok in zip(paths, _decoding(paths), strict=True) if not ok]
+        missing = [p for p in paths if not decodes(p)]
         problem = "names images that do not decode"
     if missing:
         names = ", ".join(p.name for p in missing[:NAMED_UNREADABLE])
@@ -198,20 +196,12 @@ def decodes(path: Path) -> bool:
     return True
 
 
-def _decoding(paths: list[Path]) -> list[bool]:
-    """``decodes`` of each path, on a few threads (PIL decodes without holding the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(min(DECODE_THREADS, os.cpu_count() or 1)) as pool:
-        return list(pool.map(decodes, paths, chunksize=64))
-
-
 def _usable_images(folder: Path) -> list[Path]:
     """Image files under ``folder`` that decode; the others are named once on stderr."""
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     good, bad = [], []
-    for p, ok in zip(paths, _decoding(paths), strict=True):
-        (good if ok else bad).append(p)
+    for p in paths:
+        (good if decodes(p) else bad).append(p)
     if bad:
         names = [str(p.relative_to(folder)) for p in bad[:NAMED_UNREADABLE]]
         more = f" and {len(bad) - len(names)} more" if len(bad) > len(names) else ""
