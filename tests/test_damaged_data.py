@@ -132,6 +132,9 @@ CASES = {
     "celeba malformed line": ("celeba", celeba_case(["000001.jpg 0", "000002.jpg", "000003.jpg 2"]),
                               "list_eval_partition.txt", "has a malformed line 2 ('000002.jpg'; "
                               "expected 'IMAGE SPLIT' with SPLIT 0, 1 or 2)", OFFICIAL_FIX),
+    "celeba three fields": ("celeba", celeba_case(["000001.jpg 0 x", "000002.jpg 2"]),
+                            "list_eval_partition.txt", "has a malformed line 1 ('000001.jpg 0 x'; "
+                            "expected 'IMAGE SPLIT' with SPLIT 0, 1 or 2)", OFFICIAL_FIX),
     "celeba split 7": ("celeba", celeba_case(["000001.jpg 0", "000002.jpg 7"]),
                        "list_eval_partition.txt", "has a malformed line 2 ('000002.jpg 7'; "
                        "expected 'IMAGE SPLIT' with SPLIT 0, 1 or 2)", OFFICIAL_FIX),
