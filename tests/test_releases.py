@@ -50,7 +50,7 @@ def test_cifar10_official_then_one_batch_modified(tmp_path, monkeypatch):
     assert release["verdict"] == "modified"
     assert [f for f, state in release["files"].items() if state == "modified"] == ["data_batch_3"]
     assert releases.sentence("cifar10", release) == (
-        "Data: MODIFIED cifar10: data_batch_3 differ from the official release (md5 as "
+        "Data: MODIFIED cifar10: data_batch_3 differs from the official release (md5 as "
         "torchvision lists it); these results are not on the official data."
     )
 

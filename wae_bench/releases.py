@@ -84,9 +84,12 @@ def sentence(name: str, release: dict | None) -> str:
     if overall == OFFICIAL:
         return f"Data: the official {name} release (every file's md5 as torchvision lists it)."
     if overall == MODIFIED:
-        changed = ", ".join(f for f, state in files.items() if state == MODIFIED)
-        return (f"Data: MODIFIED {name}: {changed} differ from the official release (md5 as "
-                "torchvision lists it); these results are not on the official data.")  # fmt: skip
+        changed = [f for f, state in files.items() if state == MODIFIED]
+        differ = "differs" if len(changed) == 1 else "differ"
+        return (
+            f"Data: MODIFIED {name}: {', '.join(changed)} {differ} from the official release "
+            "(md5 as torchvision lists it); these results are not on the official data."
+        )
     unchecked = ", ".join(f for f, state in files.items() if state != OFFICIAL)
     note = f" ({release['note']})" if release.get("note") else ""
     return f"Data: {name}, not checked against the official release: {unchecked}{note}."
