@@ -35,7 +35,7 @@ def corrupt_checkpoint(tmp):
 def foreign_checkpoint(tmp):
     """A readable checkpoint that belongs to another run."""
     path = finished_image_run(tmp) / "checkpoints" / "mmd_lam1_seed0.pt"
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     torch.save({**state, "run": "moca_lam1_seed3"}, path)
     return [*IMAGE, "--methods", "mmd", "--eval-samples", "32", "--latent-dim", "8", "--resume"]
 

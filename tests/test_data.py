@@ -1,3 +1,4 @@
+import gzip
 import pickle
 import struct
 
@@ -64,18 +65,88 @@ def test_mnist_format_is_read_and_padded_to_32px(tmp_path, name, folder):
     train = fake_mnist(tmp_path, folder)
     data = datasets.load(name, str(tmp_path))
     assert data.train.shape == (12, 1, 32, 32) and data.test.shape == (5, 1, 32, 32)
-    torch.testing.assert_close(
-        data.train[:, 0, 2:30, 2:30], torch.tensor(train / 255.0, dtype=torch.float32)
-    )
+    # bit for bit: the bytes as float32, divided by 255 (one correctly rounded division)
+    assert torch.equal(data.train[:, 0, 2:30, 2:30], torch.tensor(train, dtype=torch.uint8) / 255.0)
     assert data.train[:, :, :2].abs().max() == 0
+
+
+def gzip_in_place(path, *, keep_name=False):
+    """Compress ``path`` to ``path``.gz (with ``keep_name``: in place), dropping the plain file."""
+    packed = gzip.compress(path.read_bytes(), mtime=0)
+    path.unlink()
+    target = path if keep_name else path.with_name(path.name + ".gz")
+    target.write_bytes(packed)
+
+
+@pytest.mark.parametrize("keep_name", [False, True], ids=["name.gz", "gzip-named-plain"])
+def test_gzipped_idx_files_read_the_same_as_plain_ones(tmp_path, keep_name):
+    fake_mnist(tmp_path / "plain")
+    fake_mnist(tmp_path / "gz")
+    for path in (tmp_path / "gz" / "MNIST" / "raw").iterdir():
+        gzip_in_place(path, keep_name=keep_name)
+    plain, packed = (datasets.load("mnist", str(tmp_path / n)) for n in ("plain", "gz"))
+    assert torch.equal(plain.train, packed.train) and torch.equal(plain.test, packed.test)
 
 
 def test_cifar10_python_pickle_folder_is_read(tmp_path):
     batches = fake_cifar10(tmp_path)
     data = datasets.load("cifar10", str(tmp_path))
     assert data.train.shape == (20, 3, 32, 32) and data.test.shape == (6, 3, 32, 32)
-    first = torch.tensor(batches["data_batch_1"][0].reshape(3, 32, 32) / 255.0, dtype=torch.float32)
-    torch.testing.assert_close(data.train[0], first)
+    train = np.concatenate([batches[f"data_batch_{i}"] for i in range(1, 6)])
+    expected = torch.tensor(train).view(-1, 3, 32, 32) / 255.0  # bit for bit, as above
+    assert torch.equal(data.train, expected)
+    assert torch.equal(data.test, torch.tensor(batches["test_batch"]).view(-1, 3, 32, 32) / 255.0)
+
+
+def py2_str(raw: bytes) -> bytes:
+    """A Python 2 str in a protocol-2 pickle: SHORT_BINSTRING, or BINSTRING when long."""
+    if len(raw) < 256:
+        return b"U" + bytes([len(raw)]) + raw
+    return b"T" + struct.pack("<i", len(raw)) + raw
+
+
+def py2_cifar_batch(data: np.ndarray, labels: list[int]) -> bytes:
+    """A batch pickled the way the official files are (Python 2, protocol 2): str keys, the
+    array through numpy.core.multiarray._reconstruct, its bytes as one str; then labels."""
+    array = (
+        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+        + b"K\x00\x85" + py2_str(b"b") + b"\x87R"  # _reconstruct(ndarray, (0,), 'b')
+        + b"(K\x01M" + struct.pack("<H", len(data)) + b"M\x00\x0c\x86"  # (1, (n, 3072),
+        + b"cnumpy\ndtype\n" + py2_str(b"u1") + b"K\x00K\x01\x87R"  # dtype('u1', 0, 1)
+        + b"(K\x03" + py2_str(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"  # its state
+        + b"\x89" + py2_str(data.tobytes()) + b"tb"  # False (C order), the bytes); BUILD
+    )  # fmt: skip
+    items = b"".join(b"K" + bytes([label]) for label in labels)
+    return (b"\x80\x02}(" + py2_str(b"data") + array + py2_str(b"labels") + b"](" + items
+            + b"eu.")  # fmt: skip
+
+
+def rewrite_batches(root, dump):
+    """Rewrite every batch of a fake CIFAR-10 folder as ``dump(batch)`` bytes."""
+    for path in (root / "cifar-10-batches-py").iterdir():
+        batch = pickle.loads(path.read_bytes())
+        path.write_bytes(dump(batch))
+
+
+@pytest.mark.parametrize(
+    "dump",
+    [
+        lambda b: py2_cifar_batch(b["data"], b["labels"]),
+        lambda b: pickle.dumps({k.encode(): v for k, v in b.items()}),  # bytes keys
+        lambda b: pickle.dumps({k.encode(): v for k, v in b.items()}, protocol=2),  # _codecs
+        lambda b: pickle.dumps(b, protocol=5),  # numpy's _frombuffer
+    ],
+    ids=["python2-official-layout", "bytes-keys", "protocol-2-bytes-keys", "protocol-5"],
+)
+def test_every_pickling_of_a_cifar10_batch_reads_bit_for_bit(tmp_path, dump):
+    fake_cifar10(tmp_path / "a")
+    fake_cifar10(tmp_path / "b")
+    rewrite_batches(tmp_path / "b", dump)
+    first = tmp_path / "b" / "cifar-10-batches-py" / "data_batch_1"
+    official_reader = pickle.loads(first.read_bytes(), encoding="latin1")  # torchvision's way
+    assert {k if isinstance(k, str) else k.decode() for k in official_reader} == {"data", "labels"}
+    a, b = (datasets.load("cifar10", str(tmp_path / n)) for n in ("a", "b"))
+    assert torch.equal(a.train, b.train) and torch.equal(a.test, b.test)
 
 
 def test_celeba_is_center_cropped_to_64px_by_partition(tmp_path):

@@ -46,6 +46,8 @@ def test_tiny_run_per_method_writes_every_output(tmp_path, method):
     assert run_cli("--methods", method, "--out", tmp_path) == 0
     for name in [*OUTPUTS, f"visuals/{method}_lam1.png", f"checkpoints/{method}_lam1_seed0.pt"]:
         assert (tmp_path / name).stat().st_size > 0, name
+    state = torch.load(tmp_path / f"checkpoints/{method}_lam1_seed0.pt", weights_only=True)
+    assert state["epoch"] == 3 and set(state["modules"]) == {"encoder", "decoder", "regularizer"}
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     assert list(metrics["epoch"]) == [0, 2, 3]  # epoch 0, every 2nd, and the last
     assert {"method", "lam", "seed", "image_swd", "recon", "latent_swd", "seconds"} <= set(metrics)
@@ -167,7 +169,13 @@ def test_a2_on_a_cifar10_folder_prints_its_parameter_count(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "a2 on cifar10 (3x32x32), latent 128: encoder 11.23M + decoder 14.55M = 25.78M" in out
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["data"] == {"name": "cifar10", "train": 40, "test": 16, "channels": 3, "size": 32}
+    batches = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
+    release = {"verdict": "modified", "files": dict.fromkeys(batches, "modified")}
+    assert saved["data"] == {"name": "cifar10", "train": 40, "test": 16, "channels": 3, "size": 32,
+                             "release": release}  # generated files are not the official ones
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert (f"Data: MODIFIED cifar10: {', '.join(batches)} differ from the official release (md5 "
+            "as torchvision lists it); these results are not on the official data.") in summary
 
 
 @pytest.mark.parametrize(
@@ -193,7 +201,7 @@ def test_bad_image_input_exits_2_with_one_line(tmp_path, capsys, args, message):
 
 def test_interrupted_and_finished_files_are_never_torn(tmp_path):
     assert run_cli("--methods", "mmd", "--epochs", "1", "--out", tmp_path) == 0
-    state = torch.load(tmp_path / "checkpoints" / "mmd_lam1_seed0.pt", weights_only=False)
+    state = torch.load(tmp_path / "checkpoints" / "mmd_lam1_seed0.pt", weights_only=True)
     assert state["epoch"] == 1 and len(state["rows"]) == 2
     hidden = [p.name for p in tmp_path.rglob(".*") if p.is_file()]
     assert hidden == [".lock"]  # no temporary file left; the lock file stays, emptied
@@ -209,7 +217,7 @@ def test_bf16_autocast_trains(tmp_path):
 
 def test_compiled_models_train_and_checkpoint(tmp_path):
     assert run_cli("--methods", "moca", "--compile", "--epochs", "1", "--out", tmp_path) == 0
-    state = torch.load(tmp_path / "checkpoints" / "moca_lam1_seed0.pt", weights_only=False)
+    state = torch.load(tmp_path / "checkpoints" / "moca_lam1_seed0.pt", weights_only=True)
     assert not any(key.startswith("_orig_mod") for key in state["modules"]["encoder"])
 
 
@@ -228,13 +236,13 @@ def test_sigkill_mid_run_then_resume_gives_the_same_metrics(tmp_path):
     checkpoint = out / "checkpoints" / "moca_lam1_seed0.pt"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if checkpoint.exists() and torch.load(checkpoint, weights_only=False)["epoch"] >= 3:
+        if checkpoint.exists() and torch.load(checkpoint, weights_only=True)["epoch"] >= 3:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    state = torch.load(checkpoint, weights_only=False)
+    state = torch.load(checkpoint, weights_only=True)
     assert 3 <= state["epoch"] < 8
     assert main([*args, "--resume", "--out", str(out)]) == 0
     straight, resumed = (pd.read_csv(tmp_path / n / "metrics.csv") for n in ("straight", "killed"))

@@ -1,18 +1,25 @@
-"""Damaged result files: every read is either the right data or one-line UsageError.
+"""Damaged files: every read is either the right data or one-line UsageError, never a traceback.
 
-Real files written by the code are cut at random offsets, overwritten with random bytes or
-junk, emptied, or given the wrong columns (seeded, so every run tries the same damage).
+Real files written by the code (result files, checkpoints) and files in the standard data set
+formats (written by the tests) are cut at random offsets, overwritten with random bytes or
+junk, emptied, given wrong headers or the wrong keys (seeded, so every run tries the same
+damage).
 """
 
+import gzip
 import math
+import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from wae_bench import data as datasets
 from wae_bench import results
 from wae_bench.errors import UsageError
+
+from .test_data import fake_cifar10, fake_mnist, write_images
 
 RNG_SEED = 0
 N_CUTS = 150
@@ -50,12 +57,12 @@ def read_or_refuse(read, path):
         return None
 
 
-def damaged_versions(data: bytes, rng):
+def damaged_versions(data: bytes, rng, n_cuts=N_CUTS, n_flips=N_FLIPS):
     """(kind, damaged bytes): cuts at many offsets, flipped bytes, junk, empty."""
-    cuts = sorted(set(rng.integers(0, len(data), size=N_CUTS).tolist()) | {0, 1, len(data) - 1})
+    cuts = sorted(set(rng.integers(0, len(data), size=n_cuts).tolist()) | {0, 1, len(data) - 1})
     for k in cuts:
         yield "cut", data[:k]
-    for n in range(N_FLIPS):  # half any byte, half the bytes that shape a CSV or JSON file
+    for n in range(n_flips):  # half any byte, half the bytes that shape a CSV or JSON file
         alphabet = range(256) if n % 2 else list(STRUCTURAL)
         flipped = bytearray(data)
         for i in rng.integers(0, len(data), size=int(rng.integers(1, 4))):
@@ -183,3 +190,120 @@ def test_a_checkpoint_that_is_not_a_dict_is_refused(tmp_path):
         f"checkpoint {path} cannot be read (holds a list, not a dict); "
         "delete it to restart that run"
     )
+
+
+def load_or_refuse(name, root, damaged):
+    """``datasets.load``'s data, or None when it refused in one line naming the damaged file
+    and the fix."""
+    try:
+        return datasets.load(name, str(root), size=8)
+    except UsageError as err:
+        message = str(err)
+        assert "\n" not in message and message.startswith(f"{name}: "), message
+        assert f" {damaged.name} in {damaged.parent} " in message, message
+        assert "restore the official file" in message or "zip again" in message, message
+        return None
+
+
+def header_versions(data: bytes, header: int, rng):
+    """('header', bytes): each of the first ``header`` bytes set to three other values."""
+    for i in range(header):
+        for value in rng.choice([v for v in range(256) if v != data[i]], size=3, replace=False):
+            yield "header", data[:i] + bytes([value]) + data[i + 1 :]
+
+
+@pytest.mark.parametrize("packing", ["plain", "gzip"])
+def test_damaged_idx_files_load_whole_or_are_refused(tmp_path, packing):
+    fake_mnist(tmp_path, n_train=3, n_test=2)
+    path = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    if packing == "gzip":
+        packed = path.with_name(path.name + ".gz")
+        packed.write_bytes(gzip.compress(path.read_bytes(), mtime=0))
+        path.unlink()
+        path = packed
+    data = path.read_bytes()
+    rng = np.random.default_rng(RNG_SEED + 3)
+    header = 16 if packing == "plain" else 0  # a gzip header's bytes are checked by gzip
+    versions = [*damaged_versions(data, rng), *header_versions(data, header, rng)]
+    loaded = 0
+    for kind, damaged in versions:
+        path.write_bytes(damaged)
+        got = load_or_refuse("mnist", tmp_path, path)
+        assert got is None or kind == "flip", kind  # a cut or any other header is refused
+        if got is not None:
+            loaded += 1
+            assert got.train.shape == (3, 1, 32, 32) and got.test.shape == (2, 1, 32, 32)
+    if packing == "plain":  # (gzip's CRC refuses nearly every flip)
+        assert loaded > 0  # flips of pixel bytes load
+
+
+def cifar_batches():
+    """(batch, whether it is a CIFAR-10 batch): the right one, then wrong keys and values."""
+    x = np.random.default_rng(0).integers(0, 256, (2, 3072), dtype=np.uint8)
+    labels = [3, 7]
+    return [
+        ({"data": x, "labels": labels}, True),
+        ({b"data": x, b"labels": labels, b"filenames": [b"a.png", b"b.png"]}, True),
+        ({}, False), ({"data": x}, False), ({"labels": labels}, False),
+        ({"Data": x, "labels": labels}, False), ({1: x, 2: labels}, False),
+        ({"data": x.astype(np.float32), "labels": labels}, False),
+        ({"data": x.astype(object), "labels": labels}, False),
+        ({"data": x.reshape(-1), "labels": labels}, False),
+        ({"data": x[:, :3000], "labels": labels}, False),
+        ({"data": x.reshape(2, 3, 32, 32), "labels": labels}, False),
+        ({"data": x[:0], "labels": []}, False),
+        ({"data": x.tolist(), "labels": labels}, False),
+        ({"data": None, "labels": labels}, False), ({"data": "x", "labels": labels}, False),
+        ({"data": x, "labels": "ab"}, False), ({"data": x, "labels": None}, False),
+        ({"data": x, "labels": [1]}, False),
+        ([x, labels], False), ("data", False), (42, False), (None, False), (x, False),
+    ]  # fmt: skip
+
+
+def test_damaged_cifar10_batches_load_whole_or_are_refused(tmp_path):
+    fake_cifar10(tmp_path, per_batch=2, n_test=2)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    rng = np.random.default_rng(RNG_SEED + 4)
+    loaded = 0
+    for kind, damaged in damaged_versions(path.read_bytes(), rng):
+        path.write_bytes(damaged)
+        got = load_or_refuse("cifar10", tmp_path, path)
+        assert got is None or kind == "flip", kind  # a cut pickle has no STOP
+        loaded += got is not None
+        assert got is None or got.train.shape == (10, 3, 32, 32)
+    assert loaded > 0  # flips of pixel bytes load
+    for protocol in (2, 4, 5):
+        for batch, is_batch in cifar_batches():
+            path.write_bytes(pickle.dumps(batch, protocol=protocol))
+            got = load_or_refuse("cifar10", tmp_path, path)
+            assert (got is not None) == is_batch, (protocol, batch)
+
+
+def test_damaged_celeba_partitions_load_a_subset_or_are_refused(tmp_path):
+    folder = tmp_path / "celeba"
+    names = [f"{i:06d}.jpg" for i in range(1, 5)]
+    write_images([folder / "img_align_celeba" / n for n in names], size=(12, 10))
+    path = folder / "list_eval_partition.txt"
+    path.write_text("".join(f"{n} {s}\n" for n, s in zip(names, "0120", strict=True)))
+    rng = np.random.default_rng(RNG_SEED + 5)
+    loaded = 0
+    for _, damaged in damaged_versions(path.read_bytes(), rng, n_cuts=60, n_flips=100):
+        path.write_bytes(damaged)
+        got = load_or_refuse("celeba", tmp_path, path)
+        if got is not None:
+            loaded += 1
+            used = {p.name for p in got.train.paths + got.test.paths}
+            assert used <= set(names) and len(got.train) and len(got.test)
+    assert loaded > 0
+
+
+def test_damaged_images_in_a_folder_are_skipped_or_load(tmp_path):
+    write_images([tmp_path / f"{i}.png" for i in range(2)], size=(12, 10))
+    write_images([tmp_path / "2.jpg"], size=(12, 10))
+    path = tmp_path / "2.jpg"
+    rng = np.random.default_rng(RNG_SEED + 6)
+    for _, damaged in damaged_versions(path.read_bytes(), rng, n_cuts=30, n_flips=60):
+        path.write_bytes(damaged)
+        got = datasets.load("folder", str(tmp_path), size=8)  # 2 good images: never refused
+        for split in (got.train, got.test):
+            assert datasets.take(split, 3).shape == (len(split), 3, 8, 8)

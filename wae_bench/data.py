@@ -2,10 +2,12 @@
 
 Every loader returns an ``ImageData`` whose splits are either in-memory float tensors
 [N, C, H, W] in [0, 1] (digits, mnist, fashion-mnist, cifar10) or lazy datasets of such
-images (celeba, folder). Missing files raise ``UsageError`` naming what was expected where.
+images (celeba, folder). Missing or damaged files raise ``UsageError`` naming what was
+expected where (``data_files`` reads the standard formats), before any run starts. For MNIST,
+Fashion-MNIST, CIFAR-10 and CelebA, ``release`` says whether the files are the official ones
+(``releases``).
 """
 
-import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from . import data_files, releases
 from .errors import UsageError
 
 DIGITS_SIZE = 16
@@ -32,6 +35,7 @@ class ImageData:
     test: Tensor | Dataset
     channels: int
     size: int
+    release: dict | None = None  # releases.verdict of the files read
 
 
 class ImageFiles(Dataset):
@@ -54,13 +58,21 @@ class ImageFiles(Dataset):
             return self.transform(image.convert("RGB"))
 
 
-def _missing(dataset: str, folder: Path, names: list[str], hint: str = "") -> None:
-    missing = [n for n in names if not (folder / n).exists()]
+def _locate(dataset: str, folder: Path, names: list[str], hint: str = "", *,
+            gzipped: bool = False) -> dict[str, Path]:  # fmt: skip
+    """{name: its path in ``folder``} (with ``gzipped``, NAME.gz stands in for NAME)."""
+    found = {}
+    for name in names:
+        options = [folder / name, folder / f"{name}.gz"] if gzipped else [folder / name]
+        found[name] = next((p for p in options if p.exists()), None)
+    missing = [name for name, path in found.items() if path is None]
     if missing:
+        plain = " (each may be NAME.gz)" if gzipped else ""
         raise UsageError(
-            f"{dataset}: expected {', '.join(names)} in {folder} (missing: {', '.join(missing)}); "
-            f"pass --data-root DIR{hint}"
+            f"{dataset}: expected {', '.join(names)} in {folder}{plain} (missing: "
+            f"{', '.join(missing)}); pass --data-root DIR{hint}"
         )
+    return found
 
 
 def _digits(root, download, size) -> ImageData:
@@ -75,29 +87,39 @@ def _digits(root, download, size) -> ImageData:
 
 def _mnist_like(name: str, folder_name: str, tv_class: str):
     def load(root, download, size) -> ImageData:
-        import torchvision
-
         if download:
+            import torchvision
+
             getattr(torchvision.datasets, tv_class)(root, train=True, download=True)
             getattr(torchvision.datasets, tv_class)(root, train=False, download=True)
         raw = Path(root) / folder_name / "raw"
-        files = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]  # fmt: skip
-        _missing(name, raw, files, f" holding {folder_name}/raw/, or add --download when online")
-        from torchvision.datasets.mnist import read_image_file
+        files = _locate(name, raw, ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
+                        f" holding {folder_name}/raw/, or add --download when online",
+                        gzipped=True)  # fmt: skip
+        states = {}
+
+        def read(file: str, item_shape: tuple[int, ...], noun: str) -> Tensor:
+            path = files[file]
+            raw_bytes = data_files.read_bytes(name, path)
+            gzipped = data_files.is_gzip(raw_bytes)
+            content = data_files.gunzip(name, path, raw_bytes) if gzipped else raw_bytes
+            states[file] = releases.idx_release(name, raw / file, raw_bytes, content, gzipped)
+            return data_files.parse_idx(name, path, content, item_shape, noun)
 
         def split(prefix):  # 28x28 zero-padded to 32x32 so that A1/A2 and the metric apply
-            x = read_image_file(str(raw / f"{prefix}-images-idx3-ubyte")).float() / 255.0
-            return F.pad(x[:, None], (2, 2, 2, 2))
+            images = read(f"{prefix}-images-idx3-ubyte", (28, 28), "images")
+            labels = read(f"{prefix}-labels-idx1-ubyte", (), "labels")
+            if len(labels) != len(images):
+                raise data_files.damaged(name, files[f"{prefix}-labels-idx1-ubyte"],
+                                         f"holds {len(labels)} labels for {len(images)} images")
+            return F.pad(images.float()[:, None] / 255.0, (2, 2, 2, 2))
 
-        return ImageData(name, split("train"), split("t10k"), 1, 32)
+        train, test = split("train"), split("t10k")
+        note = releases.GZ_NOTE if releases.UNCHECKED in states.values() else ""
+        return ImageData(name, train, test, 1, 32, releases.verdict(states, note))
 
     return load
-
-
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="latin1")
 
 
 def _cifar10(root, download, size) -> ImageData:
@@ -107,14 +129,21 @@ def _cifar10(root, download, size) -> ImageData:
         torchvision.datasets.CIFAR10(root, download=True)
     folder = Path(root) / "cifar-10-batches-py"
     train_files = [f"data_batch_{i}" for i in range(1, 6)]
-    _missing("cifar10", folder, [*train_files, "test_batch"],
-             " holding cifar-10-batches-py/, or add --download when online")  # fmt: skip
+    _locate("cifar10", folder, [*train_files, "test_batch"],
+            " holding cifar-10-batches-py/, or add --download when online")  # fmt: skip
+    states = {}
+
+    def read(file: str) -> np.ndarray:
+        raw = data_files.read_bytes("cifar10", folder / file)
+        states[file] = releases.file_release("cifar10", file, raw)
+        return data_files.read_cifar_batch("cifar10", folder / file, raw)
 
     def load(files):
-        data = np.concatenate([_unpickle(folder / f)["data"] for f in files])
+        data = np.concatenate([read(f) for f in files])
         return torch.from_numpy(data).view(-1, 3, 32, 32).float() / 255.0
 
-    return ImageData("cifar10", load(train_files), load(["test_batch"]), 3, 32)
+    train, test = load(train_files), load(["test_batch"])
+    return ImageData("cifar10", train, test, 3, 32, releases.verdict(states))
 
 
 def _celeba(root, download, size) -> ImageData:
@@ -123,18 +152,36 @@ def _celeba(root, download, size) -> ImageData:
 
         torchvision.datasets.CelebA(root, split="all", download=True)
     folder = Path(root) / "celeba"
-    _missing("celeba", folder, ["img_align_celeba", "list_eval_partition.txt"],
-             " holding celeba/, or add --download when online")  # fmt: skip
-    splits: dict[str, list[Path]] = {"0": [], "2": []}  # 0 train, 1 validation, 2 test
-    for line in (folder / "list_eval_partition.txt").read_text().split("\n"):
-        if line.strip():
-            name, split = line.split()
-            if split in splits:
-                splits[split].append(folder / "img_align_celeba" / name)
+    _locate("celeba", folder, [data_files.CELEBA_IMAGES, "list_eval_partition.txt"],
+            " holding celeba/, or add --download when online")  # fmt: skip
+    partition = folder / "list_eval_partition.txt"
+    raw = data_files.read_bytes("celeba", partition)
+    splits = data_files.read_partition("celeba", partition, raw)  # 0 train, 1 val., 2 test
+    paths = {s: [folder / data_files.CELEBA_IMAGES / n for n in splits[s]] for s in ("0", "2")}
+    _check_celeba_images(partition, [*paths["0"], *paths["2"]])
+    states = {partition.name: releases.file_release("celeba", partition.name, raw),
+              f"{data_files.CELEBA_IMAGES}/": releases.UNCHECKED}  # fmt: skip
     # 140x140 center crop resized to 64x64, as the paper
-    return ImageData(
-        "celeba", ImageFiles(splits["0"], 140, 64), ImageFiles(splits["2"], 140, 64), 3, 64
-    )
+    return ImageData("celeba", ImageFiles(paths["0"], 140, 64), ImageFiles(paths["2"], 140, 64),
+                     3, 64, releases.verdict(states, releases.CELEBA_NOTE))  # fmt: skip
+
+
+def _check_celeba_images(partition: Path, paths: list[Path]) -> None:
+    """Every image the partition names exists and decodes; else one line naming a few."""
+    missing = [p for p in paths if not p.is_file()]
+    problem = "names images that are not there"
+    if not missing:
+        missing = [p for p in paths if not decodes(p)]
+        problem = "names images that do not decode"
+    if missing:
+        names = ", ".join(p.name for p in missing[:NAMED_UNREADABLE])
+        more = len(missing) - NAMED_UNREADABLE
+        more = f" and {more} more" if more > 0 else ""
+        raise data_files.damaged(
+            "celeba", partition, f"{problem} ({names}{more}, in {paths[0].parent})",
+            f"extract {data_files.CELEBA_IMAGES}.zip again (or delete {paths[0].parent.name}/ "
+            "and add --download when online)",
+        )
 
 
 def decodes(path: Path) -> bool:

@@ -10,9 +10,12 @@ import io
 import json
 import math
 import os
+import pickle
 import platform
+import re
 import stat
 import tempfile
+from collections import OrderedDict
 from contextlib import suppress
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -270,8 +273,21 @@ def resolve_device(name: str, *, gpu_wins: bool = True) -> torch.device:
         raise UsageError(f"unknown device {name!r}; use auto, cpu or cuda") from None
 
 
+CHECKPOINT_LEAVES = (torch.Tensor, torch.nn.Parameter, bool, int, float, str, bytes, type(None))
+CHECKPOINT_BRANCHES = (dict, OrderedDict, list, tuple)
+FOREIGN_GLOBAL = re.compile(r"(?:GLOBAL|Unsupported class) ([\w.]+)")  # in torch's message
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
-    """torch.save through a temporary file: a kill leaves the old or the new checkpoint."""
+    """torch.save through a temporary file: a kill leaves the old or the new checkpoint.
+
+    ``state`` holds tensors, numbers, text, lists, tuples and dicts only, so that
+    ``load_checkpoint`` reads it with ``torch.load(weights_only=True)``, which runs nothing.
+    """
+    foreign = _foreign_value(state, "state")
+    if foreign:
+        raise TypeError(f"a checkpoint holds tensors, numbers, text, lists and dicts only; "
+                        f"{foreign}")  # fmt: skip
 
     def write(tmp):
         with open(tmp, "wb") as f:
@@ -285,21 +301,48 @@ def save_checkpoint(path: Path, state: dict) -> None:
     atomic_write(path, write)
 
 
+def _foreign_value(value, where: str) -> str:
+    """Where ``value`` holds anything else than CHECKPOINT_LEAVES in CHECKPOINT_BRANCHES
+    ('' when nowhere). Types are compared exactly: numpy.float64 is a float subclass that
+    ``torch.load(weights_only=True)`` refuses."""
+    kind = type(value)
+    if kind in CHECKPOINT_LEAVES:
+        return ""
+    if kind not in CHECKPOINT_BRANCHES:
+        return f"{where} is a {kind.__module__}.{kind.__qualname__}"
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        found = _foreign_value(key, f"a key of {where}")
+        found = found or _foreign_value(item, f"{where}[{key!r}]")
+        if found:
+            return found
+    return ""
+
+
 def load_checkpoint(path: Path, device) -> dict:
-    """The state dict saved by ``save_checkpoint``; a torn or foreign file is bad input."""
+    """The state dict saved by ``save_checkpoint``, read with ``weights_only=True``: tensors,
+    numbers, text, lists and dicts, nothing that runs. A torn or foreign file, or one that
+    names any other object (which loading could run as code), is bad input."""
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as err:  # torch raises many kinds for a torn or foreign file
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = FOREIGN_GLOBAL.search(str(err))
+        if found is None:
+            raise _unreadable(path, type(err).__name__) from None
         raise UsageError(
-            f"checkpoint {path} cannot be read ({type(err).__name__}); "
-            "delete it to restart that run"
+            f"checkpoint {path} holds more than tensors, numbers and text (it names "
+            f"{found.group(1)}, which loading could run as code), so it is not loaded; pass "
+            "--overwrite to replace the run, or delete it to restart that run"
         ) from None
+    except Exception as err:  # torch raises many kinds for a torn or foreign file
+        raise _unreadable(path, type(err).__name__) from None
     if not isinstance(state, dict):
-        raise UsageError(
-            f"checkpoint {path} cannot be read (holds a {type(state).__name__}, not a dict); "
-            "delete it to restart that run"
-        )
+        raise _unreadable(path, f"holds a {type(state).__name__}, not a dict")
     return state
+
+
+def _unreadable(path: Path, why: str) -> UsageError:
+    return UsageError(f"checkpoint {path} cannot be read ({why}); delete it to restart that run")
 
 
 def resume_from(path: Path, device, load) -> None:

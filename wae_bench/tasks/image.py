@@ -24,7 +24,7 @@ from regularizers.search import Range
 from regularizers.swd import random_directions
 
 from .. import data as datasets
-from .. import results
+from .. import releases, results
 from ..config import RunConfig, check_lambdas, check_non_negative_int
 from ..errors import UsageError
 from ..image_swd import PADDINGS, image_swd
@@ -334,7 +334,8 @@ class ImageTask(Task):
         return {
             "parameters": {"encoder": parameter_count(enc), "decoder": parameter_count(dec)},
             "data": {"name": data.name, "train": len(data.train), "test": len(data.test),
-                     "channels": data.channels, "size": data.size},
+                     "channels": data.channels, "size": data.size,
+                     **({"release": data.release} if data.release else {})},
         }  # fmt: skip
 
     def images(self, ctx, fixtures: Fixtures, models) -> dict[str, Tensor]:
@@ -369,12 +370,12 @@ class ImageTask(Task):
 
         run_dir = Path(run_dir)
         metrics = results.read_csv(run_dir / self.result_file, columns=self.columns)
-        baseline = results.read_json(run_dir / "config.json").get("config", {}).get("baseline")
-        summary = summarize(metrics, baseline or None)
-        results.write_csv(run_dir / "summary.csv", summary)
-        text = summary_markdown(summary, metrics, baseline or None)
-        results.write_text(run_dir / "summary.md", text)
         saved = results.read_json(run_dir / "config.json")
+        baseline = saved.get("config", {}).get("baseline") or None
+        summary = summarize(metrics, baseline)
+        results.write_csv(run_dir / "summary.csv", summary)
+        results.write_text(run_dir / "summary.md",
+                           summary_markdown(summary, metrics, baseline, _data_sentence(saved)))
         plots.image_swd_curves(metrics, run_dir / "swd_vs_epoch", _setting(saved))
         if (run_dir / SINGULAR).is_file():
             plots.singular_value_spectra(
@@ -468,8 +469,9 @@ def _compared(metrics: "pd.DataFrame", epoch: int, baseline: str | None = None):
 
 
 def summary_markdown(summary: "pd.DataFrame", metrics: "pd.DataFrame",
-                     baseline: str | None = None) -> str:  # fmt: skip
-    """summary.md: one line on the metric, the table of ``summarize``, the verdicts."""
+                     baseline: str | None = None, data_note: str = "") -> str:  # fmt: skip
+    """summary.md: one line on the metric (and ``data_note``), the table of ``summarize``,
+    the verdicts."""
     from .. import intervals
     from .. import summary as summaries
 
@@ -503,6 +505,8 @@ def summary_markdown(summary: "pd.DataFrame", metrics: "pd.DataFrame",
     )
     if not with_fid:
         intro += f" FID/KID: not computed; pass --fid-weights PATH (the file {fid_file()})."
+    if data_note:
+        intro += f" {data_note}"
     verdicts = [v for e in compared for v in compared[e][1]]
     ending = ["", intervals.legend(), "", "Verdicts:", "", *summaries.verdict_lines(verdicts)]
     return intro + "\n\n" + "\n".join([*lines, *ending]) + "\n"
@@ -513,6 +517,12 @@ def fid_file() -> str:
     from ..fid import INCEPTION_FILE
 
     return INCEPTION_FILE
+
+
+def _data_sentence(saved: dict) -> str:
+    """Whether the run trained on the official release of its data set (``releases``)."""
+    data = saved.get("data") or {}
+    return releases.sentence(data.get("name", ""), data.get("release"))
 
 
 def _setting(saved: dict) -> str:
