@@ -3,6 +3,7 @@ and graphed steps, Adam equal to torch.optim.Adam, and on CUDA graphed == eager.
 
 import contextlib
 import functools
+import io
 import os
 import warnings
 
@@ -589,3 +590,58 @@ def test_a_recording_that_fails_trains_eagerly_with_one_warning(where, monkeypat
     assert len([w for w in caught if "not captured" in str(w.message)]) == 1
     assert graphed[0].failed and not graphed[0].graphs and torch.is_grad_enabled()
     assert_within_noise(reference, repeat, candidate, method)
+
+
+EPOCH_TASKS = {  # small settings of each task: a few steps per epoch
+    "latent": dict(points=64, batch_size=16, data_dim=6, hidden_dim=16, latent_dim=8),
+    "image": dict(image_size=16, batch_size=448, latent_dim=8, seeds=[0], lambdas={"moca": [1.0]}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("task_name", EPOCH_TASKS)
+@pytest.mark.parametrize("quiet", [True, False], ids=["quiet", "progress-bar"])
+def test_an_epoch_reads_the_device_once_with_or_without_a_progress_bar(task_name, quiet,
+                                                                      monkeypatch):  # fmt: skip
+    """A whole epoch of the run loop (batching, steps, the progress path) makes one host
+    read, for the epoch's mean loss; the bar still shows the loss (a copy read later)."""
+    from tqdm import tqdm
+
+    from wae_bench import runner, tasks
+
+    monkeypatch.setattr(runner, "LOSS_READ_EVERY", 2)  # a loss copy inside every epoch
+    task, cpu = tasks.get(task_name), torch.device("cpu")
+    ctx = task.setup(task.config(**EPOCH_TASKS[task_name], methods=["moca"], quiet=quiet), cpu)
+    fixtures = task.fixtures(ctx, 0)
+    run = runner.Run(task, ctx, runner.RunKey("moca", 1.0, 0), cpu)
+    assert run.steps_per_epoch >= 4
+    bar = tqdm(total=run.steps_per_epoch, file=io.StringIO(), disable=quiet)
+    on_step = runner.step_reporter(bar, quiet=quiet)
+    with HostReadSpy() as spy:  # the first epoch, lazy initializations included
+        run.train_one_epoch(fixtures, on_step)
+    assert spy.reads == ["aten._local_scalar_dense.default"]  # float(total) / count
+    assert bar.n == (0 if quiet else run.steps_per_epoch)
+    shown = getattr(bar, "postfix", None) or ""  # a disabled bar has none
+    assert shown.startswith("loss=") != quiet
+
+
+@pytest.mark.parametrize("amp", [None, torch.bfloat16])
+def test_moca_key_encoder_runs_in_the_query_encoders_precision_its_state_in_float32(amp):
+    """Under --amp bf16 (CPU autocast here) the key encoder computes in bfloat16 like the
+    query encoder; its weights (the EMA), the queue and the keys it enqueues stay float32."""
+    step = image_step("moca", 1.0, amp_dtype=amp)
+    moca, outputs = step.regularizer, {}
+    def keep_dtype(name):
+        def hook(module, inputs, output) -> None:
+            outputs.setdefault(name, output.dtype)
+
+        return hook
+
+    for name, net in (("query", step.encoder), ("key", moca.key_encoder)):
+        net.register_forward_hook(keep_dtype(name))
+    queue = moca.queue.clone()
+    step(torch.rand(32, 1, 16, 16))
+    assert outputs == {"query": amp or torch.float32, "key": amp or torch.float32}
+    assert not torch.equal(moca.queue, queue)  # the step's keys went in
+    floats = [t for t in (moca.queue, *moca.key_encoder.parameters(), *moca.key_encoder.buffers())
+              if t.is_floating_point()]  # fmt: skip
+    assert {t.dtype for t in floats} == {torch.float32}
