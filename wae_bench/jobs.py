@@ -87,7 +87,7 @@ def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list) -> N
                 try:
                     rows, error, caught = _result(future, events, bar, started)
                 except BrokenProcessPool:
-                    raise _worker_died(started, keys[done - 1:], jobs) from None
+                    raise _worker_died(started, keys[done - 1 :], jobs) from None
                 _show_once(caught, shown)
                 for row, grids in rows:  # as runner._train logs them
                     for logger in loggers:
