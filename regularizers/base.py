@@ -19,11 +19,19 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from .priors import Prior
 
 ENTRY_POINT_GROUP = "wae_bench.regularizers"
+
+
+def network_autocast(device_type: str, dtype: torch.dtype | None) -> torch.autocast:
+    """Autocast to ``dtype`` on ``device_type`` (off when None), without the cast cache: a
+    step captured as a CUDA graph must not keep casts from one replay to the next."""
+    return torch.autocast(device_type, dtype=dtype, enabled=dtype is not None,
+                          cache_enabled=False)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,12 +79,20 @@ class Regularizer(nn.Module):
     # How `wae-bench tune` may vary the hyper-parameters: {name: search.Range | search.Choice}
     # (regularizers/search.py). A hyper-parameter left out is held at its value when tuning.
     search_space: ClassVar[dict] = {}
+    # The autocast dtype the trainer runs the networks in (None: float32); set by the
+    # trainer. A method that runs a network itself (MoCA's key encoder) runs it under
+    # ``self.network_autocast(x)``; its own arithmetic and its state stay float32.
+    amp_dtype: torch.dtype | None = None
 
     def bind(self, encoder: nn.Module, prior: Prior, plan: TrainingPlan) -> None:
         """Attach to a run before training; raise ValueError when the run does not suit the
         method (e.g. MoCA with a queue smaller than the batch, or a non-spherical prior)."""
         self.prior = prior
         self.plan = plan
+
+    def network_autocast(self, x: Tensor) -> torch.autocast:
+        """The autocast the trainer runs the networks under, for a batch ``x``."""
+        return network_autocast(x.device.type, self.amp_dtype)
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         """The penalty for a batch of codes z = encoder(x): a differentiable scalar."""

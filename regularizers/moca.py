@@ -90,8 +90,8 @@ class MoCA(Regularizer):
         self._keys: Tensor | None = None
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
-        with torch.no_grad():
-            self._keys = self.key_encoder(x)  # B x d
+        with torch.no_grad(), self.network_autocast(x):  # the query encoder's precision
+            self._keys = self.key_encoder(x).float()  # B x d; the queue stays float32
         return contrastive_loss(z, self._keys, self.queue, self.tau)
 
     @torch.no_grad()

@@ -2,11 +2,16 @@
 N worker processes and writes exactly what a serial run writes (issue 9, parts 3 and 4)."""
 
 import json
+import os
+import re
+import signal
+import warnings
 
 import pandas as pd
 import pytest
 import torch
 
+import regularizers
 from wae_bench import runner, sweep, tasks
 from wae_bench.cli import main
 from wae_bench.loggers import CsvLogger
@@ -168,3 +173,106 @@ def test_ray_runs_ask_for_their_share_of_a_gpu():
     assert sweep.ray_gpus(run("image", "auto"), 0.5, cluster_gpus=1) == 0.5  # prefers the GPU
     assert sweep.ray_gpus(run("latent", "auto"), 0.5, cluster_gpus=1) == 0  # prefers the CPU
     assert sweep.ray_gpus(run("image", "auto"), 0.5, cluster_gpus=0) == 0
+
+
+class WarnsEachStep(regularizers.Regularizer):
+    """A method that warns at every step (as a step that cannot be captured warns once per
+    worker on CUDA)."""
+
+    name = "warns-each-step"
+
+    def forward(self, z, x):
+        warnings.warn("warns-each-step: a warning of the training step", stacklevel=2)
+        return z.pow(2).mean()
+
+
+def in_a_worker() -> bool:
+    """True in a worker process of the test's command (its parent set the variable)."""
+    return os.environ.get("WAE_TEST_PARENT_PID", str(os.getpid())) != str(os.getpid())
+
+
+class KilledInAWorker(regularizers.Regularizer):
+    """A method whose worker process is killed by a signal, as the system's OOM killer does."""
+
+    name = "killed"
+
+    def forward(self, z, x):
+        if in_a_worker():
+            os.kill(os.getpid(), signal.SIGKILL)
+        return z.pow(2).mean()
+
+
+class OutOfMemoryInAWorker(regularizers.Regularizer):
+    """A method whose step runs out of GPU memory in a worker."""
+
+    name = "oom"
+
+    def forward(self, z, x):
+        if in_a_worker():
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return z.pow(2).mean()
+
+
+def test_a_workers_warnings_are_shown_once_per_command(tmp_path, capfd):
+    with registered(WarnsEachStep), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main([*LATENT, "--methods", "warns-each-step,mmd", "--seeds", "2", "--jobs", "2",
+                     "--out", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    shown = [w for w in caught if "warns-each-step" in str(w.message)]
+    assert len(shown) == 1  # two runs in two workers, many steps each
+    assert "warns-each-step" not in capfd.readouterr().err  # no worker printed it itself
+
+
+def test_a_worker_killed_by_the_system_is_a_one_line_error_naming_the_run(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("WAE_TEST_PARENT_PID", str(os.getpid()))
+    with registered(KilledInAWorker):
+        code = main([*LATENT, "--methods", "killed,mmd", "--jobs", "2", "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    found = re.fullmatch(
+        r"wae-bench: error: a worker process was killed \(most often by the system, for lack "
+        r"of memory with 2 runs at a time\) while these runs trained: (.+); pass a smaller "
+        r"--jobs \(e\.g\. --jobs 1\), with --resume to keep the finished epochs\n",
+        err,
+    )  # fmt: skip
+    assert found, err
+    assert "killed_seed0" in found[1].split(", ")  # mmd_seed0 too when it was still training
+    assert set(found[1].split(", ")) <= {"killed_seed0", "mmd_seed0"}
+
+
+def test_a_worker_out_of_memory_is_a_one_line_error_naming_the_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WAE_TEST_PARENT_PID", str(os.getpid()))
+    with registered(OutOfMemoryInAWorker):
+        code = main([*LATENT, "--methods", "oom,mmd", "--jobs", "2", "--out", str(tmp_path)])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "wae-bench: error: oom_seed0: out of memory with 2 runs at a time; pass a smaller "
+        "--jobs (e.g. --jobs 1), with --resume to keep the finished epochs\n"
+    )
+
+
+class NotCapturable(regularizers.Regularizer):
+    """A plug-in without ``capturable = True``: on CUDA each run warns that it trains eagerly."""
+
+    name = "not-capturable"
+
+    def forward(self, z, x):
+        return z.pow(2).mean()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_jobs_on_cuda_write_the_serial_files_with_one_graph_warning(tmp_path):
+    """Two workers share the GPU; every file equals the serial run's, and the warning that
+    a method trains eagerly, which each worker raises, is shown once."""
+    args = [*LATENT, "--methods", "moca,not-capturable", "--seeds", "2", "--device", "cuda"]
+    with registered(NotCapturable):
+        assert main([*args, "--out", str(tmp_path / "serial")]) == 0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert main([*args, "--jobs", "2", "--out", str(tmp_path / "jobs")]) == 0
+    assert_same_outputs(tmp_path / "serial", tmp_path / "jobs", "curves.csv")
+    eager = [w for w in caught if "does not declare capturable = True" in str(w.message)]
+    assert len(eager) == 1

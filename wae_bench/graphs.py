@@ -18,8 +18,9 @@ replay advances like the eager kernels would.
 
 A regularizer that does not declare ``capturable = True`` (a plug-in written without
 graphs in mind) keeps the eager step, with one warning; so does a step that synchronizes
-or whose recording fails. Neither gives a wrong result; a failed recording may only shift
-which random numbers the later steps draw.
+or whose recording fails. Neither gives a wrong result: a failed recording puts back grad
+mode, the stream, the random state and every tensor of the run (``snapshot.py``), so the
+eager steps continue exactly as if no recording had been tried.
 """
 
 import warnings
@@ -27,6 +28,8 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
+
+from .snapshot import attempt
 
 WARMUP_STEPS = 3
 
@@ -91,16 +94,18 @@ class GraphedStep:
         return loss
 
     def _record(self, x: Tensor):
-        """(graph, its input, its loss) for x's shape; None (and one warning) on failure."""
+        """(graph, its input, its loss) for x's shape; None (and one warning) on failure,
+        with grad mode, stream, random state and the run's tensors as before the attempt."""
         static_x = x.clone()
         graph = torch.cuda.CUDAGraph()
-        stream = torch.cuda.current_stream()
-        try:
+
+        def capture() -> Tensor:
             with torch.cuda.graph(graph):
-                static_loss = self.step(static_x)
-        except Exception as err:  # the recording ran nothing: the eager step is still right
-            torch.cuda.set_stream(stream)  # a failed capture_end leaves the capture stream set
-            self._give_up(f"{type(err).__name__}: {str(err).splitlines()[0]}")
+                return self.step(static_x)
+
+        static_loss, error = attempt(capture, self.step)
+        if error is not None:
+            self._give_up(f"{type(error).__name__}: {str(error).splitlines()[0]}")
             return None
         return graph, static_x, static_loss
 

@@ -15,7 +15,10 @@ run), and at the end ``finish``. Every output is therefore the file a serial run
 first failing run in that order ends the command with its own error (diverged, a write
 error, a bad checkpoint) after the rows of the runs before it are logged, as in a serial run;
 the runs still training then stop at their next step, keeping their last checkpoint for
-``--resume``. So does Ctrl-C, which the parent alone handles.
+``--resume``. So does Ctrl-C, which the parent alone handles. A run out of memory, or a
+worker the system killed (most often for lack of memory), is a one-line error naming the
+run and a smaller ``--jobs``. A worker's warnings (e.g. a step that is not captured as a
+CUDA graph) are shown by the parent, each once per command as in a serial run.
 
 Each worker uses the parent's number of torch threads: a different count can change the last
 bits of CPU results. On a CPU N workers therefore share the cores with as many threads each;
@@ -27,7 +30,9 @@ import os
 import pickle
 import signal
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 from queue import Empty
@@ -59,7 +64,7 @@ def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list) -> N
     cfg = ctx.cfg
     jobs, methods = min(cfg.jobs, len(keys)), _methods(cfg)
     spawn = get_context("spawn")
-    events = None if cfg.quiet else spawn.Queue()
+    events = spawn.Queue()  # step counts for the bar, and the id of each run a worker starts
     stop = spawn.Event()
     wants_images = any(logger.wants_images for logger in loggers)
     threads, cores = torch.get_num_threads(), os.cpu_count() or 1
@@ -67,17 +72,23 @@ def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list) -> N
         fit = max(1, cores // jobs)
         print(f"--jobs {jobs} on the CPU: {jobs} workers x {threads} torch threads on {cores} "
               f"cores; OMP_NUM_THREADS={fit} fits them (see the README)")  # fmt: skip
-    setup = (task, cfg, ctx.device, out, methods, threads, wants_images, events, stop)
+    setup = (task, cfg, ctx.device, out, methods, threads, wants_images, events, stop, jobs)
     steps = math.ceil(task.dataset_size(ctx) / cfg.batch_size) * cfg.epochs
     hook = type(task).after_run is not Task.after_run
     fixtures: dict = {}
+    started: list[str] = []  # runs a worker has started, in the order they did
+    shown: set = set()  # the warnings shown so far: each once per command, as in a serial run
     with tqdm(total=len(keys) * steps, desc=f"{len(keys)} runs, {jobs} at a time", unit="step",
               disable=cfg.quiet, dynamic_ncols=True) as bar:  # fmt: skip
         pool, futures = spawn_pool(jobs, _start_worker, setup), []
         try:
             futures += [pool.submit(_train, key) for key in keys]  # taken in this order
             for done, (key, future) in enumerate(zip(keys, futures, strict=True), 1):
-                rows, error = _result(future, events, bar)
+                try:
+                    rows, error, caught = _result(future, events, bar, started)
+                except BrokenProcessPool:
+                    raise _worker_died(started, keys[done - 1 :], jobs) from None
+                _show_once(caught, shown)
                 for row, grids in rows:  # as runner._train logs them
                     for logger in loggers:
                         logger.row(key.id, row)
@@ -98,9 +109,9 @@ def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list) -> N
             pool.shutdown(wait=False, cancel_futures=True)
             while not all(f.done() for f in futures):
                 wait(futures, timeout=FLUSH_SECONDS)
-                _drain(events, bar)  # a worker cannot exit with unread reports
+                _drain(events, bar, started)  # a worker cannot exit with unread reports
             pool.shutdown(wait=True)
-            _drain(events, bar)  # what the workers sent last
+            _drain(events, bar, started)  # what the workers sent last
 
 
 def _methods(cfg) -> dict:
@@ -120,21 +131,52 @@ def _methods(cfg) -> dict:
     return classes
 
 
-def _result(future, events, bar) -> tuple[list, Exception | None]:
+def _result(future, events, bar, started: list) -> tuple[list, Exception | None, list]:
     """The future's result, feeding the bar with the workers' reports while it is due."""
     while not future.done():
         wait([future], timeout=FLUSH_SECONDS)
-        _drain(events, bar)
-    _drain(events, bar)
+        _drain(events, bar, started)
+    _drain(events, bar, started)
     return future.result()
 
 
-def _drain(events, bar) -> None:
-    while events is not None:
+def _drain(events, bar, started: list) -> None:
+    """Take the workers' reports: step counts to the bar, ids of started runs to
+    ``started``."""
+    while True:
         try:
-            bar.update(events.get_nowait())
+            report = events.get_nowait()
         except Empty:
             return
+        if isinstance(report, str):
+            started.append(report)
+        else:
+            bar.update(report)
+
+
+def smaller_jobs(jobs: int) -> int:
+    """The --jobs to suggest when ``jobs`` runs at a time did not fit in memory."""
+    return max(1, jobs // 2)
+
+
+def _worker_died(started: list, waiting: list, jobs: int) -> UsageError:
+    """The one-line error for a worker process that died (the system kills one that runs
+    out of memory; the pool then stops the others): names the runs that were training (the
+    awaited one when none is known to have started)."""
+    ended = [key.id for key in waiting if key.id in started] or [waiting[0].id]
+    return UsageError(
+        f"a worker process was killed (most often by the system, for lack of memory with "
+        f"{jobs} runs at a time) while these runs trained: {', '.join(ended)}; pass a smaller "
+        f"--jobs (e.g. --jobs {smaller_jobs(jobs)}), with --resume to keep the finished epochs"
+    )
+
+
+def _show_once(caught: list, shown: set) -> None:
+    """Show the warnings a worker caught, each (category, text) once per command."""
+    for category, text in caught:
+        if (category, text) not in shown:
+            shown.add((category, text))
+            warnings.warn(text, category, stacklevel=2)
 
 
 # In a worker process.
@@ -142,23 +184,34 @@ def _drain(events, bar) -> None:
 _worker: dict = {}
 
 
-def _start_worker(task, cfg, device, out, methods, threads, wants_images, events, stop):
+def _start_worker(task, cfg, device, out, methods, threads, wants_images, events, stop, jobs):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the runs
     torch.set_num_threads(threads)
     regularizers.available()  # entry points first: the parent's classes win
     for cls in methods.values():
         regularizers.register(cls, replace=True)
     _worker.update(task=task, cfg=cfg, device=device, out=out, wants_images=wants_images,
-                   events=events, stop=stop, ctx=None, fixtures={})  # fmt: skip
+                   events=events, stop=stop, jobs=jobs, ctx=None, fixtures={})  # fmt: skip
 
 
-def _train(key) -> tuple[list[tuple[dict, dict | None]], Exception | None]:
+def _train(key) -> tuple[list[tuple[dict, dict | None]], Exception | None, list]:
     """Train the run of ``key`` (resumed from its checkpoint with --resume); returns the
-    (row, image grids or None) it would have logged, restored rows first, and the error
-    that ended it (diverged, a write error, a bad checkpoint) or None."""
+    (row, image grids or None) it would have logged, restored rows first, the error that
+    ended it (diverged, a write error, a bad checkpoint, out of memory) or None, and the
+    (category, text) of the warnings it raised, for the parent to show once."""
     w = _worker
     if w["stop"].is_set():  # queued before the parent stopped
         raise Stopped("stopped by the parent process")
+    w["events"].put(key.id)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # each warning once per place, as Python shows them
+        rows, error = _train_run(key)
+    return rows, error, [(warning.category, str(warning.message)) for warning in caught]
+
+
+def _train_run(key) -> tuple[list[tuple[dict, dict | None]], Exception | None]:
+    """``_train`` without the warnings: the rows and the error that ended the run."""
+    w = _worker
     task = w["task"]
     if w["ctx"] is None:  # here, not in the initializer: a failure is this run's error
         w["ctx"] = task.setup(w["cfg"], w["device"])
@@ -171,6 +224,12 @@ def _train(key) -> tuple[list[tuple[dict, dict | None]], Exception | None]:
                          label=key.id, bar=_Progress.factory(w["events"], w["stop"]))  # fmt: skip
     except (Diverged, UsageError) as err:  # anything else is a bug: its traceback travels
         return logger.rows, err
+    except (torch.cuda.OutOfMemoryError, MemoryError):
+        jobs = w["jobs"]
+        return logger.rows, UsageError(
+            f"{key.id}: out of memory with {jobs} runs at a time; pass a smaller --jobs "
+            f"(e.g. --jobs {smaller_jobs(jobs)}), with --resume to keep the finished epochs"
+        )
     return logger.rows, None
 
 
@@ -221,6 +280,6 @@ class _Progress:
     def flush(self) -> None:
         if self.stop.is_set():
             raise Stopped("stopped by the parent process")
-        if self.pending and self.events is not None:
+        if self.pending:
             self.events.put(self.pending)
         self.pending, self.sent = 0, time.monotonic()

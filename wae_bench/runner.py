@@ -27,12 +27,13 @@ from .errors import UsageError
 from .graphs import training_step
 from .lock import RunLock
 from .loggers import CsvLogger, TensorBoardLogger
+from .loss_display import LossDisplay
 from .tasks import Task
 from .tasks.base import Context
 from .train import TrainingStep, check_finite, load_training_state, train_epoch, training_state
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16}
-LOSS_READ_EVERY = 50  # steps between the progress bar's loss readings
+LOSS_READ_EVERY = 50  # steps between the progress bar's loss copies
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,12 @@ def progress_bar(cfg: RunConfig, *, total: int, initial: int, desc: str) -> tqdm
                 dynamic_ncols=True)  # fmt: skip
 
 
+def step_reporter(progress, *, quiet: bool):
+    """``train_epoch``'s ``on_step``: counts the step on ``progress`` and, unless ``quiet``,
+    shows a recent loss without waiting for the device (``LossDisplay``)."""
+    return (lambda loss: progress.update()) if quiet else LossDisplay(progress, LOSS_READ_EVERY)
+
+
 def train_run(task, ctx, fixtures, key: RunKey, out: Path, *, loggers, label: str,
               bar=progress_bar) -> Run:  # fmt: skip
     """Build (or resume) the run of ``key`` and train it to the last epoch; returns it."""
@@ -300,14 +307,7 @@ def _train(task, ctx, fixtures, run: Run, *, checkpoint: Path, loggers, label: s
         log(row)
     steps = run.steps_per_epoch
     with bar(cfg, total=cfg.epochs * steps, initial=run.epoch * steps, desc=label) as progress:
-        counter = {"steps": 0}
-
-        def on_step(loss) -> None:
-            counter["steps"] += 1
-            progress.update()
-            if counter["steps"] % LOSS_READ_EVERY == 0:  # reading the loss waits for the device
-                progress.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
-
+        on_step = step_reporter(progress, quiet=cfg.quiet)
         while run.epoch < cfg.epochs:
             loss = run.train_one_epoch(fixtures, on_step)
             check_finite(loss, run.id, run.epoch)

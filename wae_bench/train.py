@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from regularizers import Regularizer
+from regularizers.base import network_autocast
 from regularizers.optim import Adam
 
 from .errors import Diverged
@@ -29,8 +30,9 @@ class TrainingStep:
     """One optimization step on a batch ``x``; returns its loss (a device tensor).
 
     With lam = 0 the regularizer is skipped entirely: a plain (deterministic) autoencoder.
-    ``amp_dtype`` (e.g. torch.bfloat16) runs the encoder and decoder under autocast; the
-    regularizer and the loss stay in float32.
+    ``amp_dtype`` (e.g. torch.bfloat16) runs the encoder and decoder under autocast, and
+    so does a network the regularizer runs itself (MoCA's key encoder); the regularizer's
+    arithmetic, its state and the loss stay in float32.
     """
 
     def __init__(self, encoder: nn.Module, regularizer: Regularizer, optimizer: Adam, *,
@@ -38,6 +40,7 @@ class TrainingStep:
                  amp_dtype: torch.dtype | None = None):  # fmt: skip
         self.encoder, self.regularizer, self.optimizer = encoder, regularizer, optimizer
         self.decoder, self.lam, self.amp_dtype = decoder, lam, amp_dtype
+        regularizer.amp_dtype = amp_dtype  # for networks it runs itself (MoCA's key encoder)
 
     def train(self) -> None:
         """Put every module in training mode (before an epoch)."""
@@ -46,9 +49,7 @@ class TrainingStep:
                 module.train()
 
     def __call__(self, x: Tensor) -> Tensor:
-        # no autocast cache: a captured step must not keep casts from one replay to the next
-        with torch.autocast(x.device.type, dtype=self.amp_dtype,
-                            enabled=self.amp_dtype is not None, cache_enabled=False):  # fmt: skip
+        with network_autocast(x.device.type, self.amp_dtype):
             z = self.encoder(x)
             x_hat = self.decoder(z) if self.decoder is not None else None
         z = z.float()
