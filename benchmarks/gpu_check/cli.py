@@ -21,7 +21,7 @@ DEPENDENCIES = {"torch": "torch", "torchvision": "torchvision", "geomloss": "geo
 
 def missing_dependencies() -> list[str]:
     """The packages whose module does not import (absent, or installed but broken)."""
-    missing = missing_dependencies()
+    missing = []
     for module, package in DEPENDENCIES.items():
         try:
             importlib.import_module(module)
