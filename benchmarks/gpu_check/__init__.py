@@ -27,7 +27,7 @@ interrupted (SIGINT: pytest still writes its JUnit XML) at its section's budget 
 later; in-process sections start no new configuration once their budget is spent. With Python's
 start, the whole check fits 6 minutes on one H100 by construction, whatever the GPU does.
 
-Without CUDA (or with ``--small``) it runs a small mode in well under a minute: the same
+Without CUDA (or with ``--small``) it runs a small mode (about 30 s on an idle 2-core CPU): the same
 sections and summary shape with tiny sizes, CUDA rows marked "no CUDA" when CUDA is absent, and
 no target judged. Its default stem is ``gpu_check_cpu`` (``gpu_check_small`` with CUDA), so that
 it is never taken for a GPU run.

@@ -2,6 +2,7 @@
 values) and the one way the check runs a command: within the budget, its output kept."""
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -77,7 +78,7 @@ class Check:
 
     def shown(self, args: list[str]) -> str:
         """The command as a user types it (python -m wae_bench: wae-bench), paths shortened."""
-        text = " ".join(["wae-bench" if a == "wae_bench" else a for a in args])
+        text = shlex.join(["wae-bench" if a == "wae_bench" else a for a in args])
         return text.replace(str(self.tmp), "TMP").replace(str(self.logs), "LOGS")
 
 
@@ -116,7 +117,7 @@ def _run(check: Check, args: list[str], log_name: str, cap: float | None) -> flo
     log = check.logs / log_name
     start = time.perf_counter()
     with open(log, "w") as out:
-        out.write(f"$ python -m {' '.join(args)}\n")
+        out.write(f"$ python -m {shlex.join(args)}\n")
         out.flush()
         process = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, env=env,
                                    stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
