@@ -82,6 +82,10 @@ def test_a_failing_section_is_recorded_and_the_summary_is_written_after_each(
     assert "RuntimeError: the GPU caught fire" in text and "sections failed: machine" in text
     log = (tmp_path / "s_logs" / result["sections"][0]["log"]).read_text()
     assert "Traceback (most recent call last)" in log and "in broken" in log
+    first = (tmp_path / "s_logs" / "check.log").read_text()
+    assert cli.main(["--small", "--out", str(tmp_path), "--stem", "s"]) == 1  # again
+    kept = [p for p in tmp_path.glob("s_logs.*") if (p / "check.log").read_text() == first]
+    assert len(kept) == 1  # the first run's logs renamed, not replaced
 
 
 def test_a_missing_dependency_is_one_line_before_anything_runs(tmp_path, monkeypatch, capsys):

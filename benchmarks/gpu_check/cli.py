@@ -56,10 +56,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from .check import Check
 
-    small = args.small or not torch.cuda.is_available()
     cuda = torch.cuda.is_available()
     stem = args.stem or ("gpu_check_cpu" if not cuda else
-                         "gpu_check_small" if small else "gpu_check")  # fmt: skip
+                         "gpu_check_small" if args.small else "gpu_check")  # fmt: skip
     logs = keep_aside(args.out / f"{stem}_logs")
     check = Check(args.small, logs)
     check.runs.mkdir()
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_sections(check, sections, say, write)
     finally:
-        shutil.rmtree(check.tmp, ignore_errors=True)  # the generated data set; logs stay
+        shutil.rmtree(check.tmp, ignore_errors=True)  # generated data, runs copied to logs
     summary = write(sections, finished=True)
     say(
         f"wrote {args.out / stem}.md and .json, logs in {logs} "
@@ -92,7 +91,11 @@ def keep_aside(logs: Path) -> Path:
     """An empty logs folder; an earlier run's is renamed with its time, never deleted."""
     if logs.exists() and any(logs.iterdir()):
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(logs.stat().st_mtime))
-        logs.rename(logs.with_name(f"{logs.name}.{stamp}"))
+        aside, n = logs.with_name(f"{logs.name}.{stamp}"), 1
+        while aside.exists():  # two runs within a second
+            n += 1
+            aside = logs.with_name(f"{logs.name}.{stamp}-{n}")
+        logs.rename(aside)
     logs.mkdir(parents=True, exist_ok=True)
     return logs
 
