@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The prepared GPU check (benchmarks/gpu_check.py): about 3-5 minutes on one H100, no network,
-# nothing installed. Writes results/timing/gpu_check.md and .json (or --out DIR).
-# Without CUDA (or with --small) it runs a small mode in well under a minute instead.
+# The prepared GPU check (benchmarks/gpu_check/): at most about 5.5 minutes on one H100 by its
+# section budgets, no network, nothing installed. Writes results/timing/gpu_check.md and .json
+# and keeps every log and the CUDA tests' JUnit XML in results/timing/gpu_check_logs/ (or --out DIR).
+# Without CUDA (or with --small) it runs a small mode instead (about 30 s on an idle 2-core CPU).
 # Python: $PYTHON, else the checkout's .venv, else python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -47,6 +47,8 @@ def brute_force_distance(x, y, gamma):
 
 def test_closed_form_matches_brute_force_double_loop():
     x = torch.randn(9, 24, dtype=torch.float64) * 0.7 + 0.2
+    # float64: 81 kernel values of 24-term distances; the three terms add up to 10-170x the
+    # result here (most at gamma = 2): error <= ~110 eps64 * 170 = 2e-12; 1e-10 leaves 50x.
     for gamma in (0.05, silverman_gamma(9), 2.0):
         assert cw_normality(x, gamma).item() == pytest.approx(
             brute_force_normality(x, gamma), rel=1e-10
@@ -56,6 +58,8 @@ def test_closed_form_matches_brute_force_double_loop():
 def test_sample_form_matches_brute_force_double_loop():
     x = torch.randn(9, 24, dtype=torch.float64)
     y = torch.randn(7, 24, dtype=torch.float64) + 0.3
+    # float64: <= 81 kernel values per mean, the means add up to 3-15x the result here:
+    # error <= ~110 eps64 * 15 = 2e-13; 1e-10 leaves 500x.
     for gamma in (0.01, 0.3):
         assert cw_distance(x, y, gamma).item() == pytest.approx(
             brute_force_distance(x, y, gamma), rel=1e-10
@@ -142,6 +146,8 @@ def test_sample_form_of_prior_samples_is_small_and_grows_with_a_shift():
 def test_scaling_codes_and_prior_by_c_and_gamma_by_c_squared_divides_by_c():
     x, y = torch.randn(7, 20, dtype=torch.float64), torch.randn(5, 20, dtype=torch.float64)
     scaled = cw_distance(3.0 * x, 3.0 * y, 9.0 * 0.2).item()
+    # float64: 3x and 9 * 0.2 round (eps64 each), 20-term distances and means of <= 49 values
+    # that add up to 9x the result: ~(70 eps64) * 9 = 7e-14 per side; 1e-12 leaves 7x.
     assert scaled == pytest.approx(cw_distance(x, y, 0.2).item() / 3.0, rel=1e-12)
 
 

@@ -1,0 +1,118 @@
+"""What the GPU check does: sizes per mode, each section's time budget, and the targets."""
+
+from dataclasses import dataclass
+
+LATENT_METHODS = ["moca", "mmd", "swd", "sinkhorn", "gan", "cwae"]
+A2_METHODS = ["plain", "moca", "mmd"]
+CIFAR_TRAIN, CIFAR_BATCH = 50_000, 64
+STEPS_PER_EPOCH = -(-CIFAR_TRAIN // CIFAR_BATCH)  # 782
+PAPER_RUNS, PAPER_EPOCHS = 6, 100  # moca and mmd at three lam, one seed
+NO_CUDA = "no CUDA"
+PACKAGES = ("torch", "numpy", "geomloss", "pot", "pykeops", "torchvision", "pandas")
+
+# Each section's budget in seconds, in the order the sections run. A command is interrupted at
+# its section's budget (KILL_GRACE_S later killed); an in-process section starts nothing new
+# once its budget is spent. 320 s in all, plus Python's start and the summaries: under 6 min.
+BUDGETS_S = {
+    "machine": 5,
+    "CUDA tests": 100,  # about 10 s of collection, then the CUDA tests (seconds each on a GPU)
+    "latent CLI wall time": 65,  # cuda run capped at 35 s (target 10 s), then the cpu run
+    "per-step times": 50,  # 30 configurations of about 100 steps, milliseconds each on a GPU
+    "A2 epoch and the paper's protocol": 80,  # images scaled to the budget (see sections.py)
+    "image SWD, N = 10,000": 20,  # one call, about 1 s on a GPU (15 s on 2 CPU cores)
+}
+KILL_GRACE_S = 10  # after SIGINT, time to write the JUnit XML and results before SIGKILL
+LATENT_CLI_CUDA_CAP_S = 35
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each section does: the full GPU check or the small smoke run."""
+
+    latent_cli: tuple[str, ...]  # flags added to the default latent command
+    warmup: int  # eager steps before timing
+    blocks: int  # timed blocks per step configuration
+    block_steps: int  # steps per block (latent; the A2 step uses a_block_steps)
+    step_arch: str  # the image step timed: a2 (small mode: conv, an A2 step is seconds on CPU)
+    a2_batch: int
+    a2_block_steps: int
+    images: int  # generated training images
+    test_images: int
+    eval_samples: int
+    image_arch: str
+    image_runs: tuple[str, ...]  # methods and lam of the image command
+    swd_n: int
+
+
+FULL = Sizes(
+    latent_cli=(),
+    warmup=3,
+    blocks=5,
+    block_steps=20,
+    step_arch="a2",
+    a2_batch=64,
+    a2_block_steps=10,
+    images=CIFAR_TRAIN,
+    test_images=1_000,
+    eval_samples=1_000,
+    image_arch="a2",
+    image_runs=("--lambdas", "moca=10", "--lambdas", "mmd=0,10"),
+    swd_n=10_000,
+)
+SMALL = Sizes(  # one image run (evaluation and figures dominate it at this size)
+    latent_cli=("--methods", "mmd", "--epochs", "1", "--points", "64"),
+    warmup=0,
+    blocks=1,
+    block_steps=1,
+    step_arch="conv",
+    a2_batch=8,
+    a2_block_steps=1,
+    images=64,
+    test_images=16,
+    eval_samples=16,
+    image_arch="conv",
+    image_runs=("--methods", "mmd", "--lambdas", "mmd=10"),
+    swd_n=256,
+)
+# the CUDA tests: every test whose name mentions cuda (they skip without CUDA), both modes;
+# not this check's own tests, which run the check
+CUDA_TESTS = ("tests", "-k", "cuda and not test_gpu_check")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target of the performance issue: value (in ``unit``) <= limit, or >= with at_least."""
+
+    key: str
+    name: str
+    limit: float
+    unit: str
+    section: str  # the section that measures it
+    at_least: bool = False
+
+
+_CLI, _STEPS = "latent CLI wall time", "per-step times"
+_EPOCH, _SWD = "A2 epoch and the paper's protocol", "image SWD, N = 10,000"
+TARGETS = [
+    Target("latent_cli_cuda", "`wae-bench latent --device cuda` wall time (default run)", 10.0,
+           "s", _CLI),
+    Target("latent_cli_cuda_over_cpu", "latent CLI: cuda / cpu wall time, same machine", 1.0,
+           "x", _CLI),
+    *[Target(f"latent_step_{m}", f"latent step (MLP, B=64, graphs, fp32), {m}", limit, "ms",
+             _STEPS)
+      for m, limit in (("moca", 0.5), ("mmd", 0.5), ("swd", 0.5), ("gan", 0.5),
+                       ("sinkhorn", 2.0))],
+    *[Target(f"bf16_speedup_{m}", f"A2 step (graphs), {m}: fp32 time / bf16 time", 1.3, "x",
+             _STEPS, at_least=True) for m in A2_METHODS],
+    Target("a2_epoch_plain", "A2 epoch, 50,000 images (782 steps, fp32, graphs), plain", 4.0,
+           "s", _EPOCH),
+    Target("a2_epoch_mmd", "A2 epoch, 50,000 images (782 steps, fp32, graphs), mmd", 4.0, "s",
+           _EPOCH),
+    Target("a2_epoch_moca_over_plain", "A2 epoch: moca / plain", 1.25, "x", _EPOCH),
+    Target("paper_protocol", "paper's CIFAR-10 protocol (A2, 100 epochs, moca + mmd x 3 lam, "
+           "1 seed): EXTRAPOLATED = 6 runs x 100 epochs x s/epoch", 1.0, "h", _EPOCH),
+    Target("image_swd_s", "image SWD, N = 10,000 32x32x3: time", 20.0, "s", _SWD),
+    Target("image_swd_peak", "image SWD, N = 10,000: peak GPU memory", 4.0, "GB", _SWD),
+    Target("cuda_tests", "CUDA tests (`pytest tests -k cuda`) on CUDA: failed, errored or "
+           "skipped", 0.0, "", "CUDA tests"),
+]  # fmt: skip
