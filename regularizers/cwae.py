@@ -79,6 +79,8 @@ class CramerWold(Regularizer):
 
     name = "cwae"
     capturable = True
+    paper = "Knop et al., JMLR 2020 (Cramer-Wold AutoEncoder)"
+    prior_assumption = "closed form against N(0, I); any other prior by B prior samples per step"
 
     def __init__(self, gamma: float | None = None):
         super().__init__()

@@ -49,6 +49,8 @@ class LatentGAN(Regularizer):
 
     name = "gan"
     capturable = True
+    paper = "Tolstikhin et al., ICLR 2018 (WAE-GAN); Makhzani et al. 2015 (adversarial AE)"
+    prior_assumption = "any prior it can sample (B prior samples per critic step)"
 
     def __init__(self, hidden: int = 512, layers: int = 4, lr: float = 5e-4):
         super().__init__()

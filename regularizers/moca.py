@@ -56,6 +56,8 @@ class MoCA(Regularizer):
 
     name = "moca"
     capturable = True
+    paper = "Arpit et al. 2021, arXiv 2110.10303 (Momentum Contrastive Autoencoder)"
+    prior_assumption = "uniform on the unit sphere (refuses another prior)"
 
     def __init__(self, tau: float = 0.1, K: int | None = None, m: float = 0.99):
         super().__init__()

@@ -22,7 +22,6 @@ bits of CPU results. On a CPU N workers therefore share the cores with as many t
 ``OMP_NUM_THREADS=1`` (or fewer) makes the workers fit the cores, serial runs too.
 """
 
-import math
 import os
 import pickle
 import signal
@@ -38,6 +37,7 @@ from tqdm.auto import tqdm
 import regularizers
 
 from . import runner
+from .batching import steps_per_epoch
 from .errors import Diverged, UsageError
 from .tasks import Task
 from .tasks.base import Context
@@ -68,7 +68,7 @@ def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list) -> N
         print(f"--jobs {jobs} on the CPU: {jobs} workers x {threads} torch threads on {cores} "
               f"cores; OMP_NUM_THREADS={fit} fits them (see the README)")  # fmt: skip
     setup = (task, cfg, ctx.device, out, methods, threads, wants_images, events, stop)
-    steps = math.ceil(task.dataset_size(ctx) / cfg.batch_size) * cfg.epochs
+    steps = steps_per_epoch(task.dataset_size(ctx), cfg.batch_size) * cfg.epochs
     hook = type(task).after_run is not Task.after_run
     fixtures: dict = {}
     with tqdm(total=len(keys) * steps, desc=f"{len(keys)} runs, {jobs} at a time", unit="step",
