@@ -58,7 +58,6 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DEADLINE_S = 345  # the whole check, full mode: under 6 minutes
-LATENT_METHODS = ["moca", "mmd", "swd", "sinkhorn", "gan", "cwae"]
 A2_METHODS = ["plain", "moca", "mmd"]
 CIFAR_TRAIN, CIFAR_BATCH = 50_000, 64
 STEPS_PER_EPOCH = -(-CIFAR_TRAIN // CIFAR_BATCH)  # 782
@@ -355,8 +354,11 @@ def _label(check: Check, task: str, device: str) -> str:
 
 def step_times(check: Check, section: Section) -> None:
     """Every latent method and the A2 step, per precision and graphs setting."""
+    import regularizers
+
     s = check.sizes
-    configs = [("latent", _latent_step, m, "fp32", s.block_steps, 64) for m in LATENT_METHODS]
+    configs = [("latent", _latent_step, m, "fp32", s.block_steps, 64)
+               for m in regularizers.available()]  # fmt: skip
     image = functools.partial(_image_step, s.step_arch)
     configs += [("image", image, m, amp, s.a2_block_steps, s.a2_batch)
                 for amp in ("fp32", "bf16") for m in A2_METHODS]  # fmt: skip
