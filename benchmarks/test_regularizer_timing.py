@@ -10,10 +10,22 @@ import torch
 from geomloss import SamplesLoss
 
 import regularizers
+from regularizers.ssw import (
+    circle_coordinates,
+    circle_wasserstein,
+    random_great_circles,
+    w2_to_uniform_circle,
+)
+from regularizers.swd import fast_sort
 
 from .conftest import devices, peak_memory_mb, tag, timed
 
 BATCHES = [64, 256, 1024, 4096]
+# every registered method; moca is timed at three queue sizes below
+METHODS = [m for m in regularizers.available() if m != "moca"]
+# the methods that train something after the encoder's step (moca's EMA and queue, the critic)
+AFTER_STEP = [m for m in regularizers.available()
+              if regularizers.get(m).after_step is not regularizers.Regularizer.after_step]
 HEAVY = 4096  # few rounds at this size: one call takes seconds on the CPU
 
 
@@ -32,7 +44,7 @@ def run(benchmark, where, fn, batch):
 
 @devices
 @pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("method", ["mmd", "swd", "sinkhorn", "gan", "cwae"])
+@pytest.mark.parametrize("method", METHODS)
 def test_forward_backward(benchmark, make_inputs, method, batch, where):
     tag(benchmark, where, f"regularizer B={batch}", role="regularizer", method=method, batch=batch)
     reg, z, x = make_inputs(method, batch, where.device)
@@ -69,6 +81,45 @@ def test_pot_sliced_wasserstein_reference(benchmark, make_inputs, batch, where):
 
 @devices
 @pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("impl", ["ours", "pot"])
+@pytest.mark.parametrize("against", ["uniform", "samples"])
+def test_spherical_sliced_wasserstein_vs_pot(benchmark, make_inputs, against, impl, batch, where):
+    """SSW_2^2 forward + backward on L = 50 great circles: ours (regularizers.ssw: the closed
+    form against the uniform distribution, the cyclic-shift search against as many prior
+    samples) and POT's ot.sliced_wasserstein_sphere_unif / ot.sliced_wasserstein_sphere (a
+    binary search over the cut of the circle) on the same codes and circles."""
+    method = f"{'pot-' * (impl == 'pot')}ssw-{against}"
+    tag(benchmark, where, f"regularizer B={batch}", role="regularizer", method=method,
+        batch=batch)  # fmt: skip
+    _, z, _ = make_inputs("ssw", batch, where.device)
+    d = z.shape[1]
+    frames = random_great_circles(d, 50, device=z.device)
+    prior = regularizers.SpherePrior(d)
+
+    def ours():
+        codes = fast_sort(circle_coordinates(z, frames))
+        if against == "uniform":
+            return w2_to_uniform_circle(codes).mean()
+        y = fast_sort(circle_coordinates(prior.sample(batch, device=z.device), frames))
+        return circle_wasserstein(codes, y).mean()
+
+    def pot():
+        if against == "uniform":
+            return ot.sliced_wasserstein_sphere_unif(z, projections=frames, n_projections=50) ** 2
+        y = prior.sample(batch, device=z.device)
+        return ot.sliced_wasserstein_sphere(z, y, projections=frames, n_projections=50) ** 2
+
+    loss = ours if impl == "ours" else pot
+
+    def step():
+        z.grad = None
+        loss().backward()
+
+    run(benchmark, where, step, batch)
+
+
+@devices
+@pytest.mark.parametrize("batch", BATCHES)
 def test_geomloss_sinkhorn_reference(benchmark, make_inputs, batch, where):
     """geomloss called directly with the sinkhorn regularizer's defaults."""
     tag(benchmark, where, f"regularizer B={batch}", role="regularizer",
@@ -85,7 +136,7 @@ def test_geomloss_sinkhorn_reference(benchmark, make_inputs, batch, where):
 
 
 @devices
-@pytest.mark.parametrize("method", ["moca", "gan"])
+@pytest.mark.parametrize("method", AFTER_STEP)
 def test_after_step(benchmark, make_inputs, method, where):
     """The post-optimizer hook: EMA + enqueue (moca), one discriminator step (gan)."""
     tag(benchmark, where, "after_step B=256", role="after_step", method=method, batch=256)
@@ -100,10 +151,11 @@ def test_after_step(benchmark, make_inputs, method, where):
 
 @devices
 @pytest.mark.parametrize("batch", [1024, 4096, 8192])
-@pytest.mark.parametrize("method", ["mmd", "sinkhorn", "cwae"])
+@pytest.mark.parametrize("method", METHODS)
 def test_peak_memory_of_pairwise_methods(benchmark, method, batch, where):
-    """Peak memory of one forward + backward of the B x B methods, in a fresh process:
-    resident memory on the CPU, GPU memory allocated by tensors on CUDA."""
+    """Peak memory of one forward + backward of every method but moca (the B x B ones
+    dominate), in a fresh process: resident memory on the CPU, GPU memory allocated by
+    tensors on CUDA."""
     tag(benchmark, where, "peak memory", role="memory", method=method, batch=batch)
     code = f"""
         from benchmarks.conftest import bound_regularizer

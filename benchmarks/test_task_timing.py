@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import regularizers
 from regularizers import TrainingPlan
 from regularizers.mmd import mmd_unbiased
 from wae_bench.image_swd import image_swd
@@ -65,7 +66,7 @@ def test_latent_epoch_bare_torch_loop(benchmark, where):
     benchmark(epoch)
 
 
-LATENT_METHODS = ["moca", "mmd", "swd", "sinkhorn", "gan", "cwae"]
+LATENT_METHODS = regularizers.available()  # every registered method
 
 
 @steps
@@ -85,7 +86,7 @@ def test_latent_step(benchmark, method, where):
                        warmup_rounds=5)  # fmt: skip
 
 
-STEPS = [("plain", 0.0), ("moca", 1.0), ("mmd", 1.0), ("swd", 1.0), ("sinkhorn", 1.0), ("gan", 1.0)]
+STEPS = [("plain", 0.0), *((method, 1.0) for method in regularizers.available())]
 
 
 # (channels, side, dataset size): the default image task (digits, MoCA K = 1500) and a

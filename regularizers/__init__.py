@@ -2,12 +2,12 @@
 
 >>> import regularizers
 >>> regularizers.available()
-['cwae', 'gan', 'mmd', 'moca', 'sinkhorn', 'swd']
+['cwae', 'energy', 'gan', 'mmd', 'moca', 'sinkhorn', 'ssw', 'swd', 'unif']
 >>> regularizers.build("moca", tau=0.2)
 MoCA(tau=0.2, K=None, m=0.99)
 """
 
-from . import cwae, gan, mmd, moca, sinkhorn, swd  # noqa: F401  (registers the built-in methods)
+from . import cwae, energy, gan, mmd, moca, sinkhorn, ssw, swd, unif  # noqa: F401  (built-ins)
 from .base import (
     ENTRY_POINT_GROUP,
     Regularizer,

@@ -83,10 +83,21 @@ class Regularizer(nn.Module):
     # trainer. A method that runs a network itself (MoCA's key encoder) runs it under
     # ``self.network_autocast(x)``; its own arithmetic and its state stay float32.
     amp_dtype: torch.dtype | None = None
+    # The smallest batch the estimator is defined for (2 for one that averages over pairs of
+    # distinct codes, e.g. an unbiased MMD); ``bind`` refuses a smaller batch size.
+    min_batch_size: ClassVar[int] = 1
+    # What `wae-bench methods` shows: the method's paper and what it assumes of the prior.
+    paper: ClassVar[str] = ""
+    prior_assumption: ClassVar[str] = ""
 
     def bind(self, encoder: nn.Module, prior: Prior, plan: TrainingPlan) -> None:
         """Attach to a run before training; raise ValueError when the run does not suit the
         method (e.g. MoCA with a queue smaller than the batch, or a non-spherical prior)."""
+        if plan.batch_size < self.min_batch_size:
+            raise ValueError(
+                f"{self.name} needs a batch size of at least {self.min_batch_size}, "
+                f"got {plan.batch_size}; raise the batch size"
+            )
         self.prior = prior
         self.plan = plan
 

@@ -81,6 +81,8 @@ class CramerWold(Regularizer):
     name = "cwae"
     capturable = True
     search_space = {"gamma": Range(1e-4, 1.0, "log")}
+    paper = "Knop et al., JMLR 2020 (Cramer-Wold AutoEncoder)"
+    prior_assumption = "closed form against N(0, I); any other prior by B prior samples per step"
 
     def __init__(self, gamma: float | None = None):
         super().__init__()

@@ -51,6 +51,8 @@ class LatentGAN(Regularizer):
     name = "gan"
     capturable = True
     search_space = {"lr": Range(1e-5, 1e-3, "log"), "hidden": Range(64, 1024, "log", integer=True)}
+    paper = "Tolstikhin et al., ICLR 2018 (WAE-GAN); Makhzani et al. 2015 (adversarial AE)"
+    prior_assumption = "any prior it can sample (B prior samples per critic step)"
 
     def __init__(self, hidden: int = 512, layers: int = 4, lr: float = 5e-4):
         super().__init__()

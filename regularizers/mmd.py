@@ -98,6 +98,9 @@ class MMD(Regularizer):
     name = "mmd"
     capturable = True
     search_space = {"kernel": Choice(("imq", "rbf")), "base_scale": Range(0.02, 500.0, "log")}
+    min_batch_size = 2  # the unbiased estimate averages over pairs of distinct codes
+    paper = "Tolstikhin et al., ICLR 2018 (Wasserstein Auto-Encoders), WAE-MMD"
+    prior_assumption = "any prior it can sample (B prior samples per step)"
 
     def __init__(self, kernel: str = "imq", base_scale: float | None = None):
         super().__init__()
@@ -108,8 +111,6 @@ class MMD(Regularizer):
 
     def bind(self, encoder, prior, plan):
         super().bind(encoder, prior, plan)
-        if plan.batch_size < 2:
-            raise ValueError("mmd needs a batch size of at least 2 (an unbiased estimate)")
         c0 = self.base_scale or prior.mean_sq_distance
         self.register_buffer("scales", torch.tensor([c0 * s for s in SCALE_MULTIPLIERS]))
 

@@ -59,6 +59,8 @@ class MoCA(Regularizer):
     capturable = True
     search_space = {"tau": Range(0.02, 1.0, "log"), "m": Range(0.5, 0.999, "log1m"),
                     "K": Range(64, 16384, "log", integer=True)}  # fmt: skip
+    paper = "Arpit et al. 2021, arXiv 2110.10303 (Momentum Contrastive Autoencoder)"
+    prior_assumption = "uniform on the unit sphere (refuses another prior)"
 
     def __init__(self, tau: float = 0.1, K: int | None = None, m: float = 0.99):
         super().__init__()

@@ -48,6 +48,9 @@ class Sinkhorn(Regularizer):
     name = "sinkhorn"
     capturable = True
     search_space = {"blur": Range(0.01, 0.5, "log"), "scaling": Range(0.5, 0.95)}
+    paper = ("Patrini et al., UAI 2019 (Sinkhorn AutoEncoders); Feydy et al., AISTATS 2019 "
+             "(geomloss)")
+    prior_assumption = "any prior it can sample (B prior samples per step)"
 
     def __init__(self, blur: float = 0.05, scaling: float = 0.9, p: int = 2, backend: str = "auto",
                  diameter: float | None = None):  # fmt: skip

@@ -68,6 +68,8 @@ class SlicedWasserstein(Regularizer):
     name = "swd"
     capturable = True
     search_space = {"L": Range(10, 500, "log", integer=True)}
+    paper = "Kolouri et al., ICLR 2019 (Sliced-Wasserstein Autoencoder)"
+    prior_assumption = "any prior it can sample (B prior samples per step)"
 
     def __init__(self, L: int = 50, p: float = 2.0):
         super().__init__()

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
+import regularizers
 import wae_bench.data
 from wae_bench.cli import main
 
@@ -41,7 +42,7 @@ def run_cli(*args):
     return main([*TINY, *map(str, args)])
 
 
-@pytest.mark.parametrize("method", ["moca", "mmd", "swd", "sinkhorn", "gan"])
+@pytest.mark.parametrize("method", regularizers.available())
 def test_tiny_run_per_method_writes_every_output(tmp_path, method):
     assert run_cli("--methods", method, "--out", tmp_path) == 0
     for name in [*OUTPUTS, f"visuals/{method}_lam1.png", f"checkpoints/{method}_lam1_seed0.pt"]:

@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import __version__, tasks
 from . import config as config_io
-from . import tasks
 from .errors import Diverged, UsageError
 
 
@@ -156,9 +156,17 @@ def _report(args: argparse.Namespace) -> None:
     print(f"rewrote the summary tables and figures in {args.run_dir}")
 
 
+def _list_methods(args: argparse.Namespace) -> None:
+    from .methods import catalog
+
+    print(catalog())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``wae-bench`` parser: one subcommand per task, then report, sweep and timing."""
+    """The ``wae-bench`` parser: one subcommand per task, then report, sweep, timing and
+    methods."""
     parser = _Parser(prog="wae-bench", description="Benchmark WAE latent regularizers.")
+    parser.add_argument("--version", action="version", version=f"wae-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in tasks.names():
         task = tasks.get(name)
@@ -215,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("json_file", type=Path)
     timing.add_argument("--out", type=Path, help="folder for the outputs (default: the JSON's)")
     timing.set_defaults(handler=_timing)
+    methods = sub.add_parser("methods", help="every registered regularizer: paper, "
+                             "hyper-parameters, prior, CUDA capture")  # fmt: skip
+    methods.set_defaults(handler=_list_methods)
     return parser
 
 

@@ -25,7 +25,6 @@ bits of CPU results. On a CPU N workers therefore share the cores with as many t
 ``OMP_NUM_THREADS=1`` (or fewer) makes the workers fit the cores, serial runs too.
 """
 
-import math
 import os
 import pickle
 import signal
@@ -43,6 +42,7 @@ from tqdm.auto import tqdm
 import regularizers
 
 from . import runner
+from .batching import steps_per_epoch
 from .errors import Diverged, UsageError
 from .tasks import Task
 from .tasks.base import Context
@@ -73,7 +73,7 @@ def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list) -> N
         print(f"--jobs {jobs} on the CPU: {jobs} workers x {threads} torch threads on {cores} "
               f"cores; OMP_NUM_THREADS={fit} fits them (see the README)")  # fmt: skip
     setup = (task, cfg, ctx.device, out, methods, threads, wants_images, events, stop, jobs)
-    steps = math.ceil(task.dataset_size(ctx) / cfg.batch_size) * cfg.epochs
+    steps = steps_per_epoch(task.dataset_size(ctx), cfg.batch_size) * cfg.epochs
     hook = type(task).after_run is not Task.after_run
     fixtures: dict = {}
     started: list[str] = []  # runs a worker has started, in the order they did

@@ -35,3 +35,30 @@ def bind(
     except (ValueError, TypeError) as err:
         raise _usage(method, err) from None
     return reg
+
+
+def catalog() -> str:
+    """What `wae-bench methods` prints: every registered method (built-in and plug-in) with
+    its summary, paper, hyper-parameters and defaults, prior assumption, smallest batch and
+    whether its training step can be captured as a CUDA graph."""
+    blocks = []
+    for name in regularizers.available():
+        cls = regularizers.get(name)
+        defaults = regularizers.hyperparameter_defaults(cls)
+        try:  # an instance knows best (sinkhorn's capture depends on its backend)
+            capturable = regularizers.build(name).capturable
+        except (TypeError, ValueError):  # a plug-in without defaults for every argument
+            capturable = cls.capturable
+        summary = (cls.__doc__ or "").strip().splitlines()
+        blocks.append("\n".join([
+            f"{name}: {summary[0] if summary else cls.__name__} ({cls.__module__})",
+            f"  paper: {cls.paper or 'not stated'}",
+            "  hyper-parameters: "
+            + (", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"),
+            f"  prior: {cls.prior_assumption or 'not stated'}",
+            f"  batch size: at least {cls.min_batch_size}",
+            f"  capturable on CUDA: {'yes' if capturable else 'no (trains eagerly)'}",
+            "  search space (wae-bench tune): "
+            + (", ".join(f"{k} {d.describe()}" for k, d in cls.search_space.items()) or "none"),
+        ]))  # fmt: skip
+    return "\n\n".join(blocks)

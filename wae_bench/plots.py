@@ -9,16 +9,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+import regularizers  # noqa: E402
+
 from . import results  # noqa: E402
 from .metrics import slerp  # noqa: E402
 
 METRIC_LABELS = {"image_swd": "image SWD ×10³ (test vs generated)", "swd": "latent SWD to prior"}
-METHOD_COLORS = {"moca": "C3", "mmd": "C0", "swd": "C2", "sinkhorn": "C1", "gan": "C4"}
 
 
 def method_color(method: str, index: int) -> str:
-    """A built-in method's fixed color; others cycle through the rest of the palette."""
-    return METHOD_COLORS.get(method, f"C{5 + index % 5}")
+    """A registered method's own color, from its place in the registry (so every figure
+    colors it alike, whichever methods it shows); other names (library references in the
+    timing figures) take the ``index``-th color."""
+    known = regularizers.available()
+    return f"C{(known.index(method) if method in known else index) % 10}"
 
 
 def save(fig, stem: Path, pdf: bool = True) -> None:

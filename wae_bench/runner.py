@@ -9,7 +9,6 @@ as an uninterrupted run on CPU. With ``--jobs N`` the runs train in N worker pro
 (``wae_bench.jobs``) and the run folder ends up the same.
 """
 
-import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from regularizers import TrainingPlan
 from regularizers.optim import Adam
 
 from . import methods, results
+from .batching import steps_per_epoch, without_single_remainder
 from .config import RunConfig
 from .errors import UsageError
 from .graphs import training_step
@@ -68,7 +68,7 @@ class Run:
         torch.manual_seed(key.seed)
         self.models = {name: m.to(device) for name, m in task.build_models(ctx).items()}
         size = task.dataset_size(ctx)
-        self.steps_per_epoch = math.ceil(size / cfg.batch_size)
+        self.steps_per_epoch = steps_per_epoch(size, cfg.batch_size)
         plan = TrainingPlan(cfg.batch_size, cfg.epochs * self.steps_per_epoch, size)
         self.reg = methods.bind(key.method, cfg.params.get(key.method, {}),
                                 encoder=self.models["encoder"], prior=task.prior(cfg), plan=plan)
@@ -97,7 +97,7 @@ class Run:
         self.optimizer.set_lr(self.task.learning_rate(self.ctx.cfg, self.epoch))
         self.step.train()
         start = time.perf_counter()
-        batches = self.task.batches(self.ctx, fixtures, self.batch_rng)
+        batches = without_single_remainder(self.task.batches(self.ctx, fixtures, self.batch_rng))
         loss = train_epoch(self.step, batches, on_step=on_step)
         self.seconds += time.perf_counter() - start
         return loss

@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-LATENT_METHODS = ["moca", "mmd", "swd", "sinkhorn", "gan", "cwae"]
 A2_METHODS = ["plain", "moca", "mmd"]
 CIFAR_TRAIN, CIFAR_BATCH = 50_000, 64
 STEPS_PER_EPOCH = -(-CIFAR_TRAIN // CIFAR_BATCH)  # 782

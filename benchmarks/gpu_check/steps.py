@@ -12,7 +12,7 @@ import warnings
 import torch
 
 from .check import Check, Section, oneline, sync
-from .plan import A2_METHODS, CIFAR_TRAIN, FULL, LATENT_METHODS, NO_CUDA
+from .plan import A2_METHODS, CIFAR_TRAIN, FULL, NO_CUDA
 
 
 def _latent_step(device, method, graphs, amp_dtype, batch):
@@ -93,8 +93,11 @@ def _label(check: Check, task: str, device: str) -> str:
 
 def step_times(check: Check, section: Section) -> None:
     """Every latent method and the A2 step, per precision and graphs setting."""
+    import regularizers  # here, not at the top: a missing dependency is named first
+
     s = check.sizes
-    configs = [("latent", _latent_step, m, "fp32", s.block_steps, 64) for m in LATENT_METHODS]
+    configs = [("latent", _latent_step, m, "fp32", s.block_steps, 64)
+               for m in regularizers.available()]  # fmt: skip
     image = functools.partial(_image_step, s.step_arch)
     configs += [("image", image, m, amp, s.a2_block_steps, s.a2_batch)
                 for amp in ("fp32", "bf16") for m in A2_METHODS]  # fmt: skip
@@ -134,7 +137,7 @@ def step_times(check: Check, section: Section) -> None:
         why = f"{skipped} configuration(s) not timed: the section's {check.budget:.0f} s budget " \
               "was spent"  # fmt: skip
         section.notes.append(why + " (rows marked not measured).")
-        for key in [f"latent_step_{m}" for m in LATENT_METHODS] + \
+        for key in [f"latent_step_{m}" for m in regularizers.available()] + \
                 [f"bf16_speedup_{m}" for m in A2_METHODS]:  # fmt: skip
             check.not_measured(key, why)
     section.notes.append(
