@@ -112,13 +112,13 @@ def markdown(summary: pd.DataFrame, frame: pd.DataFrame, epochs: int) -> str:
             rows_d, verdicts_d = summaries.compared(
                 at, ["method"], "final_over_floor", label="SWD / floor",
                 where=f"at B = {batch}, d = {d}")  # fmt: skip
-            compared[d] = rows_d.set_index("method")
+            compared[d] = rows_d
             verdicts += verdicts_d
         for method, rows in part.groupby("method", sort=False):
             cells = [method]
             for d in dims:
                 r = rows[rows["latent_dim"] == d].iloc[0]
-                cell = summaries.cell(compared[d].loc[method].to_dict())
+                cell = summaries.cell(summaries.row_of(compared[d], method))
                 if r["reached"]:
                     cell += (f" ({results.mean_std(r['epochs_mean'], r['epochs_std'], 0)} ep, "
                              f"{int(r['reached'])}/{int(r['seeds'])})")  # fmt: skip

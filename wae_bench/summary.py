@@ -15,6 +15,7 @@ import pandas as pd
 from . import intervals
 
 SEED = 0  # of the bootstrap resampling: a summary is the same every time it is drawn
+COLUMNS = ["method", "seeds", "mean", "low", "high", "reference", *intervals.COMPARISON]
 
 
 def group_label(keys: list[str], values) -> str:
@@ -46,28 +47,31 @@ def compared(frame: pd.DataFrame, keys: list[str], value: str, *, where: str = "
         baseline = groups[0] if len(groups) == 1 else None
     rows, verdicts = intervals.compare_to_best(table, SEED, baseline, metric_label=label,
                                                where=where)  # fmt: skip
-    return pd.DataFrame(rows), verdicts
+    return pd.DataFrame(rows, columns=COLUMNS), verdicts
+
+
+def row_of(rows: pd.DataFrame, group: str) -> dict:
+    """The row of ``group`` in a ``compared`` table, NaN where the group has no value there
+    (e.g. an epoch the run did not evaluate)."""
+    found = rows[rows["method"] == group]
+    if found.empty:
+        return dict.fromkeys(COLUMNS, math.nan) | {"method": group, "reference": None}
+    return found.iloc[0].to_dict()
 
 
 def cell(row) -> str:
-    """'mean [low, high]' of a row of ``compared`` ('-' without a value)."""
-    if not math.isfinite(row["mean"]):
-        return "-"
-    if not math.isfinite(row["low"]):
-        return intervals.format_interval(row["mean"], row["mean"], row["mean"]).split(" [")[0]
+    """'mean [low, high]' of a row of ``compared`` (the mean alone for one seed, '-' for none)."""
     return intervals.format_interval(row["mean"], row["low"], row["high"])
 
 
 def difference_cell(row) -> str:
-    """'diff [low, high], P = p' against the reference; '(reference)' on its own row."""
+    """'diff [low, high], P = p' against the reference; 'reference' on its own row."""
     if row["method"] == row["reference"]:
         return "reference"
     if not math.isfinite(row["diff"]):
         return "-"
-    low, high = row["diff_low"], row["diff_high"]
-    if not math.isfinite(low):
-        low = high = row["diff"]
-    return f"{intervals.format_interval(row['diff'], low, high)}, P = {row['p']:.2f}"
+    difference = intervals.format_interval(row["diff"], row["diff_low"], row["diff_high"])
+    return f"{difference}, P = {row['p']:.2f}"
 
 
 def verdict_lines(verdicts: list[str]) -> list[str]:

@@ -337,17 +337,13 @@ def _markdown(frame: pd.DataFrame, metric: str, axes: list[str]) -> str:
         done = done.assign(**{metric: math.nan})
     compared, verdicts = summary.compared(done, keys, metric, where="at the last epoch",
                                           label=metric)  # fmt: skip
-    stats = compared.set_index("method") if len(compared) else None
     header = [*keys, f"{metric} (last epoch)", "- best", "runs finished", "diverged / failed"]
     lines = [results.markdown_row(header), "|" + "---|" * len(header)]
     for values, rows in frame.groupby(keys, dropna=False, sort=False):
         finished = int((rows["status"] == "finished").sum())
         group = summary.group_label(keys, values)
-        if stats is not None and group in stats.index:
-            row = stats.loc[group].to_dict() | {"method": group}
-            cells = [summary.cell(row), summary.difference_cell(row)]
-        else:
-            cells = ["-", "-"]
+        row = summary.row_of(compared, group)
+        cells = [summary.cell(row), summary.difference_cell(row)]
         bad = "; ".join(rows.loc[rows["status"] != "finished", "message"].astype(str)) or "-"
         lines.append(results.markdown_row([*values, *cells, f"{finished}/{len(rows)}", bad]))
     lines += ["", intervals.legend(), "", "Verdicts:", "", *summary.verdict_lines(verdicts)]

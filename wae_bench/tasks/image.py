@@ -12,7 +12,6 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
-from math import nan
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -432,7 +431,7 @@ def summarize(metrics: "pd.DataFrame", baseline: str | None = None) -> "pd.DataF
     from .. import summary
 
     last = int(metrics["epoch"].max())
-    stats = {e: _compared(metrics, e, baseline)[0].set_index("method") for e in (5, last)}
+    stats = {e: _compared(metrics, e, baseline)[0] for e in (5, last)}
     rows = []
     for (method, lam), runs in metrics.groupby(["method", "lam"], sort=False):
         row = {"method": method, "lam": lam, "seeds": runs["seed"].nunique()}
@@ -440,10 +439,10 @@ def summarize(metrics: "pd.DataFrame", baseline: str | None = None) -> "pd.DataF
         for label, epoch in (("epoch_5", 5), ("last", last)):
             at = runs.loc[runs["epoch"] == epoch, "image_swd"]
             row[f"image_swd_{label}_mean"], row[f"image_swd_{label}_std"] = at.mean(), at.std()
-            found = group in stats[epoch].index
-            for end in ("low", "high"):
-                row[f"image_swd_{label}_{end}"] = stats[epoch].loc[group, end] if found else nan
-        best = stats[last].loc[group]
+            found = summary.row_of(stats[epoch], group)
+            row[f"image_swd_{label}_low"], row[f"image_swd_{label}_high"] = (
+                found["low"], found["high"])  # fmt: skip
+        best = summary.row_of(stats[last], group)
         row["best_group"] = best["reference"]
         for key in ("diff", "diff_low", "diff_high", "p"):
             row[f"vs_best_{key}"] = best[key]
@@ -484,8 +483,7 @@ def summary_markdown(summary: "pd.DataFrame", metrics: "pd.DataFrame",
     compared = {e: _compared(metrics, e, baseline) for e in (5, last)}
     for _, r in summary.iterrows():
         group = summaries.group_label(["method", "lam"], (r["method"], r["lam"]))
-        stats = {e: compared[e][0].set_index("method").loc[group].to_dict() | {"method": group}
-                 for e in compared}  # fmt: skip
+        stats = {e: summaries.row_of(compared[e][0], group) for e in compared}
         cells = [r["method"], f"{r['lam']:g}", summaries.cell(stats[5]),
                  summaries.cell(stats[last]), summaries.difference_cell(stats[last]),
                  results.mean_std(r["best_recon_mean"], r["best_recon_std"], 2),

@@ -205,18 +205,20 @@ def summarize(curves: "pd.DataFrame", baseline: str | None = None) -> "pd.DataFr
     """Per method: SWD at epochs 1, 5, 20 and last (mean, std over seeds), time to the floor."""
     import pandas as pd
 
+    from .. import summary as summaries
+
     last = int(curves["epoch"].max())
     epochs = [e for e in LatentTask.summary_epochs if e < last] + [last]
     rows = []
-    stats = {e: _compared(curves, e, baseline)[0].set_index("method") for e in epochs}
+    stats = {e: _compared(curves, e, baseline)[0] for e in epochs}
     for method, runs in curves.groupby("method", sort=False):
         row = {"method": method, "seeds": runs["seed"].nunique()}
         for e in epochs:
             at = runs.loc[runs["epoch"] == e, "swd"]
             row[f"swd_epoch_{e}_mean"], row[f"swd_epoch_{e}_std"] = at.mean(), at.std()
-            row[f"swd_epoch_{e}_low"] = stats[e].loc[method, "low"]
-            row[f"swd_epoch_{e}_high"] = stats[e].loc[method, "high"]
-        best = stats[last].loc[method]
+            found = summaries.row_of(stats[e], method)
+            row[f"swd_epoch_{e}_low"], row[f"swd_epoch_{e}_high"] = found["low"], found["high"]
+        best = summaries.row_of(stats[last], method)
         row["best_method"] = best["reference"]
         for key in ("diff", "diff_low", "diff_high", "p"):
             row[f"vs_best_{key}"] = best[key]
@@ -266,14 +268,9 @@ def summary_markdown(summary: "pd.DataFrame", curves: "pd.DataFrame",
     lines = [results.markdown_row(header), "|" + "---|" * len(header)]
     compared = {e: _compared(curves, e, baseline) for e in epochs}
     for _, r in summary.iterrows():
-        cells = [r["method"]] + [
-            summaries.cell(compared[e][0].set_index("method").loc[r["method"]].to_dict()
-                           | {"method": r["method"]})
-            for e in epochs
-        ]  # fmt: skip
-        cells.append(summaries.difference_cell(
-            compared[last][0].set_index("method").loc[r["method"]].to_dict()
-            | {"method": r["method"]}))  # fmt: skip
+        cells = [r["method"]] + [summaries.cell(summaries.row_of(compared[e][0], r["method"]))
+                                 for e in epochs]  # fmt: skip
+        cells.append(summaries.difference_cell(summaries.row_of(compared[last][0], r["method"])))
         note = (
             ""
             if r["reached_floor"] == r["seeds"]
