@@ -35,6 +35,14 @@ def save(fig, stem: Path, pdf: bool = True) -> None:
     plt.close(fig)
 
 
+def legend_below(fig, ax) -> float:
+    """The legend of ``ax`` under the panels, 5 entries a row, so that no curve is hidden
+    however many methods there are; returns the height it takes (for tight_layout's rect)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=9)
+    return 0.045 * -(-len(labels) // 5) + 0.02
+
+
 def latent_curves(curves: pd.DataFrame, stem: Path, setting: str = "") -> None:
     """SWD vs epoch and vs training seconds, log y, mean +- std band, noise floor line."""
     fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
@@ -57,11 +65,11 @@ def latent_curves(curves: pd.DataFrame, stem: Path, setting: str = "") -> None:
     by_epoch.set_xlabel("epoch")
     by_time.set_xlabel("training time (s, mean over seeds)")
     by_epoch.set_ylabel("latent SWD to prior (SW$_2$)")
-    by_epoch.legend(loc="upper right")
+    bottom = legend_below(fig, by_epoch)
     band = "mean ± std over " if seeds > 1 else ""
     title = f"Synthetic latent matching: {band}{seeds} seed{'s' * (seeds > 1)}"
     fig.suptitle(f"{title}\n{setting}" if setting else title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     save(fig, stem)
 
 
@@ -264,9 +272,9 @@ def dimension_study(summary: pd.DataFrame, stem: Path, epochs: int) -> None:
         ax.set_title(f"batch size {size}", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel(f"latent SWD / noise floor after {epochs} epochs")
-    axes[0][0].legend(fontsize=9)
+    bottom = legend_below(fig, axes[0][0])
     seeds = int(summary["seeds"].max())
     fig.suptitle(f"Latent matching vs dimension (mean ± std over {seeds} seeds; lower is "
                  "better, 1 = indistinguishable from the prior)", fontsize=10)  # fmt: skip
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     save(fig, stem)
