@@ -35,12 +35,14 @@ def save(fig, stem: Path, pdf: bool = True) -> None:
     plt.close(fig)
 
 
-def legend_below(fig, ax) -> float:
-    """The legend of ``ax`` under the panels, 5 entries a row, so that no curve is hidden
-    however many methods there are; returns the height it takes (for tight_layout's rect)."""
+def legend_below(fig, ax, per_row: int = 5) -> float:
+    """The legend of ``ax`` under the panels, ``per_row`` entries a row, so that no curve is
+    hidden however many methods there are; returns the share of the figure's height it takes
+    (for tight_layout's rect)."""
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=9)
-    return 0.045 * -(-len(labels) // 5) + 0.02
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), per_row), fontsize=9)
+    rows = -(-len(labels) // per_row)
+    return (0.19 * rows + 0.08) / fig.get_figheight()  # 0.19 inch a row of 9-point text
 
 
 def latent_curves(curves: pd.DataFrame, stem: Path, setting: str = "") -> None:
@@ -104,12 +106,12 @@ def image_swd_curves(metrics: pd.DataFrame, stem: Path, setting: str = "") -> No
 def singular_value_spectra(values: pd.DataFrame, stem: Path, reference: str) -> None:
     """Singular values of the codes per method x lam (first seed), log y (paper Fig. 4);
     rows whose method is ``reference`` are the prior samples' spectrum."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 5.3))
     first_seed = values[values["seed"] == values["seed"].min()]
     styles = ["-", "--", ":", "-."]
     for i, (method, runs) in enumerate(first_seed.groupby("method", sort=False)):
         if method == reference:
-            ax.plot(runs["index"], runs["value"], color="0.3", lw=2.2, alpha=0.6,
+            ax.plot(runs["index"], runs["value"], "k--", lw=1.8,
                     label="prior samples (ideal)")  # fmt: skip
             continue
         for j, (lam, run) in enumerate(runs.groupby("lam")):
@@ -122,8 +124,7 @@ def singular_value_spectra(values: pd.DataFrame, stem: Path, reference: str) -> 
     ax.set_title(f"Isotropy of the codes of up to 10,000 training images, seed {seed} "
                  "(flat = isotropic)", fontsize=10)  # fmt: skip
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(ncol=2, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, legend_below(fig, ax, per_row=3), 1, 1))
     save(fig, stem)
 
 
