@@ -170,12 +170,16 @@ def scaling(frame: pd.DataFrame, stem: Path) -> None:
         if method == "moca":
             continue
         rows = rows.sort_values("batch")
-        reference = "-" in method  # pot-swd, geomloss-sinkhorn
-        base = method.split("-")[-1]
+        parts = method.split("-")  # pot-swd, geomloss-sinkhorn, ssw-samples, pot-ssw-uniform
+        reference = parts[0] in ("pot", "geomloss")
+        base = parts[reference]
         by_batch.plot(rows["batch"], rows["median"] * 1e3, "--" if reference else "-",
-                      marker="o", ms=4, color=method_color(base, i),
-                      alpha=0.6 if reference else 1.0, label=method)  # fmt: skip
+                      marker="^" if "samples" in parts else "o", ms=4,
+                      color=method_color(base, i), alpha=0.6 if reference else 1.0,
+                      label=method)  # fmt: skip
     moca = regs[regs.get("method") == "moca"]
+    if "K" not in moca:  # a partial run without MoCA's queue sizes
+        moca = moca.assign(K=pd.Series(dtype=float))
     for j, (queue, rows) in enumerate(moca.groupby("K")):
         rows = rows.sort_values("batch")
         shade = ["#f4a582", "#d6604d", "#67001f"][j % 3]
