@@ -35,6 +35,16 @@ def save(fig, stem: Path, pdf: bool = True) -> None:
     plt.close(fig)
 
 
+def legend_below(fig, ax, per_row: int = 5) -> float:
+    """The legend of ``ax`` under the panels, ``per_row`` entries a row, so that no curve is
+    hidden however many methods there are; returns the share of the figure's height it takes
+    (for tight_layout's rect)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), per_row), fontsize=9)
+    rows = -(-len(labels) // per_row)
+    return (0.19 * rows + 0.08) / fig.get_figheight()  # 0.19 inch a row of 9-point text
+
+
 def latent_curves(curves: pd.DataFrame, stem: Path, setting: str = "") -> None:
     """SWD vs epoch and vs training seconds, log y, mean +- std band, noise floor line."""
     fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
@@ -57,11 +67,11 @@ def latent_curves(curves: pd.DataFrame, stem: Path, setting: str = "") -> None:
     by_epoch.set_xlabel("epoch")
     by_time.set_xlabel("training time (s, mean over seeds)")
     by_epoch.set_ylabel("latent SWD to prior (SW$_2$)")
-    by_epoch.legend(loc="upper right")
+    bottom = legend_below(fig, by_epoch)
     band = "mean ± std over " if seeds > 1 else ""
     title = f"Synthetic latent matching: {band}{seeds} seed{'s' * (seeds > 1)}"
     fig.suptitle(f"{title}\n{setting}" if setting else title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     save(fig, stem)
 
 
@@ -96,12 +106,12 @@ def image_swd_curves(metrics: pd.DataFrame, stem: Path, setting: str = "") -> No
 def singular_value_spectra(values: pd.DataFrame, stem: Path, reference: str) -> None:
     """Singular values of the codes per method x lam (first seed), log y (paper Fig. 4);
     rows whose method is ``reference`` are the prior samples' spectrum."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 5.3))
     first_seed = values[values["seed"] == values["seed"].min()]
     styles = ["-", "--", ":", "-."]
     for i, (method, runs) in enumerate(first_seed.groupby("method", sort=False)):
         if method == reference:
-            ax.plot(runs["index"], runs["value"], color="0.3", lw=2.2, alpha=0.6,
+            ax.plot(runs["index"], runs["value"], "k--", lw=1.8,
                     label="prior samples (ideal)")  # fmt: skip
             continue
         for j, (lam, run) in enumerate(runs.groupby("lam")):
@@ -114,8 +124,7 @@ def singular_value_spectra(values: pd.DataFrame, stem: Path, reference: str) -> 
     ax.set_title(f"Isotropy of the codes of up to 10,000 training images, seed {seed} "
                  "(flat = isotropic)", fontsize=10)  # fmt: skip
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(ncol=2, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, legend_below(fig, ax, per_row=3), 1, 1))
     save(fig, stem)
 
 
@@ -161,12 +170,16 @@ def scaling(frame: pd.DataFrame, stem: Path) -> None:
         if method == "moca":
             continue
         rows = rows.sort_values("batch")
-        reference = "-" in method  # pot-swd, geomloss-sinkhorn
-        base = method.split("-")[-1]
+        parts = method.split("-")  # pot-swd, geomloss-sinkhorn, ssw-samples, pot-ssw-uniform
+        reference = parts[0] in ("pot", "geomloss")
+        base = parts[reference]
         by_batch.plot(rows["batch"], rows["median"] * 1e3, "--" if reference else "-",
-                      marker="o", ms=4, color=method_color(base, i),
-                      alpha=0.6 if reference else 1.0, label=method)  # fmt: skip
+                      marker="^" if "samples" in parts else "o", ms=4,
+                      color=method_color(base, i), alpha=0.6 if reference else 1.0,
+                      label=method)  # fmt: skip
     moca = regs[regs.get("method") == "moca"]
+    if "K" not in moca:  # a partial run without MoCA's queue sizes
+        moca = moca.assign(K=pd.Series(dtype=float))
     for j, (queue, rows) in enumerate(moca.groupby("K")):
         rows = rows.sort_values("batch")
         shade = ["#f4a582", "#d6604d", "#67001f"][j % 3]
@@ -264,11 +277,11 @@ def dimension_study(summary: pd.DataFrame, stem: Path, epochs: int) -> None:
         ax.set_title(f"batch size {size}", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel(f"latent SWD / noise floor after {epochs} epochs")
-    axes[0][0].legend(fontsize=9)
+    bottom = legend_below(fig, axes[0][0])
     seeds = int(summary["seeds"].max())
     fig.suptitle(f"Latent matching vs dimension (mean ± std over {seeds} seeds; lower is "
                  "better, 1 = indistinguishable from the prior)", fontsize=10)  # fmt: skip
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     save(fig, stem)
 
 

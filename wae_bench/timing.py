@@ -95,7 +95,8 @@ def targets(frame: pd.DataFrame) -> list[Target]:
         add("latent epoch: harness / bare loop", device,
             _one(rows, role="latent_epoch", variant="harness", device=device) /
             _one(rows, role="latent_epoch", variant="bare", device=device), 1.1)  # fmt: skip
-        for setting in rows.loc[rows.get("role") == "image_step", "setting"].dropna().unique():
+        image_steps = rows[rows.get("role") == "image_step"]  # none in a partial run
+        for setting in image_steps.get("setting", pd.Series(dtype=object)).dropna().unique():
             add(f"image step ({setting}): moca / plain autoencoder", device,
                 _one(rows, role="image_step", method="moca", setting=setting, device=device) /
                 _one(rows, role="image_step", method="plain", setting=setting, device=device),
