@@ -295,6 +295,11 @@ def budget_curves(curves: dict[str, list[tuple[float, float]]], label: str, stem
         ax.plot(n, mean, color=color, label=method, lw=1.8)
         ax.fill_between(n, [m - s for m, s in points], [m + s for m, s in points], color=color,
                         alpha=0.15, lw=0)  # fmt: skip
+    means = [m for points in curves.values() for m, _ in points]
+    if means and min(means) > 0 and max(means) / min(means) >= 10:  # methods far apart
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=min(means) / 1.5)  # a band reaching below 0 would squash the axis
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("trials (n)")
     ax.set_ylabel(f"expected best {label}")
     ax.set_title("Expected best validation score after n trials (band: ± 1 std)", fontsize=10)

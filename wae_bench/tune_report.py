@@ -158,7 +158,8 @@ def markdown(saved: dict, task, trials, finals, scores: dict) -> str:
         f"Every method gets the same budget: {tune['trials']} trials (Optuna TPE, the first "
         f"{tune['startup_trials']} random), each a run of {cfg['epochs']} epochs on the tuning "
         f"seed {tune['tuning_seed']}, scored by {label} at its last epoch"
-        + (f" on {tune['validation']}" if tune["validation"] else "")
+        + (" with " + ", ".join(f"{k} = {v}" for k, v in tune["validation"].items())
+           if tune["validation"] else "")
         + ". The best setting and the default are then trained on the final seeds "
         f"{seeds[0]}..{seeds[-1]}, which no trial saw. Lower is better. A failed trial counts "
         "as the method's worst finished one.",
@@ -169,7 +170,7 @@ def markdown(saved: dict, task, trials, finals, scores: dict) -> str:
         "",
         intervals.legend(),
         "",
-        *_final_table(finals, task, seeds, best_settings(trials)),
+        *_final_table(finals, task, seeds, best_settings(trials), label),
     ]
     return "\n".join(lines) + "\n"
 
@@ -193,7 +194,7 @@ def _budget_table(trials, scores: dict) -> str:
     return "\n".join(lines)
 
 
-def _final_table(finals, task, seeds: list[int], best: dict[str, str]) -> list[str]:
+def _final_table(finals, task, seeds: list[int], best: dict[str, str], label: str) -> list[str]:
     if finals.empty:
         return ["No final run has finished yet."]
     metric = task.metric
@@ -220,7 +221,7 @@ def _final_table(finals, task, seeds: list[int], best: dict[str, str]) -> list[s
     tuned = {m: by[(m, "tuned")] for m in methods if (m, "tuned") in by}
     lines += ["", "Verdicts (tuned methods against the best tuned one, paired by final seed):", ""]
     if len(tuned) > 1:
-        _, verdicts = intervals.compare_to_best(tuned, seed=0, metric_label=task.metric,
+        _, verdicts = intervals.compare_to_best(tuned, seed=0, metric_label=label,
                                                where="at the last epoch")
         lines += [f"- {v}" for v in verdicts]
     else:
