@@ -295,11 +295,11 @@ class FaultyReplay:
         return loss
 
 
+# Not the GAN: its adversarial updates amplify noise chaotically; in one full-suite run on
+# a loaded CPU a correct step was 1e4x outside the noise envelope, as far as the bugs are.
 CPU_CASES = {
     "latent moca": (lambda: latent_step("moca"), [x for _ in range(5) for x in
                                                    torch.randn(8 * 64 + 40, 100).split(64)]),
-    "latent gan": (lambda: latent_step("gan"), [x for _ in range(5) for x in
-                                                 torch.randn(8 * 64 + 40, 100).split(64)]),
     "image moca": (lambda: image_step("moca", 1.0), list(torch.rand(6 * 32, 1, 16, 16).split(32))),
 }  # fmt: skip
 
