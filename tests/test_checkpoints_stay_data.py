@@ -75,7 +75,7 @@ def test_any_other_object_is_refused_with_the_way_out(tmp_path):
     path = tmp_path / "run.pt"
     torch.save({"epoch": 1, "price": Decimal("1.5")}, path)
     with pytest.raises(UsageError) as err:
-        results.load_checkpoint(path, "cpu")
+        results.load_checkpoint(path)
     assert str(err.value) == (
         f"checkpoint {path} holds more than tensors, numbers and text (it names "
         "decimal.Decimal, which loading could run as code), so it is not loaded; pass "
@@ -110,4 +110,20 @@ def test_what_is_saved_loads_weights_only_bit_for_bit(tmp_path):
         "rng": torch.get_rng_state(), "batch_rng": torch.Generator().manual_seed(1).get_state(),
     }  # fmt: skip
     results.save_checkpoint(tmp_path / "run.pt", state)
-    assert same(results.load_checkpoint(tmp_path / "run.pt", "cpu"), state)
+    assert same(results.load_checkpoint(tmp_path / "run.pt"), state)
+
+
+def test_a_checkpoint_is_read_onto_the_cpu_whatever_device_saved_it(tmp_path, monkeypatch):
+    """The RNG states must come back as CPU byte tensors (torch.set_rng_state and
+    Generator.set_state refuse any other), so a checkpoint written on a GPU is read onto the
+    CPU and the run copies the rest onto its device (no GPU here: the map is checked)."""
+    torch.save({"rng": torch.get_rng_state()}, tmp_path / "run.pt")
+    real, seen = torch.load, {}
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    torch.set_rng_state(results.load_checkpoint(tmp_path / "run.pt")["rng"])
+    assert seen["map_location"] == "cpu" and seen["weights_only"] is True

@@ -137,7 +137,7 @@ def test_disk_full_inside_pandas_and_torch_is_a_write_error(tmp_path, monkeypatc
         with pytest.raises(results.WriteError, match=f"cannot write {name} .*no space left"):
             write()
     monkeypatch.undo()
-    assert results.load_checkpoint(tmp_path / "run.pt", "cpu") == {"epoch": 1}
+    assert results.load_checkpoint(tmp_path / "run.pt") == {"epoch": 1}
     assert sorted(os.listdir(tmp_path)) == ["metrics.csv", "run.pt"]
 
 
@@ -194,7 +194,7 @@ check(lambda: results.save_checkpoint(f"{out}/run.pt", {"w": torch.zeros(50000)}
 subprocess.run(["mount", "-o", "remount,ro", out], check=True)
 check(lambda: results.write_json(f"{out}/status.json", {"status": "done"}),
       f"cannot write status.json in {out}: the file system is read-only; pass a writable --out")
-print(len(results.read_csv(f"{out}/curves.csv")), results.load_checkpoint(f"{out}/run.pt", "cpu"))
+print(len(results.read_csv(f"{out}/curves.csv")), results.load_checkpoint(f"{out}/run.pt"))
 """
 
 

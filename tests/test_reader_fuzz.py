@@ -175,7 +175,7 @@ def test_damaged_checkpoint_loads_whole_or_is_refused(tmp_path):
         if kind == "flip" and loaded > 20:
             continue  # flips mostly hit tensor bytes and load; a few suffice
         path.write_bytes(damaged)
-        got = read_or_refuse(lambda p: results.load_checkpoint(p, "cpu"), path)
+        got = read_or_refuse(lambda p: results.load_checkpoint(p), path)
         assert got is None or kind == "flip", kind  # a cut zip has no central directory
         loaded += got is not None
         assert got is None or isinstance(got, dict)
@@ -185,7 +185,7 @@ def test_a_checkpoint_that_is_not_a_dict_is_refused(tmp_path):
     path = tmp_path / "run.pt"
     torch.save([1, 2], path)
     with pytest.raises(UsageError) as err:
-        results.load_checkpoint(path, "cpu")
+        results.load_checkpoint(path)
     assert str(err.value) == (
         f"checkpoint {path} cannot be read (holds a list, not a dict); "
         "delete it to restart that run"

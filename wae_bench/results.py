@@ -319,12 +319,16 @@ def _foreign_value(value, where: str) -> str:
     return ""
 
 
-def load_checkpoint(path: Path, device) -> dict:
+def load_checkpoint(path: Path) -> dict:
     """The state dict saved by ``save_checkpoint``, read with ``weights_only=True``: tensors,
     numbers, text, lists and dicts, nothing that runs. A torn or foreign file, or one that
-    names any other object (which loading could run as code), is bad input."""
+    names any other object (which loading could run as code), is bad input.
+
+    Tensors are read onto the CPU whatever device the run uses: the RNG states must be CPU
+    byte tensors (``torch.set_rng_state``, ``Generator.set_state``), and the modules and the
+    optimizer copy their saved tensors into their own, on their device, in place."""
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         found = FOREIGN_GLOBAL.search(str(err))
         if found is None:
@@ -345,9 +349,9 @@ def _unreadable(path: Path, why: str) -> UsageError:
     return UsageError(f"checkpoint {path} cannot be read ({why}); delete it to restart that run")
 
 
-def resume_from(path: Path, device, load) -> None:
+def resume_from(path: Path, load) -> None:
     """Read the checkpoint at ``path`` and hand it to ``load``; misfits are bad input."""
-    state = load_checkpoint(path, device)
+    state = load_checkpoint(path)
     try:
         load(state)
     except (ValueError, KeyError, RuntimeError) as err:

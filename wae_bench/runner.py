@@ -247,7 +247,7 @@ def open_run(task: Task, ctx: Context, key: RunKey, out: Path, *, resume: bool) 
     run = Run(task, ctx, key, ctx.device)
     checkpoint = checkpoint_file(out, run.id)
     if resume and checkpoint.exists():
-        results.resume_from(checkpoint, ctx.device, run.load)
+        results.resume_from(checkpoint, run.load)
     return run
 
 
