@@ -304,6 +304,17 @@ CPU_CASES = {
 }  # fmt: skip
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread: the CPU's own kernels then add no noise of their own (two threads
+    can split a convolution's reductions differently from run to run), so the injected
+    one-ulp noise is the only noise the proof measures."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @functools.cache
 def noisy_eager(case: str, seed: int) -> list[torch.Tensor]:
     """The eager trajectory of a CPU case with the one-ulp noise of ``seed``."""
@@ -312,7 +323,7 @@ def noisy_eager(case: str, seed: int) -> list[torch.Tensor]:
 
 
 @pytest.mark.parametrize("case", CPU_CASES)
-def test_the_comparison_passes_a_correct_step_under_one_ulp_noise(case):
+def test_the_comparison_passes_a_correct_step_under_one_ulp_noise(case, one_thread):
     """Three runs, each with its own one-ulp gradient noise: eager, eager again, and the
     same step replayed correctly. The test a GPU runs must not fail on this."""
     reference, repeat, candidate = (noisy_eager(case, seed) for seed in (1, 2, 3))
@@ -326,7 +337,7 @@ FAULTS = [(case, fault) for case in CPU_CASES
 
 
 @pytest.mark.parametrize(("case", "fault"), FAULTS)
-def test_the_comparison_fails_on_a_capture_bug_under_one_ulp_noise(case, fault):
+def test_the_comparison_fails_on_a_capture_bug_under_one_ulp_noise(case, fault, one_thread):
     make, batches = CPU_CASES[case]
     reference, repeat = noisy_eager(case, 1), noisy_eager(case, 2)
     wrong = trajectory(ulp_noise(make, 3), batches, wrap=lambda step: FaultyReplay(step, fault))

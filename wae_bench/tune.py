@@ -201,7 +201,7 @@ def run(task: Task, cfg, *, trials: int, final_seeds: int, space_file: str | Non
             for m in cfg.methods
         }  # fmt: skip
         total = len(cfg.methods) * (trials + 2)
-        done = sum(min(trials, _counted(s)) for s in studies.values())
+        done = sum(min(trials, _counted(s, spaces[m])) for m, s in studies.items())
         with tqdm(total=total, initial=done, desc="tune", unit="run", disable=cfg.quiet,
                   dynamic_ncols=True) as progress:  # fmt: skip
             execute = _executor(out, executor, jobs, address, progress)
@@ -262,24 +262,39 @@ def _ask_seed(method: str, number: int) -> int:
     return zlib.crc32(f"{method}:{number}".encode())
 
 
-def _counted(study) -> int:
+def _whole(trial, space: dict) -> bool:
+    """Whether the trial holds a value of every dimension: Optuna stores a new trial, then
+    its parameters one by one, so a tune killed in between leaves a trial that never ran."""
+    return set(trial.params) == {optuna_name(k, d) for k, d in space.items()}
+
+
+def _counted(study, space: dict) -> int:
+    """Trials of the budget: finished, diverged or failed (not those cut off while asked)."""
     from optuna.trial import TrialState
 
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))
+    states = (TrialState.COMPLETE, TrialState.FAIL)
+    return sum(_whole(t, space) for t in study.get_trials(deepcopy=False, states=states))
 
 
 def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path) -> None:
     from optuna.samplers import TPESampler
     from optuna.trial import TrialState
 
-    # trials left running by an interrupted tune: run them again (their checkpoints resume)
-    batch = [(m, t) for m, s in studies.items()
-             for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]  # fmt: skip
+    # trials left running by an interrupted tune: run them again (their checkpoints resume);
+    # one cut off while it was being asked never ran and leaves the budget (told as failed)
+    batch = []
+    for method, study in studies.items():
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if _whole(trial, spaces[method]):
+                batch.append((method, trial))
+            else:
+                study.tell(trial.number, state=TrialState.FAIL)
     while True:
         for method, study in studies.items():
             asked = sum(1 for m, _ in batch if m == method)
-            for _ in range(min(jobs, trials - _counted(study) - asked)):
-                study.sampler = TPESampler(seed=_ask_seed(method, len(study.trials)),
+            for _ in range(min(jobs, trials - _counted(study, spaces[method]) - asked)):
+                whole = sum(_whole(t, spaces[method]) for t in study.get_trials(deepcopy=False))
+                study.sampler = TPESampler(seed=_ask_seed(method, whole),
                                            n_startup_trials=STARTUP_TRIALS)  # fmt: skip
                 dists = {optuna_name(k, d): _distribution(d) for k, d in spaces[method].items()}
                 batch.append((method, study.ask(dists)))

@@ -82,6 +82,8 @@ def collect_trials(out: Path) -> "pd.DataFrame":  # noqa: F821
         for trial in study.get_trials(deepcopy=False):
             run_dir = out / "runs" / trial_id(method, trial.number)
             status = results.read_json(run_dir / "status.json")
+            if trial.state.name == "FAIL" and not status:
+                continue  # cut off while it was asked: it never ran and is not in the budget
             rows.append({
                 "method": method, "trial": trial.number,
                 "status": status.get("status", trial.state.name.lower()),
