@@ -161,9 +161,10 @@ def smaller_jobs(jobs: int) -> int:
 
 def _worker_died(started: list, waiting: list, jobs: int) -> UsageError:
     """The one-line error for a worker process that died (the system kills one that runs
-    out of memory; the pool then stops the others): names the runs that were training (the
-    awaited one when none is known to have started)."""
-    ended = [key.id for key in waiting if key.id in started] or [waiting[0].id]
+    out of memory; the pool then stops the others): names the runs that were training. The
+    awaited run is always among them (the earliest unfinished one: the pool started it first),
+    even when its worker died before its start was reported."""
+    ended = list(dict.fromkeys([waiting[0].id, *(k.id for k in waiting if k.id in started)]))
     return UsageError(
         f"a worker process was killed (most often by the system, for lack of memory with "
         f"{jobs} runs at a time) while these runs trained: {', '.join(ended)}; pass a smaller "
