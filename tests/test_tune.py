@@ -234,6 +234,6 @@ def test_log1m_dimension_samples_momenta_evenly_in_log_one_minus_m():
     dim = Range(0.5, 0.999, "log1m")
     dist = tune._distribution(dim)
     assert (dist.low, dist.high, dist.log) == (pytest.approx(0.001), 0.5, True)
-    name = tune.optuna_name("moca.m", dim)
-    assert tune.trial_values({name: 0.01, "moca.tau": 0.2}) == {
+    name = tune_report.optuna_name("moca.m", dim)
+    assert tune_report.trial_values({name: 0.01, "moca.tau": 0.2}) == {
         "moca.m": pytest.approx(0.99), "moca.tau": 0.2}

@@ -45,7 +45,6 @@ TUNING_SEED = 10_000  # trials train and validate on this seed; final seeds are 
 STARTUP_TRIALS = 8  # random trials before TPE models the results
 RESUMABLE = ("trials", "jobs", "executor", "address")  # may change with --resume
 STUDY_FILE = "study.db"
-ONE_MINUS = ":1-x"  # suffix of a log1m parameter's name in the study (it holds 1 - x)
 
 
 def search_spaces(task: Task, cfg, space_file: str | None = None) -> dict[str, dict]:
@@ -145,19 +144,6 @@ def _distribution(dim):
     if dim.integer:
         return IntDistribution(int(dim.low), int(dim.high), log=dim.scale == "log")
     return FloatDistribution(dim.low, dim.high, log=dim.scale == "log")
-
-
-def optuna_name(key: str, dim) -> str:
-    """The name of a dimension in the study: a log1m one holds 1 - x, and says so."""
-    return f"{key}{ONE_MINUS}" if getattr(dim, "scale", "") == "log1m" else key
-
-
-def trial_values(params: dict) -> dict:
-    """A trial's setting from the study's params ({"moca.m:1-x": 0.01} -> {"moca.m": 0.99})."""
-    return {
-        key.removesuffix(ONE_MINUS): 1 - raw if key.endswith(ONE_MINUS) else raw
-        for key, raw in params.items()
-    }
 
 
 def run(task: Task, cfg, *, trials: int, final_seeds: int, space_file: str | None = None,
@@ -265,7 +251,7 @@ def _ask_seed(method: str, number: int) -> int:
 def _whole(trial, space: dict) -> bool:
     """Whether the trial holds a value of every dimension: Optuna stores a new trial, then
     its parameters one by one, so a tune killed in between leaves a trial that never ran."""
-    return set(trial.params) == {optuna_name(k, d) for k, d in space.items()}
+    return set(trial.params) == {tune_report.optuna_name(k, d) for k, d in space.items()}
 
 
 def _counted(study, space: dict) -> int:
@@ -296,13 +282,14 @@ def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path) ->
                 whole = sum(_whole(t, spaces[method]) for t in study.get_trials(deepcopy=False))
                 study.sampler = TPESampler(seed=_ask_seed(method, whole),
                                            n_startup_trials=STARTUP_TRIALS)  # fmt: skip
-                dists = {optuna_name(k, d): _distribution(d) for k, d in spaces[method].items()}
+                dists = {tune_report.optuna_name(k, d): _distribution(d)
+                         for k, d in spaces[method].items()}  # fmt: skip
                 batch.append((method, study.ask(dists)))
         if not batch:
             return
         points = {}
         for method, trial in batch:
-            values = trial_values(trial.params)
+            values = tune_report.trial_values(trial.params)
             settings = trial_settings(task, cfg, method, {**task.tuning_defaults(cfg, method),
                                                           **values}, [TUNING_SEED])  # fmt: skip
             points[tune_report.trial_id(method, trial.number)] = (method, trial, settings)
@@ -317,10 +304,18 @@ def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path) ->
         batch = []
 
 
+def _best_values(study) -> dict | None:
+    """The setting of the study's best finished trial (None: no trial finished)."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return tune_report.trial_values(min(done, key=lambda t: t.value).params) if done else None
+
+
 def _run_finals(task, cfg, studies, finals, out, execute) -> None:
     points = []
     for method, study in studies.items():
-        best = tune_report.best_values(study)
+        best = _best_values(study)
         arms = {"default": task.tuning_defaults(cfg, method)}
         if best is not None:
             arms["final"] = {**task.tuning_defaults(cfg, method), **best}

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import intervals, results, tasks
 
+ONE_MINUS = ":1-x"  # suffix of a log1m parameter's name in the study (it holds 1 - x)
 BUDGET_MARKS = (1, 5, 10)  # trial counts the table reports besides N
 FINAL_ARMS = {"default": "default", "final": "tuned"}  # run folder -> table label
 
@@ -39,14 +40,17 @@ def trial_score(task, run_dir: Path, outcome: dict) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def best_values(study) -> dict | None:
-    """The setting of the study's best finished trial (None: no trial finished)."""
-    from optuna.trial import TrialState
+def optuna_name(key: str, dim) -> str:
+    """The name of a dimension in the study: a log1m one holds 1 - x, and says so."""
+    return f"{key}{ONE_MINUS}" if getattr(dim, "scale", "") == "log1m" else key
 
-    from .tune import trial_values
 
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return trial_values(min(done, key=lambda t: t.value).params) if done else None
+def trial_values(params: dict) -> dict:
+    """A trial's setting from the study's params ({"moca.m:1-x": 0.01} -> {"moca.m": 0.99})."""
+    return {
+        key.removesuffix(ONE_MINUS): 1 - raw if key.endswith(ONE_MINUS) else raw
+        for key, raw in params.items()
+    }
 
 
 def expected_best(scores, n: int) -> tuple[float, float]:
@@ -70,8 +74,6 @@ def collect_trials(out: Path) -> "pd.DataFrame":  # noqa: F821
     """trials.csv's rows from the study file and each trial's status.json."""
     import optuna
     import pandas as pd
-
-    from .tune import trial_values
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///{(out / 'study.db').resolve()}"
