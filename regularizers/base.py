@@ -131,6 +131,7 @@ class Regularizer(nn.Module):
         return self.hparams()
 
     def extra_repr(self) -> str:
+        """The hyper-parameters as ``name=value`` pairs, for the module's repr."""
         return ", ".join(f"{k}={v!r}" for k, v in self.hparams().items())
 
 

@@ -89,6 +89,8 @@ class CramerWold(Regularizer):
         self.gamma = None if gamma is None else _checks.positive_float("cwae.gamma", gamma)
 
     def bind(self, encoder, prior, plan):
+        """Refuse a latent dimension below 2; take the closed form when the prior is N(0, I), and
+        the prior's per-coordinate variance sigma^2 = E||z - z'||^2 / (2D) for Silverman's rule."""
         super().bind(encoder, prior, plan)
         if prior.dim < 2:
             raise ValueError(f"cwae needs a latent dimension of at least 2, got {prior.dim}")
@@ -97,6 +99,8 @@ class CramerWold(Regularizer):
         self.prior_variance = prior.mean_sq_distance / (2.0 * prior.dim)
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
+        """log d^2(z, P_Z) at ``gamma`` (or Silverman's for this batch): the closed form against
+        N(0, I), else the sample form against len(z) fresh prior samples."""
         gamma = self.gamma or silverman_gamma(len(z), self.prior_variance)
         if self.closed_form:
             return torch.log(cw_normality(z, gamma))

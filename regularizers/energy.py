@@ -34,5 +34,6 @@ class EnergyDistance(Regularizer):
     prior_assumption = "any prior it can sample (B prior samples per step)"
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
+        """E(z, y) against len(z) fresh prior samples y."""
         y = self.prior.sample(len(z), device=z.device)
         return energy_distance(z, y)

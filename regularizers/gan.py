@@ -61,12 +61,15 @@ class LatentGAN(Regularizer):
         self.lr = _checks.positive_float("gan.lr", lr)
 
     def bind(self, encoder, prior, plan):
+        """Build the discriminator D on the encoder's device and its Adam (betas 0.5, 0.999)."""
         super().bind(encoder, prior, plan)
         device = next(encoder.parameters()).device
         self.discriminator = mlp_discriminator(prior.dim, self.hidden, self.layers).to(device)
         self.optimizer = Adam(self.discriminator.parameters(), lr=self.lr, betas=(0.5, 0.999))
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
+        """The encoder's non-saturating loss -mean_i log sigmoid(D(z_i)); the gradients it leaves
+        on D are dropped by ``after_step``."""
         return generator_loss(self.discriminator(z).squeeze(1))
 
     def after_step(self, z: Tensor, x: Tensor) -> None:
@@ -84,7 +87,9 @@ class LatentGAN(Regularizer):
             self.optimizer.zero_grad()
 
     def get_extra_state(self) -> dict:
+        """The critic's Adam state, for ``state_dict`` (D's weights are saved as a submodule)."""
         return {"optimizer": self.optimizer.state_dict()}
 
     def set_extra_state(self, state: dict) -> None:
+        """Load the critic's Adam state from ``get_extra_state`` (after ``bind`` has made it)."""
         self.optimizer.load_state_dict(state["optimizer"])

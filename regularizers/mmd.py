@@ -110,10 +110,13 @@ class MMD(Regularizer):
         )
 
     def bind(self, encoder, prior, plan):
+        """Register the kernel scales C0 * (0.1, ..., 10) as a buffer, C0 = ``base_scale`` or the
+        prior's E||z - z'||^2."""
         super().bind(encoder, prior, plan)
         c0 = self.base_scale or prior.mean_sq_distance
         self.register_buffer("scales", torch.tensor([c0 * s for s in SCALE_MULTIPLIERS]))
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
+        """Unbiased MMD^2 between z and len(z) fresh prior samples."""
         y = self.prior.sample(len(z), device=z.device)
         return mmd_unbiased(z, y, self.kernel, self.scales.to(z.dtype))

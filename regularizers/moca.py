@@ -69,6 +69,9 @@ class MoCA(Regularizer):
         self.m = _checks.momentum("moca.m", m)
 
     def bind(self, encoder, prior, plan):
+        """Refuse a prior off the sphere or a queue smaller than the batch; resolve K, make the key
+        encoder f_k (a frozen copy of the encoder whose BatchNorm statistics move by the EMA only)
+        and fill the queue with K prior samples."""
         super().bind(encoder, prior, plan)
         if not prior.on_sphere:
             raise ValueError("moca needs codes on the unit sphere; use the sphere prior")
@@ -92,12 +95,15 @@ class MoCA(Regularizer):
         self._keys: Tensor | None = None
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
+        """The contrastive loss of the queries z against their keys f_k(x) (no gradient; kept for
+        ``after_step``) and the queue."""
         with torch.no_grad(), self.network_autocast(x):  # the query encoder's precision
             self._keys = self.key_encoder(x).float()  # B x d; the queue stays float32
         return contrastive_loss(z, self._keys, self.queue, self.tau)
 
     @torch.no_grad()
     def after_step(self, z: Tensor, x: Tensor) -> None:
+        """EMA of f_k at m_t, this step's keys in place of the queue's oldest, then t <- t + 1."""
         if self._keys is None:
             raise RuntimeError("moca.after_step called before forward")
         self._momentum_update_key_encoder()
@@ -106,9 +112,11 @@ class MoCA(Regularizer):
         self.step += 1
 
     def resolved(self) -> dict:
+        """``hparams`` with K the queue size ``bind`` resolved."""
         return {**self.hparams(), "K": self.queue_size}
 
     def current_momentum(self) -> Tensor:
+        """m_t of the cosine schedule at the current step t (a device tensor)."""
         return momentum_at(self.step, self.plan.total_steps, self.m)
 
     @torch.no_grad()

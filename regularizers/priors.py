@@ -39,6 +39,7 @@ class Prior(ABC):
 
     @property
     def on_sphere(self) -> bool:
+        """Whether every sample has unit norm (what MoCA, SSW and unif require)."""
         return False
 
     def __repr__(self) -> str:
@@ -51,19 +52,23 @@ class SpherePrior(Prior):
     name = "sphere"
 
     def sample(self, n, device=None, generator=None):
+        """g / ||g|| for g ~ N(0, I_dim): uniform on the sphere."""
         g = torch.randn(n, self.dim, device=device, generator=generator)
         return torch.nn.functional.normalize(g, dim=1)
 
     @property
     def mean_sq_distance(self) -> float:
+        """2: E||z - z'||^2 = 2 - 2 E[z.z'] with E[z.z'] = 0."""
         return 2.0
 
     @property
     def diameter(self) -> float:
+        """2, the sphere's diameter."""
         return 2.0
 
     @property
     def on_sphere(self) -> bool:
+        """True: every sample has unit norm."""
         return True
 
 
@@ -77,10 +82,12 @@ class GaussianPrior(Prior):
         self.sigma = float(sigma)
 
     def sample(self, n, device=None, generator=None):
+        """sigma g for g ~ N(0, I_dim)."""
         return self.sigma * torch.randn(n, self.dim, device=device, generator=generator)
 
     @property
     def mean_sq_distance(self) -> float:
+        """2 dim sigma^2 (z - z' ~ N(0, 2 sigma^2 I_dim))."""
         return 2.0 * self.dim * self.sigma**2
 
     @property

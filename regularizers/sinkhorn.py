@@ -74,13 +74,17 @@ class Sinkhorn(Regularizer):
                            debias=True, backend=backend, diameter=diameter)  # fmt: skip
 
     def bind(self, encoder, prior, plan):
+        """Rebuild the geomloss loss with its eps-scaling starting from ``diameter``, or the
+        prior's diameter when None."""
         super().bind(encoder, prior, plan)
         self.loss = self._samples_loss(self.diameter or prior.diameter)
 
     def resolved(self) -> dict:
+        """``hparams`` with the diameter the eps-scaling starts from (set by ``bind``)."""
         return {**self.hparams(), "diameter": self.loss.diameter}
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
+        """S_eps between z and len(z) fresh prior samples, both with uniform weights 1 / len(z)."""
         y = self.prior.sample(len(z), device=z.device)
         # uniform weights made on the codes' device: geomloss's own come from the CPU, a
         # copy (and on CUDA a synchronization) at every call; the same values bit for bit

@@ -111,6 +111,8 @@ class SphericalSlicedWasserstein(Regularizer):
             raise ValueError(f"ssw.p must be >= 1, got {p!r}")
 
     def bind(self, encoder, prior, plan):
+        """Refuse a prior off the sphere or a dimension below 2; take the closed form for the
+        uniform sphere prior when p = 2."""
         super().bind(encoder, prior, plan)
         if not prior.on_sphere:
             raise ValueError("ssw needs codes on the unit sphere; use the sphere prior")
@@ -119,6 +121,8 @@ class SphericalSlicedWasserstein(Regularizer):
         self.closed_form = isinstance(prior, SpherePrior) and self.p == 2
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
+        """SSW_p^p along L fresh great circles: W_2^2 to the uniform circle in closed form, else
+        circular W_p^p against len(z) fresh prior samples."""
         frames = random_great_circles(z.shape[1], self.L, device=z.device)
         codes = fast_sort(circle_coordinates(z, frames))
         if self.closed_form:

@@ -79,6 +79,7 @@ class SlicedWasserstein(Regularizer):
             raise ValueError(f"swd.p must be >= 1, got {p!r}")
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
+        """SW_p^p between z and len(z) fresh prior samples along L fresh directions."""
         y = self.prior.sample(len(z), device=z.device)
         directions = random_directions(z.shape[1], self.L, device=z.device)
         return sliced_wasserstein(z, y, directions, self.p)

@@ -48,9 +48,11 @@ class Uniformity(Regularizer):
         self.t = _checks.positive_float("unif.t", t)
 
     def bind(self, encoder, prior, plan):
+        """Refuse a prior off the unit sphere."""
         super().bind(encoder, prior, plan)
         if not prior.on_sphere:
             raise ValueError("unif needs codes on the unit sphere; use the sphere prior")
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
+        """L_unif of the batch codes z at scale t (x is not used)."""
         return uniformity(z, self.t)

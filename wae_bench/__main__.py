@@ -1,3 +1,5 @@
+"""``python -m wae_bench``: the ``wae-bench`` command."""
+
 from .cli import main
 
 raise SystemExit(main())

@@ -30,6 +30,9 @@ NAMED_UNREADABLE = 5  # how many unreadable files the warning names
 
 @dataclass
 class ImageData:
+    """A data set's train and test splits, channels, image side and ``release`` verdict (None
+    for digits and folder, which have no official release)."""
+
     name: str
     train: Tensor | Dataset
     test: Tensor | Dataset

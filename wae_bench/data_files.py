@@ -28,6 +28,7 @@ CELEBA_IMAGES = "img_align_celeba"
 
 
 def damaged(dataset: str, path: Path, why: str, fix: str = OFFICIAL_FIX) -> UsageError:
+    """The ``UsageError`` '<dataset>: <file> in <folder> <why>; <fix>' for a bad data file."""
     return UsageError(f"{dataset}: {path.name} in {path.parent} {why}; {fix}")
 
 
@@ -41,6 +42,7 @@ def read_bytes(dataset: str, path: Path) -> bytes:
 
 
 def is_gzip(raw: bytes) -> bool:
+    """Whether ``raw`` starts with the gzip magic bytes 1f 8b."""
     return raw[:2] == b"\x1f\x8b"
 
 
@@ -121,6 +123,7 @@ class BatchUnpickler(pickle.Unpickler):
     ALLOWED = {**_numpy_reconstructors(), ("_codecs", "encode"): _latin1_bytes}
 
     def find_class(self, module: str, name: str):
+        """The allowed function named ``module.name``; any other raises ``ForeignObject``."""
         if (module, name) not in self.ALLOWED:
             raise ForeignObject(f"{module}.{name}")
         return self.ALLOWED[(module, name)]

@@ -1,4 +1,5 @@
-"""The one exception the CLI turns into a one-line message and exit status 2."""
+"""The exceptions the CLI turns into a one-line message: ``UsageError`` (exit status 2) and
+``Diverged`` (exit status 1)."""
 
 
 class UsageError(Exception):

@@ -43,6 +43,7 @@ class InceptionFeatures(nn.Module):
         self.net = net
 
     def forward(self, images: Tensor) -> Tensor:  # B x 3 x H x W in [0, 1]
+        """[B, 2048] pool3 features of RGB images [B, 3, H, W] in [0, 1], rounded to uint8."""
         pixels = images.mul(255).round_().clamp_(0, 255).to(torch.uint8)
         return self.net(pixels)[0]  # B x 2048
 

@@ -45,9 +45,12 @@ class GraphedStep:
         self.side_stream: torch.cuda.Stream | None = None
 
     def train(self) -> None:
+        """Put the step's modules in training mode (before an epoch)."""
         self.step.train()
 
     def __call__(self, x: Tensor) -> Tensor:
+        """One training step on ``x``; returns its loss. Replays the graph recorded for x's shape,
+        else warms up or records it; eager once recording has failed."""
         shape = tuple(x.shape)
         if shape in self.graphs:
             graph, static_x, static_loss = self.graphs[shape]

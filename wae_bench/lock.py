@@ -32,6 +32,7 @@ class RunLock:
 
     @property
     def held(self) -> bool:
+        """Whether this object holds the lock now."""
         return self._fd is not None
 
     def acquire(self, *, raise_if_held: bool = True) -> bool:

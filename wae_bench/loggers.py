@@ -22,14 +22,15 @@ class CsvLogger:
         self.path, self.columns, self.rows = Path(path), list(columns), []
 
     def row(self, run_id: str, row: dict) -> None:
+        """Keep ``row`` and rewrite the CSV, atomically, with every row so far."""
         self.rows.append(row)
         results.write_rows(self.path, self.rows, self.columns)
 
     def images(self, run_id: str, epoch: int, grids: dict[str, Tensor]) -> None:
-        pass
+        """Nothing: the CSV holds no images (``wants_images`` is False)."""
 
     def close(self) -> None:
-        pass
+        """Nothing: the file is complete after every row."""
 
 
 class TensorBoardLogger:
@@ -48,6 +49,7 @@ class TensorBoardLogger:
         self.columns = [c for c in columns if c not in ("method", "lam", "seed", "epoch")]
 
     def row(self, run_id: str, row: dict) -> None:
+        """Each numeric, non-NaN column of ``row`` as the scalar ``<run>/<column>`` at its epoch."""
         for column in self.columns:
             value = row.get(column)
             if isinstance(value, (int, float)) and value == value:  # skip None and NaN
@@ -55,9 +57,11 @@ class TensorBoardLogger:
         self.writer.flush()
 
     def images(self, run_id: str, epoch: int, grids: dict[str, Tensor]) -> None:
+        """Each grid as the image ``<run>/<tag>`` at ``epoch``."""
         for tag, grid in grids.items():
             self.writer.add_image(f"{run_id}/{tag}", grid, epoch)
         self.writer.flush()
 
     def close(self) -> None:
+        """Close the TensorBoard writer."""
         self.writer.close()

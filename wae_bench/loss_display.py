@@ -22,6 +22,8 @@ class LossDisplay:
         self.pending = False
 
     def __call__(self, loss: Tensor) -> None:
+        """Advance the bar by one step; show the last copied loss once it has landed; every
+        ``every`` steps, when no copy is pending, start copying ``loss``."""
         self.steps += 1
         self.bar.update()
         if self.pending and (self.ready is None or self.ready.query()):

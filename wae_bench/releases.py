@@ -43,6 +43,7 @@ CELEBA_NOTE = "torchvision lists the md5 of img_align_celeba.zip, none of the im
 
 
 def md5(raw: bytes) -> str:
+    """The hex md5 of ``raw`` (to identify a file, not for security)."""
     return hashlib.md5(raw, usedforsecurity=False).hexdigest()
 
 

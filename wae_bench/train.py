@@ -49,6 +49,8 @@ class TrainingStep:
                 module.train()
 
     def __call__(self, x: Tensor) -> Tensor:
+        """One step on ``x``: loss = recon + lam * reg(z, x) (no penalty at lam = 0), backward,
+        Adam, then ``after_step`` on the detached codes; returns the detached loss."""
         with network_autocast(x.device.type, self.amp_dtype):
             z = self.encoder(x)
             x_hat = self.decoder(z) if self.decoder is not None else None

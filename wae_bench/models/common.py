@@ -8,4 +8,5 @@ class SphereProjection(nn.Module):
     """z -> z / ||z||: every encoder ends on the unit sphere (SPEC section 1)."""
 
     def forward(self, z: Tensor) -> Tensor:
+        """Each row z of ``z`` divided by ||z||."""
         return F.normalize(z, dim=1)

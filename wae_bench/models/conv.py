@@ -10,6 +10,7 @@ from .common import SphereProjection
 
 
 def conv_encoder(channels: int, size: int, latent_dim: int) -> nn.Sequential:
+    """The conv encoder of the module docstring (sides divisible by 4), ending on the sphere."""
     side = size // 4
     return nn.Sequential(
         nn.Conv2d(channels, 32, 4, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),
@@ -19,6 +20,7 @@ def conv_encoder(channels: int, size: int, latent_dim: int) -> nn.Sequential:
 
 
 def conv_decoder(channels: int, size: int, latent_dim: int) -> nn.Sequential:
+    """The conv decoder of the module docstring: codes -> images in [0, 1]."""
     side = size // 4
     return nn.Sequential(
         nn.Linear(latent_dim, 64 * side * side), nn.ReLU(), nn.Unflatten(1, (64, side, side)),

@@ -20,6 +20,8 @@ def _block(conv: nn.Module, width: int) -> list[nn.Module]:
 
 
 def dcgan_encoder(channels: int, size: int, latent_dim: int) -> nn.Sequential:
+    """A1's encoder for sides divisible by 16: 4 stride-2 4x4 conv blocks (128 to 1024), a
+    linear map to d, the unit sphere."""
     layers: list[nn.Module] = []
     width_in = channels
     for width in WIDTHS:
@@ -31,6 +33,8 @@ def dcgan_encoder(channels: int, size: int, latent_dim: int) -> nn.Sequential:
 
 
 def dcgan_decoder(channels: int, size: int, latent_dim: int) -> nn.Sequential:
+    """A1's decoder: a linear map to 1024 x (s/8)^2, 3 stride-2 5x5 transposed conv blocks
+    (512, 256, 128), a 5x5 transposed conv to c, a sigmoid."""
     side = size // 8
     layers: list[nn.Module] = [
         nn.Linear(latent_dim, WIDTHS[-1] * side * side, bias=False),

@@ -15,5 +15,6 @@ class MLPEncoder(nn.Module):
         self.normalize = normalize
 
     def forward(self, x: Tensor) -> Tensor:
+        """Codes [B, latent_dim] of x [B, in_dim], unit-norm when ``normalize``."""
         z = self.net(x)
         return F.normalize(z, dim=1) if self.normalize else z

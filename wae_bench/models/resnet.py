@@ -1,5 +1,6 @@
 """A2: ResNet-18 encoder (3x3 stride-1 stem, no max-pool) + linear to the latent; the decoder
-mirrors it with nearest-neighbour upsampling. About 24M parameters at 32x32 with d = 128."""
+mirrors it with nearest-neighbour upsampling. 25.8M parameters at 32x32 with d = 128 (SPEC
+says about 24M)."""
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -30,6 +31,8 @@ class BasicBlock(nn.Module):
             )
 
     def forward(self, x: Tensor) -> Tensor:
+        """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), x first upsampled 2x when
+        ``scale`` is 2."""
         if self.scale == 2:
             x = F.interpolate(x, scale_factor=2, mode="nearest")
         out = F.relu(self.bn1(self.conv1(x)))
@@ -38,6 +41,9 @@ class BasicBlock(nn.Module):
 
 
 class ResNetEncoder(nn.Module):
+    """A2's encoder: 3x3 stem, four ResNet-18 stages of two ``BasicBlock`` (64, 128, 256, 512
+    channels; the last three halve the side), global average pool, linear to d, unit sphere."""
+
     def __init__(self, channels: int, size: int, latent_dim: int):
         super().__init__()
         self.stem = nn.Sequential(
@@ -58,10 +64,15 @@ class ResNetEncoder(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """Unit-norm codes [B, latent_dim] of images [B, channels, size, size]."""
         return self.head(self.blocks(self.stem(x)))
 
 
 class ResNetDecoder(nn.Module):
+    """A2's decoder, the encoder mirrored: linear to 512 x (s/8)^2, ReLU, four stages of two
+    ``BasicBlock`` (512, 256, 128, 64 channels; the last three upsample 2x, nearest), 3x3 conv
+    to the channels, sigmoid."""
+
     def __init__(self, channels: int, size: int, latent_dim: int):
         super().__init__()
         self.side = size // 8
@@ -75,5 +86,6 @@ class ResNetDecoder(nn.Module):
         self.out = nn.Sequential(nn.Conv2d(STAGES[0], channels, 3, 1, 1), nn.Sigmoid())
 
     def forward(self, z: Tensor) -> Tensor:
+        """Images [B, channels, size, size] in [0, 1] of codes [B, latent_dim]."""
         x = self.fc(z).view(len(z), STAGES[-1], self.side, self.side)
         return self.out(self.blocks(F.relu(x)))
