@@ -27,7 +27,7 @@ def heavy_modules_loaded(code: str) -> list[str]:
 def test_importing_the_cli_and_the_latent_task_loads_no_heavy_library():
     loaded = heavy_modules_loaded("""
         import wae_bench.cli
-        import wae_bench.runner
+        import wae_bench.command
         from wae_bench import tasks
 
         tasks.get("latent")
@@ -39,12 +39,12 @@ def test_importing_the_cli_and_the_latent_task_loads_no_heavy_library():
 def test_a_latent_run_loads_no_heavy_library_before_it_trains(tmp_path):
     # the run stops where the run loop starts: set up, every method bound, config.json written
     loaded = heavy_modules_loaded(f"""
-        from wae_bench import cli, runner
+        from wae_bench import cli, command
 
         def stop(task, ctx, out):
             raise KeyboardInterrupt
 
-        runner._run_all = stop
+        command._train_runs = stop
         cli.main(["latent", "--methods", "moca,mmd", "--epochs", "1", "--quiet",
                   "--out", {str(tmp_path)!r}])
     """)

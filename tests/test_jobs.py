@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import regularizers
-from wae_bench import runner, sweep, tasks
+from wae_bench import command, points, tasks
 from wae_bench.cli import main
 from wae_bench.loggers import CsvLogger
 
@@ -73,7 +73,7 @@ def assert_same_outputs(serial, parallel, result_file: str) -> None:
 
 def test_auto_picks_the_gpu_only_for_tasks_that_run_faster_there(monkeypatch):
     latent, image = tasks.get("latent"), tasks.get("image")
-    choose = lambda task, device: runner.choose_device(task, task.config(device=device))  # noqa: E731
+    choose = lambda task, device: command.choose_device(task, task.config(device=device))  # noqa: E731
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the decision only
     assert choose(latent, "auto").type == "cpu"  # launch-bound MLP: the H100 measurement
     assert choose(image, "auto").type == "cuda"
@@ -167,12 +167,12 @@ def test_ray_runs_ask_for_their_share_of_a_gpu():
     def run(task, device):
         return {"task": task, "settings": tasks.get(task).config(device=device).to_dict()}
 
-    assert sweep.ray_gpus(run("image", "cuda"), 0.25, cluster_gpus=0) == 0.25
-    assert sweep.ray_gpus(run("latent", "cuda"), 0.25, cluster_gpus=1) == 0.25
-    assert sweep.ray_gpus(run("image", "cpu"), 0.25, cluster_gpus=1) == 0
-    assert sweep.ray_gpus(run("image", "auto"), 0.5, cluster_gpus=1) == 0.5  # prefers the GPU
-    assert sweep.ray_gpus(run("latent", "auto"), 0.5, cluster_gpus=1) == 0  # prefers the CPU
-    assert sweep.ray_gpus(run("image", "auto"), 0.5, cluster_gpus=0) == 0
+    assert points.ray_gpus(run("image", "cuda"), 0.25, cluster_gpus=0) == 0.25
+    assert points.ray_gpus(run("latent", "cuda"), 0.25, cluster_gpus=1) == 0.25
+    assert points.ray_gpus(run("image", "cpu"), 0.25, cluster_gpus=1) == 0
+    assert points.ray_gpus(run("image", "auto"), 0.5, cluster_gpus=1) == 0.5  # prefers the GPU
+    assert points.ray_gpus(run("latent", "auto"), 0.5, cluster_gpus=1) == 0  # prefers the CPU
+    assert points.ray_gpus(run("image", "auto"), 0.5, cluster_gpus=0) == 0
 
 
 class WarnsEachStep(regularizers.Regularizer):

@@ -4,7 +4,9 @@ import re
 import pandas as pd
 import pytest
 
-from wae_bench.tasks.latent import summarize, summary_markdown
+from wae_bench.tasks.latent.report import tables
+
+EPOCHS = (1, 5, 20)  # the latent task's summary epochs
 
 
 def curves_frame():
@@ -26,7 +28,7 @@ def curves_frame():
 
 
 def test_summary_reports_swd_at_epochs_and_time_to_noise_floor():
-    summary = summarize(curves_frame()).iloc[0]
+    summary = tables(curves_frame(), EPOCHS)[0].iloc[0]
     assert summary["swd_epoch_1_mean"] == pytest.approx(1.6)
     assert summary["swd_epoch_1_std"] == pytest.approx(pd.Series([2.0, 1.2]).std())
     assert summary["swd_epoch_3_mean"] == pytest.approx(1.1)
@@ -39,7 +41,7 @@ def test_summary_reports_swd_at_epochs_and_time_to_noise_floor():
 
 def test_summary_markdown_marks_seeds_that_never_reached_the_floor():
     curves = curves_frame()
-    text = summary_markdown(summarize(curves), curves)
+    text = tables(curves, EPOCHS)[1]
     # two seeds: a resample is both draws of one seed with probability 1/4 > 2.5% on each
     # side, so the 95% percentile interval of the mean is exactly [min, max]
     assert (
@@ -65,11 +67,11 @@ def test_summary_ends_with_a_paired_verdict_that_sees_through_seed_noise():
     # the seeds differ by 0.5 each, the methods by 0.01 on every seed: paired, b is clearly
     # higher (an unpaired comparison of these spreads could not tell)
     curves = two_methods_frame(0.01, noise=0.5)
-    text = summary_markdown(summarize(curves), curves)
+    text = tables(curves, EPOCHS)[1]
     # P(a < b) over all 16 seed pairs: a_i < a_j + 0.01 holds for j >= i, 10 pairs -> 0.625
     pattern = r"SWD at epoch 1: a is lower than b by 0\.010*0 \[0\.010*, 0\.010*\], P = 0\.62"
     assert re.search(pattern, text), text
-    summary = summarize(curves).set_index("method")
+    summary = tables(curves, EPOCHS)[0].set_index("method")
     assert summary.loc["b", "vs_best_diff"] == pytest.approx(0.01)
     assert summary.loc["b", "best_method"] == "a"
 
@@ -78,12 +80,12 @@ def test_summary_says_no_clear_difference_when_the_interval_holds_zero():
     curves = two_methods_frame(0.0, noise=0.5)
     curves.loc[(curves["method"] == "b") & (curves["seed"] == 0), "swd"] += 0.2
     curves.loc[(curves["method"] == "b") & (curves["seed"] == 1), "swd"] -= 0.2
-    text = summary_markdown(summarize(curves), curves)
+    text = tables(curves, EPOCHS)[1]
     assert "SWD at epoch 1: no clear difference between a and b" in text
 
 
 def test_baseline_replaces_the_best_method_as_reference():
     curves = two_methods_frame(0.01)
-    summary = summarize(curves, baseline="b").set_index("method")
+    summary = tables(curves, EPOCHS, baseline="b")[0].set_index("method")
     assert summary.loc["a", "best_method"] == "b"
     assert summary.loc["a", "vs_best_diff"] == pytest.approx(-0.01)

@@ -615,16 +615,16 @@ def test_an_epoch_reads_the_device_once_with_or_without_a_progress_bar(task_name
     read, for the epoch's mean loss; the bar still shows the loss (a copy read later)."""
     from tqdm import tqdm
 
-    from wae_bench import runner, tasks
+    from wae_bench import tasks, training_run
 
-    monkeypatch.setattr(runner, "LOSS_READ_EVERY", 2)  # a loss copy inside every epoch
+    monkeypatch.setattr(training_run, "LOSS_READ_EVERY", 2)  # a loss copy inside every epoch
     task, cpu = tasks.get(task_name), torch.device("cpu")
     ctx = task.setup(task.config(**EPOCH_TASKS[task_name], methods=["moca"], quiet=quiet), cpu)
     fixtures = task.fixtures(ctx, 0)
-    run = runner.Run(task, ctx, runner.RunKey("moca", 1.0, 0), cpu)
+    run = training_run.Run(task, ctx, training_run.RunKey("moca", 1.0, 0), cpu)
     assert run.steps_per_epoch >= 4
     bar = tqdm(total=run.steps_per_epoch, file=io.StringIO(), disable=quiet)
-    on_step = runner.step_reporter(bar, quiet=quiet)
+    on_step = training_run.step_reporter(bar, quiet=quiet)
     with HostReadSpy() as spy:  # the first epoch, lazy initializations included
         run.train_one_epoch(fixtures, on_step)
     assert spy.reads == ["aten._local_scalar_dense.default"]  # float(total) / count

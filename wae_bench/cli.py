@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__, tasks
+from . import __version__, command, folders, tasks
 from . import config as config_io
 from .errors import Diverged, UsageError
 
@@ -38,14 +38,16 @@ def _add_shared_flags(p: argparse.ArgumentParser, defaults: config_io.RunConfig)
                        help=f"run seeds 0..N-1 (default {len(defaults.seeds)})")  # fmt: skip
     seeds.add_argument("--seed", type=int, help="run this one seed")
     p.add_argument("--epochs", type=int, help=f"training epochs (default {defaults.epochs})")
-    p.add_argument("--batch-size", type=int, help="mini-batch size (default 64)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--latent-dim", type=int, help="latent dimension (default 128)")
+    p.add_argument("--batch-size", type=int,
+                   help=f"mini-batch size (default {defaults.batch_size})")  # fmt: skip
+    p.add_argument("--lr", type=float, help=f"Adam learning rate (default {defaults.lr:g})")
+    p.add_argument("--latent-dim", type=int,
+                   help=f"latent dimension (default {defaults.latent_dim})")  # fmt: skip
     p.add_argument("--set", action="append", dest="assignments", metavar="METHOD.PARAM=VALUE",
                    help="a method's hyper-parameter, e.g. moca.tau=0.2 (repeatable)")  # fmt: skip
     p.add_argument("--config", help="TOML or JSON file of settings (flags override it)")
-    p.add_argument("--device", help="auto (default: the task's faster device, see the "
-                   "README), cpu or cuda")  # fmt: skip
+    p.add_argument("--device", help="auto (default: the task's faster device, see "
+                   "docs/timing.md), cpu or cuda")  # fmt: skip
     p.add_argument("--jobs", type=int, metavar="N",
                    help="train N runs at once in worker processes, on the one device; same "
                    "results (default 1)")  # fmt: skip
@@ -82,11 +84,11 @@ def _config(task: tasks.Task, args: argparse.Namespace) -> config_io.RunConfig:
     return config_io.build(task.config, file_settings, cli)
 
 
-def _train(args: argparse.Namespace) -> None:
+def _train_command(args: argparse.Namespace) -> None:
     task = tasks.get(args.command)
-    out = task.run(_config(task, args))
+    out = command.train(task, _config(task, args))
     print(f"results in {out}")
-    print((out / "summary.md").read_text())
+    print((out / folders.SUMMARY_MD).read_text())
 
 
 TUNE_FLAGS = ("trials", "final_seeds", "space", "executor", "address")
@@ -174,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                            argument_default=argparse.SUPPRESS)  # fmt: skip
         _add_shared_flags(p, task.config())
         task.add_arguments(p)
-        p.set_defaults(handler=_train)
+        p.set_defaults(handler=_train_command)
     tune = sub.add_parser("tune", help="equal-budget tuning of every method (Optuna), then "
                           "default vs tuned on fresh seeds")  # fmt: skip
     tune_tasks = tune.add_subparsers(dest="task", required=True, parser_class=_Parser)

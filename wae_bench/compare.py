@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import results, tasks
+from . import intervals, results, summary, tasks
 from .errors import UsageError
 
 DEFAULT_K = 3.0
@@ -24,25 +24,12 @@ DEFAULT_K = 3.0
 def load_run(run_dir: Path) -> tuple[tasks.Task, pd.DataFrame]:
     """The task (from config.json) and the result rows of the run folder ``run_dir``."""
     run_dir = Path(run_dir)
-    saved = results.read_json(run_dir / "config.json")
-    if "task" not in saved:
-        raise UsageError(
-            f"{run_dir / 'config.json'} not found or names no task; "
-            "pass the folder of a finished wae-bench run"
-        )
-    task = tasks.get(saved["task"])
+    task = tasks.of_folder(run_dir, "pass the folder of a finished wae-bench run")
     return task, results.read_csv(run_dir / task.result_file, columns=task.columns)
 
 
 def _keys(frame: pd.DataFrame) -> list[str]:
     return ["method", "lam"] if "lam" in frame else ["method"]
-
-
-def reported_epochs(task: tasks.Task, frame: pd.DataFrame) -> list[int]:
-    """The task's summary epochs that this run evaluated, and its last epoch."""
-    last = int(frame["epoch"].max())
-    evaluated = set(frame["epoch"].astype(int))
-    return [e for e in task.summary_epochs if e < last and e in evaluated] + [last]
 
 
 def statistics(task: tasks.Task, frame: pd.DataFrame, epochs: list[int]) -> pd.DataFrame:
@@ -61,7 +48,7 @@ def compare(runs: dict[str, tuple], *, compared: list[str], reference: str,
     ``reference`` name folders among them.
     """
     task, ref_frame = runs[reference]
-    epochs = reported_epochs(task, ref_frame)
+    epochs = summary.reported_epochs(ref_frame, task.summary_epochs)
     ref = statistics(task, ref_frame, epochs)
     keys = [*_keys(ref_frame), "epoch"]
     rows, failures = [], []
@@ -125,10 +112,8 @@ def markdown(table: pd.DataFrame, metric: str, *, k: float, checked: bool) -> st
 def verdicts(runs: dict[str, tuple], *, compared: list[str], reference: str) -> list[str]:
     """Each compared run against the reference, per method (and lam) at the last reported
     epoch: the paired difference over the seeds both ran, its interval and P."""
-    from . import intervals, summary
-
     task, ref_frame = runs[reference]
-    last = reported_epochs(task, ref_frame)[-1]
+    last = summary.reported_epochs(ref_frame, task.summary_epochs)[-1]
     keys = _keys(ref_frame)
     names = {run_dir: f"run {i + 1}" for i, run_dir in enumerate(dict.fromkeys(compared))}
     at = {d: runs[d][1][runs[d][1]["epoch"] == last] for d in [reference, *compared]}
@@ -167,8 +152,6 @@ def run(run_dirs: list[Path], *, reference: Path | None, k: float, rtol: float,
     text = markdown(table, task.metric, k=k, checked=reference is not None)
     lines = verdicts(runs, compared=compared, reference=ref)
     if lines:
-        from . import intervals, summary
-
         text += "\n".join(["", intervals.legend(), "", "Verdicts (paired by seed):", "",
                            *summary.verdict_lines(lines)]) + "\n"  # fmt: skip
     if out is not None:
@@ -176,5 +159,5 @@ def run(run_dirs: list[Path], *, reference: Path | None, k: float, rtol: float,
         results.write_csv(out / "compare.csv", table)
         results.write_text(out / "compare.md", text)
         plots.compare_curves({d: frame for d, (_, frame) in runs.items()}, task.metric,
-                             out / "compare")  # fmt: skip
+                             task.label(), out / "compare")  # fmt: skip
     return text, (failures if reference is not None else [])

@@ -281,3 +281,29 @@ def build(cls: type[RunConfig], file_settings: dict, cli_settings: dict) -> RunC
         methods = methods if isinstance(methods, list) else []  # a bad list fails in validate
         merged["lambdas"] = lambda_table(merged["lambdas"], methods)
     return cls(**merged).validate()
+
+
+def load_spec(path: str) -> dict:
+    """A table of settings from a TOML or YAML file (a sweep, a tune's spaces), named after
+    the file under "name"."""
+    file = Path(path)
+    if file.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise UsageError(
+                "YAML sweep files need pyyaml: pip install pyyaml (or use TOML)"
+            ) from None
+        if not file.is_file():
+            raise UsageError(f"sweep file {path} not found; pass an existing .toml or .yaml file")
+        try:
+            spec = yaml.safe_load(file.read_text())
+        except yaml.YAMLError as err:
+            raise UsageError(
+                f"sweep file {path} is not valid YAML: {str(err).splitlines()[0]}"
+            ) from None
+        if not isinstance(spec, dict):
+            raise UsageError(f"sweep file {path} must hold a mapping of task, settings and grid")
+    else:
+        spec = load_file(path)
+    return {**spec, "name": file.stem}

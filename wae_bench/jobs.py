@@ -1,12 +1,13 @@
 """`--jobs N`: the runs of one command trained at once, in N worker processes.
 
 The runs (method, lam, seed) of a command are independent: each is built from its seed alone
-(``runner.Run``). With ``--jobs N`` they are handed out in the serial order to N processes
+(``training_run.Run``). With ``--jobs N`` they are handed out in the serial order to N processes
 started with ``spawn`` (global torch RNG state is per process, so threads would not do; with
 ``--device cuda`` every worker uses the one GPU). A worker prepares the task's data once
 (``Task.setup``) and a seed's fixtures when it first needs them, and trains the run with the
-shared loop (``runner.train_run``), writing its checkpoint after every epoch as a serial run
-does. It returns the rows (and, for TensorBoard, the image grids) instead of logging them.
+function the command hands over (``training_run.train_run``), writing its checkpoint after
+every epoch as a serial run does. It returns the rows (and, for TensorBoard, the image
+grids) instead of logging them.
 
 The parent takes the runs back in the serial order: it logs a run's rows once every run
 before it has been logged, then calls the task's ``after_run`` on the run restored from its
@@ -41,7 +42,6 @@ from tqdm.auto import tqdm
 
 import regularizers
 
-from . import runner
 from .batching import steps_per_epoch
 from .errors import Diverged, UsageError
 from .tasks import Task
@@ -57,10 +57,14 @@ def spawn_pool(jobs: int, initializer=None, initargs=()) -> ProcessPoolExecutor:
                                initargs=initargs)  # fmt: skip
 
 
-def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list) -> None:
+def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list, *, train,
+            reopen) -> None:  # fmt: skip
     """Train the runs of ``keys`` in ``min(cfg.jobs, len(keys))`` workers; log their rows
-    and call ``after_run`` here, in the order of ``keys`` (``runner._run_all`` then calls
-    ``finish``)."""
+    and call ``after_run`` here, in the order of ``keys`` (the command then calls ``finish``).
+
+    Each worker trains a run with ``train(task, ctx, fixtures, key, out, loggers=, label=,
+    bar=)``; ``reopen(task, ctx, key, out, resume=True)`` restores a trained run here for
+    ``after_run``. Both must be importable module-level functions (they go to the workers)."""
     cfg = ctx.cfg
     jobs, methods = min(cfg.jobs, len(keys)), _methods(cfg)
     spawn = get_context("spawn")
@@ -71,8 +75,9 @@ def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list) -> N
     if ctx.device.type == "cpu" and jobs * threads > cores and not cfg.quiet:
         fit = max(1, cores // jobs)
         print(f"--jobs {jobs} on the CPU: {jobs} workers x {threads} torch threads on {cores} "
-              f"cores; OMP_NUM_THREADS={fit} fits them (see the README)")  # fmt: skip
-    setup = (task, cfg, ctx.device, out, methods, threads, wants_images, events, stop, jobs)
+              f"cores; OMP_NUM_THREADS={fit} fits them (docs/timing.md)")  # fmt: skip
+    setup = (train, task, cfg, ctx.device, out, methods, threads, wants_images, events, stop,
+             jobs)  # fmt: skip
     steps = steps_per_epoch(task.dataset_size(ctx), cfg.batch_size) * cfg.epochs
     hook = type(task).after_run is not Task.after_run
     fixtures: dict = {}
@@ -82,14 +87,14 @@ def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list) -> N
               disable=cfg.quiet, dynamic_ncols=True) as bar:  # fmt: skip
         pool, futures = spawn_pool(jobs, _start_worker, setup), []
         try:
-            futures += [pool.submit(_train, key) for key in keys]  # taken in this order
+            futures += [pool.submit(_train_in_worker, key) for key in keys]  # taken in this order
             for done, (key, future) in enumerate(zip(keys, futures, strict=True), 1):
                 try:
                     rows, error, caught = _result(future, events, bar, started)
                 except BrokenProcessPool:
                     raise _worker_died(started, keys[done - 1 :], jobs) from None
                 _show_once(caught, shown)
-                for row, grids in rows:  # as runner._train logs them
+                for row, grids in rows:  # as training_run.train_to_end logs them
                     for logger in loggers:
                         logger.row(key.id, row)
                     for logger in loggers if grids is not None else ():
@@ -99,7 +104,7 @@ def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list) -> N
                 if hook:  # on the trained run, as a serial run calls it
                     if key.seed not in fixtures:
                         fixtures = {key.seed: task.fixtures(ctx, key.seed)}
-                    run = runner.open_run(task, ctx, key, out, resume=True)
+                    run = reopen(task, ctx, key, out, resume=True)
                     task.after_run(ctx, fixtures[key.seed], run, out)
                 bar.set_postfix_str(f"{done}/{len(keys)} runs done, last {key.id}", refresh=False)
         except BaseException:
@@ -185,17 +190,19 @@ def _show_once(caught: list, shown: set) -> None:
 _worker: dict = {}
 
 
-def _start_worker(task, cfg, device, out, methods, threads, wants_images, events, stop, jobs):
+def _start_worker(train, task, cfg, device, out, methods, threads, wants_images, events, stop,
+                  jobs):  # fmt: skip
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the runs
     torch.set_num_threads(threads)
     regularizers.available()  # entry points first: the parent's classes win
     for cls in methods.values():
         regularizers.register(cls, replace=True)
-    _worker.update(task=task, cfg=cfg, device=device, out=out, wants_images=wants_images,
-                   events=events, stop=stop, jobs=jobs, ctx=None, fixtures={})  # fmt: skip
+    _worker.update(train=train, task=task, cfg=cfg, device=device, out=out,
+                   wants_images=wants_images, events=events, stop=stop, jobs=jobs, ctx=None,
+                   fixtures={})  # fmt: skip
 
 
-def _train(key) -> tuple[list[tuple[dict, dict | None]], Exception | None, list]:
+def _train_in_worker(key) -> tuple[list[tuple[dict, dict | None]], Exception | None, list]:
     """Train the run of ``key`` (resumed from its checkpoint with --resume); returns the
     (row, image grids or None) it would have logged, restored rows first, the error that
     ended it (diverged, a write error, a bad checkpoint, out of memory) or None, and the
@@ -211,7 +218,7 @@ def _train(key) -> tuple[list[tuple[dict, dict | None]], Exception | None, list]
 
 
 def _train_run(key) -> tuple[list[tuple[dict, dict | None]], Exception | None]:
-    """``_train`` without the warnings: the rows and the error that ended the run."""
+    """``_train_in_worker`` without the warnings: the rows and the error that ended the run."""
     w = _worker
     task = w["task"]
     if w["ctx"] is None:  # here, not in the initializer: a failure is this run's error
@@ -221,8 +228,8 @@ def _train_run(key) -> tuple[list[tuple[dict, dict | None]], Exception | None]:
         w["fixtures"] = {key.seed: task.fixtures(ctx, key.seed)}
     logger = _Rows(w["wants_images"])
     try:
-        runner.train_run(task, ctx, w["fixtures"][key.seed], key, w["out"], loggers=[logger],
-                         label=key.id, bar=_Progress.factory(w["events"], w["stop"]))  # fmt: skip
+        w["train"](task, ctx, w["fixtures"][key.seed], key, w["out"], loggers=[logger],
+                   label=key.id, bar=_Progress.factory(w["events"], w["stop"]))  # fmt: skip
     except (Diverged, UsageError) as err:  # anything else is a bug: its traceback travels
         return logger.rows, err
     except (torch.cuda.OutOfMemoryError, MemoryError):

@@ -1,4 +1,6 @@
-"""Figures, drawn from saved result tables only."""
+"""The shared figure helpers (colors, saving, legends) and the figures of the commands that
+span tasks (sweeps, comparisons, timing, tuning budgets), drawn from saved tables only. Each
+task draws its own figures (``tasks/<task>/``)."""
 
 from pathlib import Path
 
@@ -7,14 +9,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 
 import regularizers  # noqa: E402
 
 from . import results  # noqa: E402
-from .metrics import slerp  # noqa: E402
-
-METRIC_LABELS = {"image_swd": "image SWD ×10³ (test vs generated)", "swd": "latent SWD to prior"}
 
 
 def method_color(method: str, index: int) -> str:
@@ -43,123 +41,6 @@ def legend_below(fig, ax, per_row: int = 5) -> float:
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), per_row), fontsize=9)
     rows = -(-len(labels) // per_row)
     return (0.19 * rows + 0.08) / fig.get_figheight()  # 0.19 inch a row of 9-point text
-
-
-def latent_curves(curves: pd.DataFrame, stem: Path, setting: str = "") -> None:
-    """SWD vs epoch and vs training seconds, log y, mean +- std band, noise floor line."""
-    fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    seeds = curves["seed"].nunique()
-    for i, (method, runs) in enumerate(curves.groupby("method", sort=False)):
-        stats = runs.groupby("epoch").agg(
-            swd=("swd", "mean"), std=("swd", "std"), seconds=("seconds", "mean")
-        )
-        std = stats["std"].fillna(0.0)
-        low = (stats["swd"] - std).clip(lower=stats["swd"] * 0.05)
-        color = method_color(method, i)
-        for ax, x in ((by_epoch, stats.index), (by_time, stats["seconds"])):
-            ax.plot(x, stats["swd"], color=color, lw=1.8, label=method)
-            ax.fill_between(x, low, stats["swd"] + std, color=color, alpha=0.2, lw=0)
-    floor = curves.groupby("seed")["noise_floor"].first().mean()
-    for ax in (by_epoch, by_time):
-        ax.axhline(floor, color="0.3", ls="--", lw=1.2, label="noise floor (prior vs prior)")
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-    by_epoch.set_xlabel("epoch")
-    by_time.set_xlabel("training time (s, mean over seeds)")
-    by_epoch.set_ylabel("latent SWD to prior (SW$_2$)")
-    bottom = legend_below(fig, by_epoch)
-    band = "mean ± std over " if seeds > 1 else ""
-    title = f"Synthetic latent matching: {band}{seeds} seed{'s' * (seeds > 1)}"
-    fig.suptitle(f"{title}\n{setting}" if setting else title)
-    fig.tight_layout(rect=(0, bottom, 1, 1))
-    save(fig, stem)
-
-
-def image_swd_curves(metrics: pd.DataFrame, stem: Path, setting: str = "") -> None:
-    """Image SWD vs epoch, one line per method x lam (paper Fig. 2 right); band = std."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    styles = ["-", "--", ":", "-."]
-    for i, (method, runs) in enumerate(metrics.groupby("method", sort=False)):
-        for j, (lam, by_lam) in enumerate(runs.groupby("lam")):
-            stats = by_lam.groupby("epoch")["image_swd"].agg(["mean", "std"])
-            std = stats["std"].fillna(0.0)
-            color = method_color(method, i)
-            ax.plot(stats.index, stats["mean"], styles[j % 4], marker="o", ms=3.5, color=color,
-                    lw=1.6, label=f"{method}, λ = {lam:g}")  # fmt: skip
-            ax.fill_between(stats.index, stats["mean"] - std, stats["mean"] + std, color=color,
-                            alpha=0.15, lw=0)  # fmt: skip
-    if "image_swd_floor" in metrics:
-        floor = metrics.groupby("seed")["image_swd_floor"].first().mean()
-        ax.axhline(floor, color="0.3", ls="--", lw=1.2, label="floor: train vs test images")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("image SWD ×10³, test vs generated (log)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(ncol=2, fontsize=9)
-    seeds = metrics["seed"].nunique()
-    title = f"Image SWD vs epoch ({seeds} seed{'s' * (seeds > 1)}{', mean ± std' * (seeds > 1)})"
-    ax.set_title(f"{title}\n{setting}" if setting else title, fontsize=10)
-    fig.tight_layout()
-    save(fig, stem)
-
-
-def singular_value_spectra(values: pd.DataFrame, stem: Path, reference: str) -> None:
-    """Singular values of the codes per method x lam (first seed), log y (paper Fig. 4);
-    rows whose method is ``reference`` are the prior samples' spectrum."""
-    fig, ax = plt.subplots(figsize=(7.5, 5.3))
-    first_seed = values[values["seed"] == values["seed"].min()]
-    styles = ["-", "--", ":", "-."]
-    for i, (method, runs) in enumerate(first_seed.groupby("method", sort=False)):
-        if method == reference:
-            ax.plot(runs["index"], runs["value"], "k--", lw=1.8,
-                    label="prior samples (ideal)")  # fmt: skip
-            continue
-        for j, (lam, run) in enumerate(runs.groupby("lam")):
-            ax.plot(run["index"], run["value"], styles[j % 4], color=method_color(method, i),
-                    lw=1.6, label=f"{method}, λ = {lam:g}")  # fmt: skip
-    ax.set_yscale("log")
-    ax.set_xlabel("index (largest first)")
-    ax.set_ylabel("singular value of centered codes")
-    seed = values["seed"].min()
-    ax.set_title(f"Isotropy of the codes of up to 10,000 training images, seed {seed} "
-                 "(flat = isotropic)", fontsize=10)  # fmt: skip
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout(rect=(0, legend_below(fig, ax, per_row=3), 1, 1))
-    save(fig, stem)
-
-
-@torch.no_grad()
-def image_visuals(encoder, decoder, test_images, stem: Path, title: str, *, n: int = 8) -> None:
-    """Random samples, test reconstructions and slerp interpolations in one figure."""
-    from torchvision.utils import make_grid
-
-    encoder.eval()
-    decoder.eval()
-    device = test_images.device
-    generator = torch.Generator().manual_seed(0)
-    dim = encoder(test_images[:2]).shape[1]
-    z = torch.nn.functional.normalize(torch.randn(n * n, dim, generator=generator), dim=1)
-    samples = decoder(z.to(device))
-    originals = test_images[: n * n // 2]
-    pairs = torch.stack([originals, decoder(encoder(originals))], 1).flatten(0, 1)
-    ends = encoder(test_images[: 2 * 4])  # up to 4 paths between pairs of test codes
-    paths = torch.cat([decoder(slerp(ends[(2 * k) % len(ends)], ends[(2 * k + 1) % len(ends)], n))
-                       for k in range(max(1, len(ends) // 2))])  # fmt: skip
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.8))
-    panels = (
-        (samples, n, "random samples: decoder(prior)"),
-        (pairs, n, "test images (odd columns) and reconstructions"),
-        (paths, n, "slerp between two test codes (per row)"),
-    )
-    for ax, (images, per_row, label) in zip(axes, panels, strict=True):
-        grid = make_grid(images.float().cpu().clamp(0, 1), nrow=per_row, padding=1, pad_value=1)
-        ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
-        ax.set_title(label, fontsize=10)
-        ax.axis("off")
-    fig.suptitle(title)
-    fig.tight_layout()
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    save(fig, stem, pdf=False)
 
 
 def scaling(frame: pd.DataFrame, stem: Path) -> None:
@@ -203,22 +84,31 @@ def scaling(frame: pd.DataFrame, stem: Path) -> None:
     save(fig, stem)
 
 
-def sweep_axis(frame: pd.DataFrame, axis: str, metric: str, stem: Path) -> None:
-    """Last-epoch metric vs one swept parameter, mean +- std over seeds, one line per method."""
+def sweep_axis(frame: pd.DataFrame, axis: str, metric: str, label: str, stem: Path, *,
+               scale: str = "linear") -> None:  # fmt: skip
+    """Last-epoch ``metric`` (named ``label``) vs one swept parameter, mean +- std over
+    seeds, one line per method. ``scale`` "log1m" draws 1 - value on a log axis (momenta: 0.9,
+    0.99 and 0.999 a decade apart); otherwise values spanning a decade get a log axis."""
     done = frame[(frame["status"] == "finished") & frame[axis].notna()]
+    failed = frame[(frame["status"] != "finished") & frame[axis].notna()]
+    position = (lambda v: 1 - v) if scale == "log1m" else (lambda v: v)  # noqa: E731
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for i, (method, rows) in enumerate(done.groupby("method", sort=False)):
         stats = rows.groupby(axis)[metric].agg(["mean", "std", "count"])
-        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o", ms=5,
-                    capsize=3, color=method_color(method, i), label=method)  # fmt: skip
-    failed = frame[(frame["status"] != "finished") & frame[axis].notna()]
+        ax.errorbar(position(stats.index.to_numpy(dtype=float)), stats["mean"],
+                    yerr=stats["std"].fillna(0), marker="o", ms=5, capsize=3,
+                    color=method_color(method, i), label=method)  # fmt: skip
     for value in failed[axis].unique():
-        ax.axvline(value, color="0.6", ls=":", lw=1)
-    values = done[axis].astype(float)
-    if len(values) and values.min() > 0 and values.max() / values.min() >= 10:
+        ax.axvline(position(float(value)), color="0.6", ls=":", lw=1)
+    values = position(done[axis].astype(float))
+    if scale == "log1m":
         ax.set_xscale("log")
-    ax.set_xlabel(axis)
-    ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)}, last epoch")
+        ax.set_xlabel(f"1 - {axis} (log)")
+    else:
+        if len(values) and values.min() > 0 and values.max() / values.min() >= 10:
+            ax.set_xscale("log")
+        ax.set_xlabel(axis)
+    ax.set_ylabel(f"{label}, last epoch")
     seeds = done["seed"].nunique()
     note = ", dotted: diverged/failed runs" if len(failed) else ""
     ax.set_title(f"{metric} vs {axis} (mean ± std over {seeds} seeds{note})", fontsize=10)
@@ -228,9 +118,10 @@ def sweep_axis(frame: pd.DataFrame, axis: str, metric: str, stem: Path) -> None:
     save(fig, stem)
 
 
-def compare_curves(frames: dict[str, pd.DataFrame], metric: str, stem: Path) -> None:
-    """The metric (mean over seeds) vs epoch of several runs: color = method (and lam),
-    line style = run (the first, the reference, solid)."""
+def compare_curves(frames: dict[str, pd.DataFrame], metric: str, label: str,
+                   stem: Path) -> None:  # fmt: skip
+    """``metric`` (named ``label``; mean over seeds) vs epoch of several runs: color = method
+    (and lam), line style = run (the first, the reference, solid)."""
     fig, ax = plt.subplots(figsize=(8, 4.8))
     styles = ["-", "--", ":", "-."]
     for r, frame in enumerate(frames.values()):
@@ -243,45 +134,12 @@ def compare_curves(frames: dict[str, pd.DataFrame], metric: str, stem: Path) -> 
                     label=f"{label} (run {r + 1})")  # fmt: skip
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)} (mean over seeds)")
+    ax.set_ylabel(f"{label} (mean over seeds)")
     runs = "; ".join(f"run {r + 1}: {Path(name).name}" for r, name in enumerate(frames))
     ax.set_title(f"{metric} of {len(frames)} runs ({runs})", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(ncol=2, fontsize=8)
     fig.tight_layout()
-    save(fig, stem)
-
-
-def dimension_study(summary: pd.DataFrame, stem: Path, epochs: int) -> None:
-    """Final latent SWD / noise floor vs latent dimension per method, one panel per batch
-    size; log-log, band = std over seeds, dashed line = the floor."""
-    sizes = list(dict.fromkeys(summary["batch_size"]))
-    fig, axes = plt.subplots(1, len(sizes), figsize=(5.5 * len(sizes), 4.3), sharey=True,
-                             squeeze=False)  # fmt: skip
-    for ax, size in zip(axes[0], sizes, strict=True):
-        part = summary[summary["batch_size"] == size]
-        for i, (method, rows) in enumerate(part.groupby("method", sort=False)):
-            rows = rows.sort_values("latent_dim")
-            std = rows["ratio_std"].fillna(0.0)
-            color = method_color(method, i)
-            ax.plot(rows["latent_dim"], rows["ratio_mean"], "-o", ms=4, color=color, lw=1.6,
-                    label=method)  # fmt: skip
-            ax.fill_between(rows["latent_dim"], rows["ratio_mean"] - std,
-                            rows["ratio_mean"] + std, color=color, alpha=0.15, lw=0)  # fmt: skip
-        ax.axhline(1.0, color="0.3", ls="--", lw=1.2, label="noise floor")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xticks(sorted(part["latent_dim"].unique()))
-        ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
-        ax.set_xlabel("latent dimension d")
-        ax.set_title(f"batch size {size}", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel(f"latent SWD / noise floor after {epochs} epochs")
-    bottom = legend_below(fig, axes[0][0])
-    seeds = int(summary["seeds"].max())
-    fig.suptitle(f"Latent matching vs dimension (mean ± std over {seeds} seeds; lower is "
-                 "better, 1 = indistinguishable from the prior)", fontsize=10)  # fmt: skip
-    fig.tight_layout(rect=(0, bottom, 1, 1))
     save(fig, stem)
 
 

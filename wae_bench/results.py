@@ -359,20 +359,3 @@ def resume_from(path: Path, load) -> None:
             f"checkpoint {path} does not fit this run ({_first_line(err)}); "
             "delete it to restart the run"
         ) from None
-
-
-def check_resumable(out: Path, settings: dict, *, free: tuple[str, ...]) -> None:
-    """--resume continues only a run made with the same settings, except those in ``free``
-    (device, quiet, ...)."""
-    previous = read_json(out / "config.json").get("config")
-    if previous is None:
-        return
-    changed = [
-        key for key in settings
-        if key not in free and previous.get(key) != settings[key]
-    ]  # fmt: skip
-    if changed:
-        raise UsageError(
-            f"--resume: settings differ from the run in {out} ({', '.join(changed)}); "
-            "repeat its settings or use a new --out"
-        )

@@ -50,6 +50,41 @@ def compared(frame: pd.DataFrame, keys: list[str], value: str, *, where: str = "
     return pd.DataFrame(rows, columns=COLUMNS), verdicts
 
 
+def reported_epochs(frame: pd.DataFrame, summary_epochs: tuple[int, ...]) -> list[int]:
+    """The epochs a summary reports: the task's ``summary_epochs`` that ``frame`` evaluated
+    before its last epoch, then the last one."""
+    last = int(frame["epoch"].max())
+    evaluated = set(frame["epoch"].astype(int))
+    return [e for e in summary_epochs if e < last and e in evaluated] + [last]
+
+
+def compare_epochs(frame: pd.DataFrame, keys: list[str], value: str, epochs: list[int], *,
+                   label: str, baseline: str | None = None) -> dict[int, tuple]:  # fmt: skip
+    """{epoch: ``compared`` rows and verdicts of ``value`` at that epoch}, in epoch order."""
+    return {
+        e: compared(frame[frame["epoch"] == e], keys, value, where=f"at epoch {e}",
+                    label=label, baseline=baseline)
+        for e in epochs
+    }  # fmt: skip
+
+
+def metric_columns(runs: pd.DataFrame, value: str, by_epoch: dict[int, tuple], group: str,
+                   names: dict[int, str], *, best_column: str) -> dict:  # fmt: skip
+    """A summary row's columns for one group (``runs``: its rows, one per seed and epoch):
+    per epoch of ``by_epoch`` (``compare_epochs``) NAME_mean, NAME_std over seeds and the 95%
+    interval NAME_low, NAME_high (NAME from ``names``); then, at the last epoch, the group it
+    is compared with (``best_column``) and vs_best_diff, _diff_low, _diff_high, _p."""
+    row = {}
+    for epoch, (rows, _) in by_epoch.items():
+        at, name = runs.loc[runs["epoch"] == epoch, value], names[epoch]
+        found = row_of(rows, group)
+        row |= {f"{name}_mean": at.mean(), f"{name}_std": at.std(),
+                f"{name}_low": found["low"], f"{name}_high": found["high"]}  # fmt: skip
+    best = row_of(by_epoch[max(by_epoch)][0], group)
+    row[best_column] = best["reference"]
+    return row | {f"vs_best_{key}": best[key] for key in ("diff", "diff_low", "diff_high", "p")}
+
+
 def row_of(rows: pd.DataFrame, group: str) -> dict:
     """The row of ``group`` in a ``compared`` table, NaN where the group has no value there
     (e.g. an epoch the run did not evaluate)."""

@@ -12,33 +12,30 @@ grid::
     seeds = [0, 1, 2]
     "moca.tau" = [0.05, 0.1, 0.2]
 
-Every combination is one run in its own folder `runs/<id>`, the id derived from its resolved
-settings. A run ends with `status.json` (finished, diverged or failed, and why); running the
-sweep again skips finished runs and resumes the others from their checkpoints. `sweep.csv`,
-`sweep.md` and one figure per swept parameter are made from the runs' files.
+Every combination is one point, trained in its own folder `runs/<id>` (``points``), the id
+derived from its resolved settings. A point ends with `status.json` (finished, diverged or
+failed, and why); running the sweep again skips finished points and resumes the others from
+their checkpoints. `sweep.csv`, `sweep.md` and one figure per swept parameter are made from
+the points' files.
 """
 
 import hashlib
 import itertools
 import json
 import math
-import os
-import time
-import traceback
-from concurrent.futures import as_completed
 from pathlib import Path
 
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
+import regularizers
+
 from . import config as config_io
-from . import results, runner, tasks
-from .errors import Diverged, UsageError
-from .lock import FolderInUse
+from . import folders, points, results, tasks
+from .errors import UsageError
+from .training_run import check_runnable
 
 GRID_KEYS = ("methods", "lambdas", "seeds")
-STATUS = "status.json"
 
 def preset(name: str) -> dict:
     """The sweep spec of a named ablation, from the task that declares it (``Task.presets``)."""
@@ -46,31 +43,6 @@ def preset(name: str) -> dict:
     if name not in specs:
         raise UsageError(f"unknown preset {name!r}; choose from {', '.join(specs)}")
     return {**specs[name], "name": name}
-
-
-def load_spec(path: str) -> dict:
-    """A sweep spec from a TOML or YAML file, named after the file."""
-    file = Path(path)
-    if file.suffix in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise UsageError(
-                "YAML sweep files need pyyaml: pip install pyyaml (or use TOML)"
-            ) from None
-        if not file.is_file():
-            raise UsageError(f"sweep file {path} not found; pass an existing .toml or .yaml file")
-        try:
-            spec = yaml.safe_load(file.read_text())
-        except yaml.YAMLError as err:
-            raise UsageError(
-                f"sweep file {path} is not valid YAML: {str(err).splitlines()[0]}"
-            ) from None
-        if not isinstance(spec, dict):
-            raise UsageError(f"sweep file {path} must hold a mapping of task, settings and grid")
-    else:
-        spec = config_io.load_file(path)
-    return {**spec, "name": file.stem}
 
 
 def _run_id(method, lam, params: dict, *, seed: int, settings: dict) -> str:
@@ -151,7 +123,7 @@ def _resolve(task: str, settings: dict, *, method: str, lam, params: dict, seed:
         values["lambdas"] = [lam]
     try:
         cfg = config_io.build(tasks.get(task).config, {}, values)
-        runner.check_runnable(tasks.get(task), cfg)
+        check_runnable(tasks.get(task), cfg)
     except UsageError as err:
         raise UsageError(f"run {method}, seed {seed}, {params or ''}: {err}") from None
     run_id = _run_id(method, lam, params, seed=seed, settings=cfg.identity())
@@ -159,171 +131,76 @@ def _resolve(task: str, settings: dict, *, method: str, lam, params: dict, seed:
             "params": params, "settings": cfg.to_dict()}  # fmt: skip
 
 
-def execute(task: str, settings: dict, run_dir: str) -> dict:
-    """Run one grid point to its end; never raises: the outcome goes to status.json.
-
-    A run folder another process holds (a second sweep over the same grid) is left to it:
-    the outcome is "busy" and nothing is written.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one run, one core: the same numbers on every executor
-    start = time.perf_counter()
-    try:
-        definition = tasks.get(task)
-        definition.run(definition.config(**{**settings, "out": run_dir}).validate())
-        status, message = "finished", ""
-    except FolderInUse as err:
-        torch.set_num_threads(threads)
-        return {"status": "busy", "message": str(err), "seconds": time.perf_counter() - start}
-    except Diverged as err:
-        status, message = "diverged", str(err)
-    except Exception as err:  # a failing run must not stop the sweep
-        status = "failed"
-        message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        Path(run_dir).mkdir(parents=True, exist_ok=True)
-        results.write_text(Path(run_dir) / "traceback.txt", traceback.format_exc())
-    torch.set_num_threads(threads)
-    outcome = {"status": status, "message": message, "seconds": time.perf_counter() - start}
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    results.write_json(Path(run_dir) / STATUS, outcome)
-    return outcome
-
-
-def _run_local(pending, out, jobs):
-    if jobs == 1:
-        for run in pending:
-            yield run, execute(run["task"], run["settings"], str(out / "runs" / run["id"]))
-        return
-    from .jobs import spawn_pool
-
-    with spawn_pool(jobs) as pool:
-        futures = {
-            pool.submit(execute, r["task"], r["settings"], str(out / "runs" / r["id"])): r
-            for r in pending
-        }
-        for future in as_completed(futures):
-            yield futures[future], future.result()
-
-
-def ray_gpus(run: dict, share: float, *, cluster_gpus: float) -> float:
-    """The GPUs one run's Ray task asks for: ``share`` (--gpus-per-run) of a card when its
-    device is cuda, or auto for a task that prefers the GPU on a cluster that has one; else 0
-    (Ray then hides the GPUs from the task, and auto runs on the CPU)."""
-    device = run["settings"]["device"]
-    if device == "auto" and cluster_gpus > 0:
-        task = tasks.get(run["task"])
-        return share if task.prefers_gpu(task.config(**run["settings"])) else 0
-    return share if device.startswith("cuda") else 0
-
-
-def _run_ray(pending, out, address, gpus_per_run):
-    try:
-        import ray
-    except ImportError:
-        raise UsageError('--executor ray needs Ray: pip install -e ".[ray]"') from None
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    cluster_gpus = ray.cluster_resources().get("GPU", 0)
-    gpus = lambda r: ray_gpus(r, gpus_per_run, cluster_gpus=cluster_gpus)  # noqa: E731
-    refs = {
-        ray.remote(num_cpus=1, num_gpus=gpus(r))(execute).remote(
-            r["task"], r["settings"], str(out / "runs" / r["id"])): r
-        for r in pending
-    }  # fmt: skip
-    remaining = list(refs)
-    while remaining:
-        done, remaining = ray.wait(remaining, num_returns=1)
-        yield refs[done[0]], ray.get(done[0])
-
-
-def check_executor(executor: str, jobs: int | None, gpus_per_run: float | None):
-    """Validated (jobs, GPU share per Ray run) for ``run_points``; jobs None: every core."""
-    if executor not in ("local", "ray"):
-        raise UsageError(f"unknown executor {executor!r}; use local or ray")
-    if gpus_per_run is not None and executor != "ray":
-        raise UsageError("--gpus-per-run applies to --executor ray; local runs use --jobs")
-    share = 1.0 if gpus_per_run is None else gpus_per_run
-    if not 0 < share <= 1:
-        raise UsageError(f"--gpus-per-run must be in (0, 1], got {gpus_per_run!r}; e.g. 0.25 "
-                         "runs four per GPU")  # fmt: skip
-    jobs = (os.cpu_count() or 1) if jobs is None else jobs
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise UsageError(f"--jobs must be an integer >= 1, got {jobs!r}")
-    return jobs, share
-
-
-def run_points(pending: list[dict], out: Path, *, executor: str, jobs: int,
-               address: str | None = None, gpus_per_run: float = 1.0):  # fmt: skip
-    """Run each point ({id, task, settings}) in ``out/runs/<id>`` on local processes or Ray;
-    yields (point, outcome) as each ends (sweeps and tuning trials)."""
-    if executor == "ray":
-        yield from _run_ray(pending, out, address, gpus_per_run)
-    else:
-        yield from _run_local(pending, out, jobs)
-
-
 def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = None,
         address: str | None = None, gpus_per_run: float | None = None,
         quiet: bool = False) -> Path:  # fmt: skip
-    """Run every grid point not finished yet; then write sweep.csv, sweep.md and figures.
+    """Train every grid point not finished yet; then write sweep.csv, sweep.md and figures.
 
-    ``gpus_per_run`` (Ray only, default 1): the fraction of a GPU each cuda run asks for,
-    e.g. 0.25 for four runs on one card."""
-    jobs, share = check_executor(executor, jobs, gpus_per_run)
-    runs = expand(spec)
-    results.prepare_run_dir(out / "runs")
-    results.write_json(out / "sweep.json", {"spec": spec, "runs": [r["id"] for r in runs]})
-    pending = [r for r in runs if _status(out, r)["status"] != "finished"]
-    with tqdm(total=len(runs), initial=len(runs) - len(pending), desc="sweep", unit="run",
+    ``gpus_per_run`` (Ray only, default 1): the fraction of a GPU each cuda point asks for,
+    e.g. 0.25 for four points on one card."""
+    jobs, share = points.check_executor(executor, jobs, gpus_per_run)
+    grid = expand(spec)
+    results.prepare_run_dir(out / folders.POINTS)
+    results.write_json(out / folders.SWEEP, {"spec": spec, "runs": [p["id"] for p in grid]})
+    pending = [p for p in grid if points.status(out, p)["status"] != "finished"]
+    with tqdm(total=len(grid), initial=len(grid) - len(pending), desc="sweep", unit="run",
               disable=quiet, dynamic_ncols=True) as progress:  # fmt: skip
-        stream = run_points(pending, out, executor=executor, jobs=jobs, address=address,
-                            gpus_per_run=share)  # fmt: skip
-        for run_, outcome in stream:
-            progress.set_postfix_str(f"{run_['id']}: {outcome['status']}", refresh=False)
+        stream = points.run_points(pending, out, executor=executor, jobs=jobs, address=address,
+                                   gpus_per_run=share)  # fmt: skip
+        for point, outcome in stream:
+            progress.set_postfix_str(f"{point['id']}: {outcome['status']}", refresh=False)
             progress.update()
     report(out)
     return out
 
 
-def _status(out: Path, run: dict) -> dict:
-    return results.read_json(out / "runs" / run["id"] / STATUS) or {"status": "pending"}
-
-
 def collect(out: Path) -> pd.DataFrame:
-    """sweep.csv: one row per run with its settings, status and last evaluation."""
-    saved = results.read_json(out / "sweep.json")
+    """sweep.csv: one row per point with its settings, status and last evaluation."""
+    saved = results.read_json(out / folders.SWEEP)
     if not saved:
         raise UsageError(f"{out} holds no sweep (sweep.json missing); pass a sweep's folder")
     rows = []
-    for run in expand(saved["spec"]):
-        status = _status(out, run)
-        row = {"id": run["id"], "method": run["method"], "lam": run["lam"], "seed": run["seed"],
-               **{f"{run['method']}.{k}": v for k, v in run["params"].items()},
+    for point in expand(saved["spec"]):
+        status = points.status(out, point)
+        row = {"id": point["id"], "method": point["method"], "lam": point["lam"],
+               "seed": point["seed"],
+               **{f"{point['method']}.{k}": v for k, v in point["params"].items()},
                "status": status["status"], "message": status.get("message", ""),
                "seconds": status.get("seconds", math.nan)}  # fmt: skip
-        task = tasks.get(run["task"])
-        metric = task.metric
-        path = out / "runs" / run["id"] / task.result_file
+        task = tasks.get(point["task"])
+        path = points.point_folder(out, point) / task.result_file
         if status["status"] == "finished" and path.is_file():
             last = results.read_csv(path).sort_values("epoch").iloc[-1]
-            row.update({k: last[k] for k in (metric, "recon", "latent_swd") if k in last})
+            row.update({k: last[k] for k in task.sweep_columns() if k in last})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def report(out: Path) -> None:
-    """(Re)write sweep.csv, sweep.md and one figure per swept parameter from the runs' files."""
+    """(Re)write sweep.csv, sweep.md and one figure per swept parameter from the points'
+    files."""
     from . import plots
 
     frame = collect(out)
     results.write_csv(out / "sweep.csv", frame)
-    metric = tasks.get(results.read_json(out / "sweep.json")["spec"]["task"]).metric
+    task = tasks.get(results.read_json(out / folders.SWEEP)["spec"]["task"])
     axes = [c for c in frame.columns if "." in c and frame[c].nunique() > 1]
     if frame["lam"].nunique() > 1:
         axes.insert(0, "lam")
-    results.write_text(out / "sweep.md", _markdown(frame, metric, axes))
+    results.write_text(out / "sweep.md", _markdown(frame, task.metric, axes))
     for axis in axes:
-        plots.sweep_axis(frame, axis, metric, out / f"sweep_{axis.replace('.', '_')}")
+        stem = out / f"sweep_{axis.replace('.', '_')}"
+        plots.sweep_axis(frame, axis, task.metric, task.label(), stem, scale=_axis_scale(axis))
+
+
+def _axis_scale(axis: str) -> str:
+    """How a swept parameter is drawn: as its method's search space declares it (a momentum:
+    log of 1 - m), else linear (plots picks log for values spanning a decade)."""
+    method, _, param = axis.partition(".")
+    if method not in regularizers.available():
+        return "linear"
+    declared = regularizers.get(method).search_space.get(param)
+    return getattr(declared, "scale", "linear")
 
 
 def _markdown(frame: pd.DataFrame, metric: str, axes: list[str]) -> str:

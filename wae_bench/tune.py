@@ -36,10 +36,12 @@ import regularizers
 from regularizers import search
 
 from . import config as config_io
-from . import results, runner, sweep, tune_report
+from . import folders, points, results, tune_report
+from .command import choose_device
 from .errors import UsageError
 from .lock import RunLock
 from .tasks import Task
+from .training_run import check_runnable
 
 TUNING_SEED = 10_000  # trials train and validate on this seed; final seeds are 0..F-1
 STARTUP_TRIALS = 8  # random trials before TPE models the results
@@ -80,7 +82,7 @@ def search_spaces(task: Task, cfg, space_file: str | None = None) -> dict[str, d
 
 def _load_space_file(path: str, methods: list[str]) -> dict:
     if Path(path).suffix in (".yaml", ".yml"):
-        spec = sweep.load_spec(path)
+        spec = config_io.load_spec(path)
         spec.pop("name")
     else:
         spec = config_io.load_file(path)
@@ -157,12 +159,12 @@ def run(task: Task, cfg, *, trials: int, final_seeds: int, space_file: str | Non
         raise UsageError(f"--final-seeds must stay below the tuning seed {TUNING_SEED}")
     if cfg.overwrite:
         raise UsageError("tune does not --overwrite; pass --resume or a new --out")
-    jobs, _ = sweep.check_executor(executor, cfg.jobs, None)
+    jobs, _ = points.check_executor(executor, cfg.jobs, None)
     spaces = search_spaces(task, cfg, space_file)
     finals = list(range(final_seeds))
     for method in cfg.methods:  # settings only binding can judge fail before anything runs
         settings = trial_settings(task, cfg, method, task.tuning_defaults(cfg, method), finals)
-        runner.check_runnable(task, config_io.build(task.config, {}, settings))
+        check_runnable(task, config_io.build(task.config, {}, settings))
     optuna = _optuna()
     out = Path(cfg.out) if cfg.out else Path("results") / "tune" / task.name / time.strftime(
         "%Y%m%d-%H%M%S")  # fmt: skip
@@ -178,8 +180,8 @@ def run(task: Task, cfg, *, trials: int, final_seeds: int, space_file: str | Non
     results.prepare_run_dir(out)
     with RunLock(out):
         _check_folder(out, record, cfg)
-        results.write_json(out / "config.json", {**record, "environment": results.environment(
-            runner.choose_device(task, cfg))})  # fmt: skip
+        folders.write_config(out, {**record, "environment": results.environment(
+            choose_device(task, cfg))})  # fmt: skip
         storage = optuna.storages.RDBStorage(f"sqlite:///{(out / STUDY_FILE).resolve()}")
         studies = {
             m: optuna.create_study(study_name=m, storage=storage, direction="minimize",
@@ -207,10 +209,11 @@ def _optuna():
 
 
 def _check_folder(out: Path, record: dict, cfg) -> None:
-    saved = results.read_json(out / "config.json")
+    saved = folders.read_config(out)
     if not saved and not (out / STUDY_FILE).exists():
         if cfg.resume:
-            shutil.rmtree(out / "runs", ignore_errors=True)  # nothing of a tune is there yet
+            # nothing of a tune is there yet
+            shutil.rmtree(out / folders.POINTS, ignore_errors=True)
         return
     if not cfg.resume:
         raise UsageError(f"{out} holds a tune already; pass --resume to continue it or another "
@@ -230,11 +233,11 @@ def _check_folder(out: Path, record: dict, cfg) -> None:
 
 
 def _executor(out: Path, executor: str, jobs: int, address, progress):
-    """execute(points) -> {id: outcome}: the runs of one round, on processes or Ray."""
+    """execute(trials) -> {id: outcome}: the trials of one round, on processes or Ray."""
 
-    def execute(points: list[dict]) -> dict:
+    def execute(trials: list[dict]) -> dict:
         outcomes = {}
-        stream = sweep.run_points(points, out, executor=executor, jobs=jobs, address=address)
+        stream = points.run_points(trials, out, executor=executor, jobs=jobs, address=address)
         for point, outcome in stream:
             outcomes[point["id"]] = outcome
             progress.set_postfix_str(f"{point['id']}: {outcome['status']}", refresh=False)
@@ -287,16 +290,17 @@ def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path) ->
                 batch.append((method, study.ask(dists)))
         if not batch:
             return
-        points = {}
+        asked = {}
         for method, trial in batch:
             values = tune_report.trial_values(trial.params)
             settings = trial_settings(task, cfg, method, {**task.tuning_defaults(cfg, method),
                                                           **values}, [TUNING_SEED])  # fmt: skip
-            points[tune_report.trial_id(method, trial.number)] = (method, trial, settings)
+            asked[tune_report.trial_id(method, trial.number)] = (method, trial, settings)
         outcomes = execute([{"id": i, "task": task.name, "settings": s}
-                            for i, (_, _, s) in points.items()])  # fmt: skip
-        for point_id, (method, trial, _) in points.items():
-            score = tune_report.trial_score(task, out / "runs" / point_id, outcomes[point_id])
+                            for i, (_, _, s) in asked.items()])  # fmt: skip
+        for point_id, (method, trial, _) in asked.items():
+            folder = out / folders.POINTS / point_id
+            score = tune_report.trial_score(task, folder, outcomes[point_id])
             if score is None:
                 studies[method].tell(trial.number, state=TrialState.FAIL)
             else:
@@ -313,7 +317,7 @@ def _best_values(study) -> dict | None:
 
 
 def _run_finals(task, cfg, studies, finals, out, execute) -> None:
-    points = []
+    pending = []
     for method, study in studies.items():
         best = _best_values(study)
         arms = {"default": task.tuning_defaults(cfg, method)}
@@ -321,9 +325,9 @@ def _run_finals(task, cfg, studies, finals, out, execute) -> None:
             arms["final"] = {**task.tuning_defaults(cfg, method), **best}
         for arm, values in arms.items():
             point_id = f"{arm}/{method}"
-            status = results.read_json(out / "runs" / point_id / sweep.STATUS)
+            status = folders.read_status(out / folders.POINTS / point_id)
             if status.get("status") != "finished":
-                points.append({"id": point_id, "task": task.name,
+                pending.append({"id": point_id, "task": task.name,
                                "settings": trial_settings(task, cfg, method, values, finals)})
-    if points:
-        execute(points)
+    if pending:
+        execute(pending)

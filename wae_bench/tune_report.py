@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import intervals, results, tasks
+from . import folders, intervals, results, tasks
 
 ONE_MINUS = ":1-x"  # suffix of a log1m parameter's name in the study (it holds 1 - x)
 BUDGET_MARKS = (1, 5, 10)  # trial counts the table reports besides N
@@ -77,13 +77,13 @@ def collect_trials(out: Path) -> "pd.DataFrame":  # noqa: F821
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///{(out / 'study.db').resolve()}"
-    saved = results.read_json(out / "config.json")
+    saved = folders.read_config(out)
     rows = []
     for method in saved["config"]["methods"]:
         study = optuna.load_study(study_name=method, storage=storage)
         for trial in study.get_trials(deepcopy=False):
-            run_dir = out / "runs" / trial_id(method, trial.number)
-            status = results.read_json(run_dir / "status.json")
+            run_dir = out / folders.POINTS / trial_id(method, trial.number)
+            status = folders.read_status(run_dir)
             if trial.state.name == "FAIL" and not status:
                 continue  # cut off while it was asked: it never ran and is not in the budget
             rows.append({
@@ -101,10 +101,10 @@ def collect_finals(out: Path, task) -> "pd.DataFrame":  # noqa: F821
     import pandas as pd
 
     rows = []
-    methods = results.read_json(out / "config.json")["config"]["methods"]
+    methods = folders.read_config(out)["config"]["methods"]
     for method in methods:
         for folder, arm in FINAL_ARMS.items():
-            path = out / "runs" / folder / method / task.result_file
+            path = out / folders.POINTS / folder / method / task.result_file
             if not path.is_file():
                 continue
             frame = results.read_csv(path)
@@ -137,7 +137,7 @@ def scored(trials) -> dict[str, np.ndarray]:
 def report(out: Path) -> None:
     """(Re)write trials.csv, final.csv, tune.md and budget.png/.pdf of the tune in ``out``."""
     out = Path(out)
-    saved = results.read_json(out / "config.json")
+    saved = folders.read_config(out)
     task = tasks.get(saved["task"])
     trials, finals = collect_trials(out), collect_finals(out, task)
     results.write_csv(out / "trials.csv", trials)
@@ -148,13 +148,13 @@ def report(out: Path) -> None:
 
     plots.budget_curves({m: [expected_best(v, n) for n in range(1, len(v) + 1)]
                          for m, v in scores.items() if len(v)},
-                        task.metric_label or task.metric, out / "budget")  # fmt: skip
+                        task.label(), out / "budget")  # fmt: skip
 
 
 def markdown(saved: dict, task, trials, finals, scores: dict) -> str:
     """tune.md: settings, budget table, default vs tuned, verdicts."""
     tune, cfg = saved["tune"], saved["config"]
-    label = task.metric_label or task.metric
+    label = task.label()
     seeds = tune["final_seeds"]
     lines = [
         f"# Tuning the {task.name} task: {tune['trials']} trials per method",

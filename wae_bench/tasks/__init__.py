@@ -1,17 +1,20 @@
-"""The task registry: every module in this package that defines ``TASK`` is a task.
+"""The task registry: every module or package in this one that defines ``TASK`` is a task.
 
 A task (``base.Task``) declares its config class, its result file and headline metric, and
-the few things that differ between tasks (data, models, evaluation, figures); the one run
-loop (``wae_bench.runner``) does the rest. ``cli``, ``sweep`` and ``report`` read this
-registry and name no task. Adding a task means adding one module here.
+the few things that differ between tasks (data, models, evaluation, report and figures); the
+training command (``wae_bench.command``) does the rest. ``cli``, ``sweep``, ``compare`` and
+``report`` read this registry and name no task. Adding a task means adding one module here.
 
-Every command imports every task module, so these import pandas, matplotlib (``plots``),
-torchvision and the FID libraries inside the functions that use them.
+Every command imports every task's module (a package: its ``__init__``), so these import
+pandas, matplotlib, torchvision and the FID libraries only inside the functions that use them
+(the latent and image tasks keep their reports and figures in modules of their packages).
 """
 
 import importlib
 import pkgutil
+from pathlib import Path
 
+from .. import folders
 from ..errors import UsageError
 from .base import Task
 
@@ -42,4 +45,12 @@ def get(name: str) -> Task:
     return tasks[name]
 
 
-__all__ = ["Task", "get", "names"]
+def of_folder(run_dir: Path, fix: str) -> Task:
+    """The task named by a run folder's config.json; none is bad input ending in ``fix``."""
+    saved = folders.read_config(run_dir)
+    if "task" not in saved:
+        raise UsageError(f"{Path(run_dir) / folders.CONFIG} not found or names no task; {fix}")
+    return get(saved["task"])
+
+
+__all__ = ["Task", "get", "names", "of_folder"]

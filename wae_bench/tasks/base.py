@@ -1,9 +1,13 @@
-"""What a task declares; the run loop (``wae_bench.runner``) calls these hooks.
+"""What a task declares; the training command (``wae_bench.command``) and each run
+(``wae_bench.training_run``) call these hooks.
 
-A task is one module of ``wae_bench.tasks`` holding ``TASK = SomeTask()``. The loop runs,
-per seed, every (method, lam) of the config: it builds the task's models, binds the
-regularizer, trains epoch by epoch with the shared step, evaluates when ``eval_due``,
-records one row per evaluation, checkpoints, and finally calls ``report``.
+A task is one module (or package) of ``wae_bench.tasks`` holding ``TASK = SomeTask()``. The
+command runs, per seed, every (method, lam) of the config: each run builds the task's models,
+binds the regularizer, trains epoch by epoch with the shared step, evaluates when
+``eval_due``, records one row per evaluation and checkpoints; the command finally calls
+``report``. Everything a summary, sweep, comparison or figure needs to know about the task's
+results (its columns, headline metric, label and format) is declared here, so that the
+modules above name no task.
 """
 
 import argparse
@@ -41,14 +45,28 @@ class Task:
     columns: ClassVar[tuple[str, ...]]  # of the result file, in order
     metric: ClassVar[str]  # the headline column (lower is better)
     metric_label: ClassVar[str] = ""  # how tables and figures name it (default: metric)
+    metric_format: ClassVar[str] = ".4g"  # format spec of one value of it (progress bar)
+    headline_columns: ClassVar[tuple[str, ...]] = ()  # a sweep's columns (default: metric)
     summary_epochs: ClassVar[tuple[int, ...]] = ()  # reported in tables (and the last one)
     presets: ClassVar[dict[str, dict]] = {}  # named sweeps: {"task", "settings", "grid"}
 
-    def run(self, cfg: RunConfig) -> Path:
-        """Run the command's training runs (the shared loop); returns the run folder."""
-        from ..runner import run
+    def sub_runs(self, cfg: RunConfig) -> dict[str, RunConfig]:
+        """{folder name: config} when one command is several commands in sub-folders of
+        ``cfg.out`` (the latent dimension study), each trained like a command of its own and
+        reported together by ``report``; {} (the default): one command, no sub-runs."""
+        return {}
 
-        return run(self, cfg)
+    def label(self) -> str:
+        """How tables and figures name the headline metric."""
+        return self.metric_label or self.metric
+
+    def format_metric(self, value: float) -> str:
+        """One value of the headline metric as the progress bar shows it."""
+        return format(value, self.metric_format)
+
+    def sweep_columns(self) -> tuple[str, ...]:
+        """The result columns a sweep reports at each point's last evaluation."""
+        return self.headline_columns or (self.metric,)
 
     def result_columns(self, cfg: RunConfig) -> tuple[str, ...]:
         """Columns of the result file for these settings (``columns`` plus optional ones)."""

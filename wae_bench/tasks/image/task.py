@@ -13,7 +13,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -22,18 +21,15 @@ import regularizers
 from regularizers.search import Range
 from regularizers.swd import random_directions
 
-from .. import data as datasets
-from .. import releases, results
-from ..config import RunConfig, check_lambdas, check_non_negative_int
-from ..errors import UsageError
-from ..image_swd import PADDINGS, image_swd
-from ..metrics import latent_swd, singular_values
-from ..models import build_autoencoder, parameter_count
-from ..train import per_image_squared_error
-from .base import Context, Task
-
-if TYPE_CHECKING:
-    import pandas as pd
+from ... import data as datasets
+from ... import results
+from ...config import RunConfig, check_lambdas, check_non_negative_int
+from ...errors import UsageError
+from ...image_swd import PADDINGS, image_swd
+from ...metrics import latent_swd, singular_values
+from ...models import build_autoencoder, parameter_count
+from ...train import per_image_squared_error
+from ..base import Context, Task
 
 SINGULAR = "singular_values.csv"
 SINGULAR_CODES = 10_000
@@ -46,8 +42,9 @@ PRIOR_REFERENCE = "prior"  # method name of the prior samples' rows in singular_
 FID_COLUMNS = ("fid", "kid", "kid_std")
 
 # The paper's protocols (SPEC section 4, Appendix A). Our choices where the paper is silent
-# (README, "The paper's protocols"): the lam grids (best lam grows with the pixel count, so
-# the grid moves with it), MNIST's architecture and schedule, and K = 16384 (SPEC default).
+# (docs/image.md, "The paper's protocols"): the lam grids (best lam grows with the pixel
+# count, so the grid moves with it), MNIST's architecture and schedule, and K = 16384 (SPEC
+# default).
 _PAPER = {"methods": ["moca", "mmd"], "batch_size": 64, "latent_dim": 128, "lr": 1e-3,
           "seeds": [0], "eval_every": 5, "params": {"moca": {"K": 16384}}}  # fmt: skip
 PROTOCOLS = {
@@ -178,6 +175,7 @@ class ImageTask(Task):
                "image_swd_floor", "seconds", "loss")  # fmt: skip
     metric = "image_swd"
     metric_label = "image SWD ×10³ (test vs generated)"
+    headline_columns = ("image_swd", "recon", "latent_swd")
     summary_epochs = (5,)
     presets = {  # the paper's ablations (SPEC section 2) on the embedded digits, MoCA, lam 100
         name: {"task": "image", "settings": {"epochs": 20},
@@ -229,7 +227,7 @@ class ImageTask(Task):
             data = dataclasses.replace(data, train=data.train.to(device))
         ctx = ImageContext(cfg, device, data)
         if cfg.fid_weights:  # a bad file fails here; the features wait for the first evaluation
-            from .. import fid
+            from ... import fid
 
             ctx.inception = fid.load_inception(cfg.fid_weights).to(device).eval()
         return ctx
@@ -296,7 +294,7 @@ class ImageTask(Task):
             squared_error += float(per_image_squared_error(x, decoder(z))) * len(x)
         scores = {}
         if ctx.inception is not None:
-            from .. import fid
+            from ... import fid
 
             if ctx.real_features is None:
                 ctx.real_features = fid.image_features(fixtures.test_images, ctx.inception)
@@ -348,16 +346,15 @@ class ImageTask(Task):
 
     def after_run(self, ctx: ImageContext, fixtures: Fixtures, run, out: Path) -> None:
         """Singular values of the codes; visuals of the first seed."""
-        from .. import plots
+        from .figures import image_visuals
 
         key = run.key
         ctx.singular += _singular_rows(run.models["encoder"], ctx, method=key.method,
                                       lam=key.lam, seed=key.seed)
         if key.seed == ctx.cfg.seeds[0]:
             stem = out / "visuals" / f"{key.method}_lam{key.lam:g}"
-            plots.image_visuals(run.models["encoder"], run.models["decoder"],
-                                fixtures.test_images, stem,
-                                f"{key.method}, lam = {key.lam:g}, seed {key.seed}")  # fmt: skip
+            image_visuals(run.models["encoder"], run.models["decoder"], fixtures.test_images,
+                          stem, f"{key.method}, lam = {key.lam:g}, seed {key.seed}")  # fmt: skip
 
     def finish(self, ctx: ImageContext, out: Path) -> None:
         rows = _prior_spectrum(ctx.cfg, ctx.data) + ctx.singular
@@ -365,21 +362,9 @@ class ImageTask(Task):
 
     def report(self, run_dir: Path) -> None:
         """(Re)write summary.csv/.md, swd_vs_epoch and singular_values figures from the CSVs."""
-        from .. import plots
+        from . import report
 
-        run_dir = Path(run_dir)
-        metrics = results.read_csv(run_dir / self.result_file, columns=self.columns)
-        saved = results.read_json(run_dir / "config.json")
-        baseline = saved.get("config", {}).get("baseline") or None
-        summary = summarize(metrics, baseline)
-        results.write_csv(run_dir / "summary.csv", summary)
-        results.write_text(run_dir / "summary.md",
-                           summary_markdown(summary, metrics, baseline, _data_sentence(saved)))
-        plots.image_swd_curves(metrics, run_dir / "swd_vs_epoch", _setting(saved))
-        if (run_dir / SINGULAR).is_file():
-            plots.singular_value_spectra(
-                results.read_csv(run_dir / SINGULAR), run_dir / "singular_values", PRIOR_REFERENCE
-            )
+        report.report(self, Path(run_dir))
 
 
 TASK = ImageTask()
@@ -423,112 +408,8 @@ def _spectrum(codes: Tensor, method: str, lam: float, seed: int) -> list[dict]:
     ]
 
 
-def summarize(metrics: "pd.DataFrame", baseline: str | None = None) -> "pd.DataFrame":
-    """Per (method, lam): image SWD at epoch 5 and last (mean, std, 95% interval over seeds),
-    the paired difference to the best group, best recon."""
-    import pandas as pd
-
-    from .. import summary
-
-    last = int(metrics["epoch"].max())
-    stats = {e: _compared(metrics, e, baseline)[0] for e in (5, last)}
-    rows = []
-    for (method, lam), runs in metrics.groupby(["method", "lam"], sort=False):
-        row = {"method": method, "lam": lam, "seeds": runs["seed"].nunique()}
-        group = summary.group_label(["method", "lam"], (method, lam))
-        for label, epoch in (("epoch_5", 5), ("last", last)):
-            at = runs.loc[runs["epoch"] == epoch, "image_swd"]
-            row[f"image_swd_{label}_mean"], row[f"image_swd_{label}_std"] = at.mean(), at.std()
-            found = summary.row_of(stats[epoch], group)
-            row[f"image_swd_{label}_low"], row[f"image_swd_{label}_high"] = (
-                found["low"], found["high"])  # fmt: skip
-        best = summary.row_of(stats[last], group)
-        row["best_group"] = best["reference"]
-        for key in ("diff", "diff_low", "diff_high", "p"):
-            row[f"vs_best_{key}"] = best[key]
-        best = runs.groupby("seed")["recon"].min()
-        row["best_recon_mean"], row["best_recon_std"] = best.mean(), best.std()
-        final = runs[runs["epoch"] == last]
-        row["latent_swd_last_mean"] = final["latent_swd"].mean()
-        for column in ("fid", "kid"):
-            if column in final:
-                row[f"{column}_last_mean"], row[f"{column}_last_std"] = (
-                    final[column].mean(), final[column].std())  # fmt: skip
-        row["seconds_per_epoch"] = (final["seconds"] / last).mean()
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _compared(metrics: "pd.DataFrame", epoch: int, baseline: str | None = None):
-    """Image SWD at ``epoch`` per (method, lam): intervals, paired differences, verdicts."""
-    from .. import summary
-
-    return summary.compared(metrics[metrics["epoch"] == epoch], ["method", "lam"], "image_swd",
-                            where=f"at epoch {epoch}", label="image SWD", baseline=baseline)
-
-
-def summary_markdown(summary: "pd.DataFrame", metrics: "pd.DataFrame",
-                     baseline: str | None = None, data_note: str = "") -> str:  # fmt: skip
-    """summary.md: one line on the metric (and ``data_note``), the table of ``summarize``,
-    the verdicts."""
-    from .. import intervals
-    from .. import summary as summaries
-
-    last = int(metrics["epoch"].max())
-    with_fid = "fid_last_mean" in summary
-    header = ["method", "lam", "image SWD @ epoch 5", f"image SWD @ epoch {last}",
-              f"- best @ epoch {last}", "best test recon (SSE / image)", f"latent SWD @ {last}",
-              *([f"FID @ {last}", f"KID @ {last}"] if with_fid else []), "s / epoch"]  # fmt: skip
-    lines = [results.markdown_row(header), "|" + "---|" * len(header)]
-    compared = {e: _compared(metrics, e, baseline) for e in (5, last)}
-    for _, r in summary.iterrows():
-        group = summaries.group_label(["method", "lam"], (r["method"], r["lam"]))
-        stats = {e: summaries.row_of(compared[e][0], group) for e in compared}
-        cells = [r["method"], f"{r['lam']:g}", summaries.cell(stats[5]),
-                 summaries.cell(stats[last]), summaries.difference_cell(stats[last]),
-                 results.mean_std(r["best_recon_mean"], r["best_recon_std"], 2),
-                 f"{r['latent_swd_last_mean']:.4f}"]  # fmt: skip
-        if with_fid:
-            cells += [results.mean_std(r["fid_last_mean"], r["fid_last_std"], 2),
-                      results.mean_std(r["kid_last_mean"], r["kid_last_std"], 4)]  # fmt: skip
-        lines.append(results.markdown_row([*cells, f"{r['seconds_per_epoch']:.2f}"]))
-    floor = metrics.groupby("seed")["image_swd_floor"].first().mean()
-    intro = (
-        "Image SWD (x1000, Laplacian-pyramid 7x7 patches) between the test images and as many "
-        f"decoded prior samples; mean [95% interval] over {int(summary['seeds'].max())} "
-        "seed(s); '- best': the paired difference to the (method, lam) lowest at the last "
-        "epoch, P = P(it < best). Lower is better. Floor (as many training images vs the test "
-        f"images): {floor:.0f}. Recon (sum of squared errors per test image) and FID/KID: "
-        "mean ± std."
-    )
-    if not with_fid:
-        intro += f" FID/KID: not computed; pass --fid-weights PATH (the file {fid_file()})."
-    if data_note:
-        intro += f" {data_note}"
-    verdicts = [v for e in compared for v in compared[e][1]]
-    ending = ["", intervals.legend(), "", "Verdicts:", "", *summaries.verdict_lines(verdicts)]
-    return intro + "\n\n" + "\n".join([*lines, *ending]) + "\n"
-
-
 def fid_file() -> str:
     """The Inception weights file FID needs (named without importing the FID libraries)."""
-    from ..fid import INCEPTION_FILE
+    from ...fid import INCEPTION_FILE
 
     return INCEPTION_FILE
-
-
-def _data_sentence(saved: dict) -> str:
-    """Whether the run trained on the official release of its data set (``releases``)."""
-    data = saved.get("data") or {}
-    return releases.sentence(data.get("name", ""), data.get("release"))
-
-
-def _setting(saved: dict) -> str:
-    cfg, data = saved.get("config"), saved.get("data")
-    if not cfg or not data:
-        return ""
-    return (
-        f"{cfg['arch']} on {data['name']} ({data['size']}x{data['size']}), "
-        f"latent {cfg['latent_dim']}, batch {cfg['batch_size']}, Adam lr {cfg['lr']:g}, "
-        f"device {saved['environment']['device']}"
-    )

@@ -10,7 +10,6 @@ batch order, evaluation samples and directions.
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -18,17 +17,12 @@ from torch import Tensor
 import regularizers
 from regularizers.swd import random_directions
 
-from .. import results
-from ..config import RunConfig, check_list, check_positive_int
-from ..errors import UsageError
-from ..metrics import latent_swd, sorted_projections, swd_to_sorted
-from ..models import MLPEncoder
-from .base import Task
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-FLOOR_TOLERANCE = 0.10  # "converged" = within 10% of the noise floor
+from ... import folders
+from ...config import RunConfig, check_list, check_positive_int
+from ...errors import UsageError
+from ...metrics import latent_swd, sorted_projections, swd_to_sorted
+from ...models import MLPEncoder
+from ..base import Task
 
 
 @dataclass(kw_only=True)
@@ -45,7 +39,7 @@ class LatentConfig(RunConfig):
     hidden_dim: int = 256
     prior: str = "sphere"
     eval_directions: int = 1000
-    latent_dims: list[int] = field(default_factory=list)  # a dimension study (dimension_study.py)
+    latent_dims: list[int] = field(default_factory=list)  # a dimension study (study.py)
     batch_sizes: list[int] = field(default_factory=list)
 
     def check(self) -> None:
@@ -126,12 +120,13 @@ class LatentTask(Task):
         parser.add_argument("--batch-sizes", type=_int_list, metavar="B1,B2",
                             help="with --latent-dims: also one run per batch size")  # fmt: skip
 
-    def run(self, cfg: LatentConfig) -> Path:
-        if cfg.latent_dims or cfg.batch_sizes:
-            from .. import dimension_study
+    def sub_runs(self, cfg: LatentConfig) -> dict[str, LatentConfig]:
+        """The dimension study's runs, one per (latent dimension, batch size) (``study``)."""
+        if not (cfg.latent_dims or cfg.batch_sizes):
+            return {}
+        from . import study
 
-            return dimension_study.run(self, cfg)
-        return super().run(cfg)
+        return study.sub_configs(cfg)
 
     def prefers_gpu(self, cfg) -> bool:
         """No, for every setting: this small MLP (100 -> 256 -> 128, batch 64) is launch-bound.
@@ -166,24 +161,16 @@ class LatentTask(Task):
         return {"swd": swd, "noise_floor": fixtures.noise_floor}
 
     def report(self, run_dir: Path) -> None:
-        """(Re)write summary.csv, summary.md and curves.png/.pdf from curves.csv alone."""
-        from .. import plots
-
+        """(Re)write the summary tables and figures of a run or a dimension study."""
         run_dir = Path(run_dir)
-        if "study" in results.read_json(run_dir / "config.json"):
-            from .. import dimension_study
+        if "study" in folders.read_config(run_dir):
+            from . import study
 
-            dimension_study.report(self, run_dir)
-            return
-        curves = results.read_csv(run_dir / self.result_file, columns=self.columns)
-        baseline = results.read_json(run_dir / "config.json").get("config", {}).get("baseline")
-        summary = summarize(curves, baseline or None)
-        results.write_csv(run_dir / "summary.csv", summary)
-        results.write_text(run_dir / "summary.md", summary_markdown(summary, curves,
-                                                                    baseline or None))
-        plots.latent_curves(
-            curves, run_dir / "curves", _setting(results.read_json(run_dir / "config.json"))
-        )
+            study.report(self, run_dir)
+        else:
+            from . import report
+
+            report.report(self, run_dir)
 
 
 TASK = LatentTask()
@@ -199,113 +186,3 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"expects integers such as 8,32,128, got {text!r}"
         ) from None
-
-
-def summarize(curves: "pd.DataFrame", baseline: str | None = None) -> "pd.DataFrame":
-    """Per method: SWD at epochs 1, 5, 20 and last (mean, std over seeds), time to the floor."""
-    import pandas as pd
-
-    from .. import summary as summaries
-
-    last = int(curves["epoch"].max())
-    epochs = [e for e in LatentTask.summary_epochs if e < last] + [last]
-    rows = []
-    stats = {e: _compared(curves, e, baseline)[0] for e in epochs}
-    for method, runs in curves.groupby("method", sort=False):
-        row = {"method": method, "seeds": runs["seed"].nunique()}
-        for e in epochs:
-            at = runs.loc[runs["epoch"] == e, "swd"]
-            row[f"swd_epoch_{e}_mean"], row[f"swd_epoch_{e}_std"] = at.mean(), at.std()
-            found = summaries.row_of(stats[e], method)
-            row[f"swd_epoch_{e}_low"], row[f"swd_epoch_{e}_high"] = found["low"], found["high"]
-        best = summaries.row_of(stats[last], method)
-        row["best_method"] = best["reference"]
-        for key in ("diff", "diff_low", "diff_high", "p"):
-            row[f"vs_best_{key}"] = best[key]
-        reached = [first_within_floor(run) for _, run in runs.groupby("seed")]
-        hit = [r for r in reached if r is not None]
-        row["reached_floor"] = len(hit)
-        for key, idx in (("epochs_to_floor", 0), ("seconds_to_floor", 1)):
-            values = pd.Series([r[idx] for r in hit], dtype=float)
-            row[f"{key}_mean"], row[f"{key}_std"] = values.mean(), values.std()
-        trained = runs[runs["epoch"] == last]
-        row["seconds_per_epoch"] = (trained["seconds"] / last).mean()
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _compared(curves: "pd.DataFrame", epoch: int, baseline: str | None = None):
-    from .. import summary
-
-    return summary.compared(curves[curves["epoch"] == epoch], ["method"], "swd",
-                            where=f"at epoch {epoch}", label="SWD", baseline=baseline)
-
-
-def first_within_floor(run: "pd.DataFrame"):
-    """(epoch, seconds) of the first evaluation with swd <= 1.1 x noise floor, else None."""
-    close = run[run["swd"] <= (1 + FLOOR_TOLERANCE) * run["noise_floor"]]
-    if close.empty:
-        return None
-    first = close.sort_values("epoch").iloc[0]
-    return int(first["epoch"]), float(first["seconds"])
-
-
-def summary_markdown(summary: "pd.DataFrame", curves: "pd.DataFrame",
-                     baseline: str | None = None) -> str:  # fmt: skip
-    """summary.md: one line on the metric and floor, then the table of ``summarize``."""
-    epochs = [
-        int(c.split("_")[2])
-        for c in summary.columns
-        if c.endswith("_mean") and c.startswith("swd_epoch_")
-    ]
-    from .. import intervals
-    from .. import summary as summaries
-
-    seeds = int(summary["seeds"].max())
-    last = epochs[-1]
-    header = ["method"] + [f"SWD @ epoch {e}" for e in epochs]
-    header += [f"- best @ epoch {last}", "epochs to floor", "seconds to floor", "s / epoch"]
-    lines = [results.markdown_row(header), "|" + "---|" * len(header)]
-    compared = {e: _compared(curves, e, baseline) for e in epochs}
-    for _, r in summary.iterrows():
-        cells = [r["method"]] + [summaries.cell(summaries.row_of(compared[e][0], r["method"]))
-                                 for e in epochs]  # fmt: skip
-        cells.append(summaries.difference_cell(summaries.row_of(compared[last][0], r["method"])))
-        note = (
-            ""
-            if r["reached_floor"] == r["seeds"]
-            else f" ({r['reached_floor']}/{r['seeds']} seeds)"
-        )
-        cells.append(
-            results.mean_std(r["epochs_to_floor_mean"], r["epochs_to_floor_std"], 1) + note
-        )
-        cells.append(
-            results.mean_std(r["seconds_to_floor_mean"], r["seconds_to_floor_std"], 2) + note
-        )
-        cells.append(f"{r['seconds_per_epoch']:.3f}")
-        lines.append(results.markdown_row(cells))
-    floor = curves.groupby("seed")["noise_floor"].first()
-    verdicts = [v for e in epochs for v in compared[e][1]]
-    intro = (
-        f"Latent SWD (SW_2) to the prior, mean [95% interval] over {seeds} seed(s); '- best': "
-        f"the paired difference to {baseline or 'the method lowest at the last epoch'}, "
-        "P = P(method < it). "
-        "Noise floor (two "
-        f"independent prior sets): {results.mean_std(floor.mean(), floor.std(), 4)}. "
-        f"'to floor' = first epoch with SWD <= {1 + FLOOR_TOLERANCE:.1f} x noise floor; "
-        "seconds count training only, not evaluation."
-    )
-    ending = ["", intervals.legend(), "", "Verdicts:", "", *summaries.verdict_lines(verdicts)]
-    return intro + "\n\n" + "\n".join([*lines, *ending]) + "\n"
-
-
-def _setting(saved: dict) -> str:
-    """One line describing the run for the figure, from config.json when it is there."""
-    cfg = saved.get("config")
-    if not cfg:
-        return ""
-    return (
-        f"{cfg['points']} points in R^{cfg['data_dim']} -> {cfg['prior']} prior in "
-        f"R^{cfg['latent_dim']}, batch {cfg['batch_size']}, Adam lr {cfg['lr']:g}, "
-        f"device {saved['environment']['device']}"
-    )

@@ -1,8 +1,9 @@
 """How each regularizer scales with the latent dimension (and the batch size).
 
 `wae-bench latent --latent-dims 8,32,128,512 [--batch-sizes 64,256]` runs the latent task
-once per (dimension, batch size) into `dim<d>_batch<b>/`, then writes `summary.csv`,
-`summary.md` and `study.png/.pdf` at the top, whose config.json lists the sub-runs. The data
+once per (dimension, batch size) into `dim<d>_batch<b>/` (``LatentTask.sub_runs``), then
+writes `summary.csv`, `summary.md` and `study.png/.pdf` at the top, whose config.json lists
+the sub-runs. The data
 dimension and hidden width scale with d at the paper's ratios (100 / 128 and 2): with a fixed
 input of 100 the codes at d = 512 would lie on a 100-dimensional manifold, and the study
 would measure the encoder's rank instead of the regularizer. Each dimension has its own noise
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import results, runner
-from .lock import RunLock
+from ... import folders, intervals, results
+from ... import summary as summaries
+from ...plots import legend_below, method_color, plt, save  # plots sets the Agg backend
+from .report import first_within_floor
 
 
 def sub_configs(cfg) -> dict[str, object]:
@@ -34,30 +37,11 @@ def sub_configs(cfg) -> dict[str, object]:
     return subs
 
 
-def run(task, cfg) -> Path:
-    """Every (dimension, batch size) in its own run folder, then the study's table and figure."""
-    out = Path(cfg.out) if cfg.out else task.default_out()
-    cfg = dataclasses.replace(cfg, out=str(out))
-    subs = sub_configs(cfg)
-    results.prepare_run_dir(out)
-    with RunLock(out):  # each sub-run locks (and guards) its own folder too
-        runner.check_replaceable(out, holds=(out / "config.json").exists(), cfg=cfg,
-                                 what="a study")  # fmt: skip
-        results.write_json(out / "config.json", {"task": task.name, "config": cfg.to_dict(),
-                                                 "study": list(subs)})  # fmt: skip
-        for sub in subs.values():
-            runner.run(task, sub)
-        report(task, out)
-    return out
-
-
 def collect(task, out: Path) -> pd.DataFrame:
     """One row per (dimension, batch size, method, seed): final SWD / floor, time to floor."""
-    from .tasks.latent import first_within_floor  # the task's own definition of "reached"
-
     rows = []
-    for name in results.read_json(out / "config.json").get("study", []):
-        run_cfg = results.read_json(out / name / "config.json").get("config", {})
+    for name in folders.read_config(out).get("study", []):
+        run_cfg = folders.read_config(out / name).get("config", {})
         curves = results.read_csv(out / name / task.result_file, columns=task.columns)
         last = int(curves["epoch"].max())
         for (method, seed), run in curves.groupby(["method", "seed"], sort=False):
@@ -91,9 +75,6 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 def markdown(summary: pd.DataFrame, frame: pd.DataFrame, epochs: int) -> str:
     """One table per batch size: rows are methods, and per dimension the final SWD / floor
     with its interval; then the verdicts against the best method of each cell."""
-    from . import intervals
-    from . import summary as summaries
-
     lines = [
         f"Final latent SWD / noise floor after {epochs} epochs (1.00 = indistinguishable from "
         "the prior), mean [95% interval] over seeds; in brackets the epochs to 1.1 x floor "
@@ -134,11 +115,41 @@ def markdown(summary: pd.DataFrame, frame: pd.DataFrame, epochs: int) -> str:
 
 def report(task, out: Path) -> None:
     """(Re)write summary.csv, summary.md and study.png/.pdf from the sub-runs' curves."""
-    from . import plots
-
     frame = collect(task, out)
     summary = summarize(frame)
-    epochs = results.read_json(out / "config.json")["config"]["epochs"]
-    results.write_csv(out / "summary.csv", summary)
-    results.write_text(out / "summary.md", markdown(summary, frame, epochs))
-    plots.dimension_study(summary, out / "study", epochs)
+    epochs = folders.read_config(out)["config"]["epochs"]
+    folders.write_summary(out, summary, markdown(summary, frame, epochs))
+    figure(summary, out / "study", epochs)
+
+
+def figure(summary: pd.DataFrame, stem: Path, epochs: int) -> None:
+    """Final latent SWD / noise floor vs latent dimension per method, one panel per batch
+    size; log-log, band = std over seeds, dashed line = the floor."""
+    sizes = list(dict.fromkeys(summary["batch_size"]))
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5.5 * len(sizes), 4.3), sharey=True,
+                             squeeze=False)  # fmt: skip
+    for ax, size in zip(axes[0], sizes, strict=True):
+        part = summary[summary["batch_size"] == size]
+        for i, (method, rows) in enumerate(part.groupby("method", sort=False)):
+            rows = rows.sort_values("latent_dim")
+            std = rows["ratio_std"].fillna(0.0)
+            color = method_color(method, i)
+            ax.plot(rows["latent_dim"], rows["ratio_mean"], "-o", ms=4, color=color, lw=1.6,
+                    label=method)  # fmt: skip
+            ax.fill_between(rows["latent_dim"], rows["ratio_mean"] - std,
+                            rows["ratio_mean"] + std, color=color, alpha=0.15, lw=0)  # fmt: skip
+        ax.axhline(1.0, color="0.3", ls="--", lw=1.2, label="noise floor")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(sorted(part["latent_dim"].unique()))
+        ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+        ax.set_xlabel("latent dimension d")
+        ax.set_title(f"batch size {size}", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel(f"latent SWD / noise floor after {epochs} epochs")
+    bottom = legend_below(fig, axes[0][0])
+    seeds = int(summary["seeds"].max())
+    fig.suptitle(f"Latent matching vs dimension (mean ± std over {seeds} seeds; lower is "
+                 "better, 1 = indistinguishable from the prior)", fontsize=10)  # fmt: skip
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    save(fig, stem)

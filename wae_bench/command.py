@@ -1,0 +1,141 @@
+"""A training command (`wae-bench latent`, `wae-bench image`): its folder, lock, record,
+runs and report.
+
+For each seed, then each (method, lam) of the config, one run (``training_run``) is trained
+into the command's folder; with ``--jobs N`` the runs train in N worker processes (``jobs``,
+handed the function each worker runs) and the folder ends up the same. The folder is locked for
+the command's life and gets config.json first and the task's report last. A task that splits
+a command into sub-runs (``Task.sub_runs``: the latent dimension study) has each trained in its
+own folder inside the command's, under the command's lock, and reports over them.
+"""
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import torch
+
+from . import folders, jobs, results
+from .config import RunConfig
+from .errors import UsageError
+from .lock import LOCK_NAME, RunLock
+from .loggers import CsvLogger, TensorBoardLogger
+from .tasks import Task
+from .tasks.base import Context
+from .training_run import open_run, probe_runs, run_keys, train_run
+
+
+def train(task: Task, cfg: RunConfig) -> Path:
+    """Train every (seed, method, lam) of ``cfg`` and report; returns the command's folder.
+
+    A folder that holds a run already is continued (``--resume``), replaced once the new run
+    has finished (``--overwrite``: the new run is made beside it and moved in at the end), or
+    refused."""
+    out = Path(cfg.out) if cfg.out else task.default_out()
+    cfg = dataclasses.replace(cfg, out=str(out))
+    subs = task.sub_runs(cfg)
+    if subs:
+        return _train_sub_runs(task, cfg, out, subs)
+    return _train_folder(task, cfg, out)
+
+
+def _train_sub_runs(task: Task, cfg: RunConfig, out: Path, subs: dict[str, RunConfig]) -> Path:
+    """Every sub-run in its own folder under one lock of ``out``, then the task's report."""
+    results.prepare_run_dir(out)
+    with RunLock(out):  # each sub-run locks (and guards) its own folder too
+        check_replaceable(out, holds=(out / folders.CONFIG).exists(), cfg=cfg, what="a study")
+        folders.write_config(out, {"task": task.name, "config": cfg.to_dict(),
+                                   "study": list(subs)})  # fmt: skip
+        for sub in subs.values():
+            _train_folder(task, sub, Path(sub.out))
+        task.report(out)
+    return out
+
+
+def _train_folder(task: Task, cfg: RunConfig, out: Path) -> Path:
+    device = choose_device(task, cfg)
+    ctx = task.setup(cfg, device)
+    probes = probe_runs(task, ctx)
+    results.prepare_run_dir(out)
+    with RunLock(out):
+        holds = holds_run(task, out)
+        check_replaceable(out, holds=holds, cfg=cfg)
+        work = out
+        if holds and cfg.overwrite:
+            work = out / ".overwrite"
+            shutil.rmtree(work, ignore_errors=True)  # a replacement that was itself cut short
+        if cfg.resume:
+            folders.check_resumable(out, cfg.to_dict(), free=cfg.FREE_ON_RESUME)
+        results.prepare_run_dir(work / folders.CHECKPOINTS)
+        first = next(iter(probes.values()))
+        folders.write_config(work, {
+            "task": task.name, "config": cfg.to_dict(),
+            "environment": results.environment(device),
+            "hparams": {m: probe.reg.resolved() for m, probe in probes.items()},
+            **task.describe(ctx, first.models),
+        })  # fmt: skip
+        _train_runs(task, ctx, work)
+        task.report(work)
+        if work != out:
+            _replace_contents(out, work)
+    return out
+
+
+def choose_device(task: Task, cfg: RunConfig) -> torch.device:
+    """The device of ``cfg.device``: cpu and cuda as given; auto: cuda only when a GPU is
+    visible and the task runs these settings faster there (``Task.prefers_gpu``)."""
+    device = results.resolve_device(cfg.device, gpu_wins=task.prefers_gpu(cfg))
+    if cfg.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
+        if not cfg.quiet:  # a GPU machine that trains on the CPU should say why
+            print(f"--device auto: cpu, where the {task.name} task runs faster than on the "
+                  "GPU (docs/timing.md); pass --device cuda to use the GPU")  # fmt: skip
+    return device
+
+
+def check_replaceable(out: Path, *, holds: bool, cfg: RunConfig, what: str = "a run") -> None:
+    """A folder that holds ``what`` is only continued (--resume) or replaced (--overwrite)."""
+    if holds and not (cfg.resume or cfg.overwrite):
+        raise UsageError(
+            f"{out} holds {what} already; pass --resume to continue it, --overwrite to "
+            "replace it, or another --out"
+        )
+
+
+def holds_run(task: Task, folder: Path) -> bool:
+    """Whether ``folder`` has the record of a run (its config.json or result file)."""
+    return (folder / folders.CONFIG).exists() or (folder / task.result_file).exists()
+
+
+def _replace_contents(out: Path, new: Path) -> None:
+    """Move the finished new run from ``new`` (inside ``out``) over the old one."""
+    for entry in out.iterdir():
+        if entry not in (new, out / LOCK_NAME):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    for entry in new.iterdir():
+        entry.rename(out / entry.name)
+    new.rmdir()
+
+
+def _train_runs(task: Task, ctx: Context, out: Path) -> None:
+    """Every run of the command, serially or with ``--jobs``; then ``Task.finish``."""
+    cfg = ctx.cfg
+    columns = task.result_columns(cfg)
+    loggers = [CsvLogger(out / task.result_file, columns)]
+    if cfg.tensorboard:
+        loggers.append(TensorBoardLogger(Path(cfg.tensorboard), columns))
+    keys = [key for seed in cfg.seeds for key in run_keys(cfg, seed)]
+    try:
+        if min(cfg.jobs, len(keys)) > 1:
+            jobs.run_all(task, ctx, out, keys, loggers, train=train_run, reopen=open_run)
+        else:
+            fixtures = {}
+            for done, key in enumerate(keys, 1):
+                if key.seed not in fixtures:
+                    fixtures = {key.seed: task.fixtures(ctx, key.seed)}
+                current = train_run(task, ctx, fixtures[key.seed], key, out, loggers=loggers,
+                                    label=f"[{done}/{len(keys)}] {key.id}")  # fmt: skip
+                task.after_run(ctx, fixtures[key.seed], current, out)
+        task.finish(ctx, out)
+    finally:
+        for logger in loggers:
+            logger.close()

@@ -1,0 +1,156 @@
+"""The latent task's report: summary.csv, summary.md and curves.png/.pdf from curves.csv.
+
+Per method: the latent SWD at the task's summary epochs and the last one (mean and 95% interval
+over seeds, ``summary``), the paired difference to the best method (or ``--baseline``), and
+the time to the noise floor: the first evaluation with SWD <= (1 + FLOOR_TOLERANCE) x floor.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+
+from ... import folders, intervals, results
+from ... import summary as summaries
+from ...plots import legend_below, method_color, plt, save  # plots sets the Agg backend
+
+FLOOR_TOLERANCE = 0.10  # "converged" = within 10% of the noise floor
+
+
+def report(task, run_dir: Path) -> None:
+    """(Re)write summary.csv, summary.md and curves.png/.pdf of ``run_dir`` from its files."""
+    saved = folders.read_config(run_dir)
+    curves = results.read_csv(run_dir / task.result_file, columns=task.columns)
+    baseline = saved.get("config", {}).get("baseline") or None
+    folders.write_summary(run_dir, *tables(curves, task.summary_epochs, baseline))
+    curves_figure(curves, run_dir / "curves", _setting(saved))
+
+
+def tables(curves: pd.DataFrame, summary_epochs: tuple[int, ...],
+           baseline: str | None = None) -> tuple[pd.DataFrame, str]:  # fmt: skip
+    """summary.csv's table and summary.md's text of ``curves``: the comparisons at the
+    reported epochs are computed once for both."""
+    epochs = summaries.reported_epochs(curves, summary_epochs)
+    compared = summaries.compare_epochs(curves, ["method"], "swd", epochs, label="SWD",
+                                        baseline=baseline)  # fmt: skip
+    summary = summarize(curves, compared)
+    return summary, summary_markdown(summary, curves, compared, baseline)
+
+
+def summarize(curves: pd.DataFrame, compared: dict) -> pd.DataFrame:
+    """Per method: SWD at the reported epochs (mean, std, 95% interval over seeds), the paired
+    difference to the best at the last one, and the time to the noise floor.
+
+    ``compared``: ``summary.compare_epochs`` of ``curves`` at the reported epochs."""
+    epochs = list(compared)
+    last = epochs[-1]
+    rows = []
+    columns = {e: f"swd_epoch_{e}" for e in epochs}
+    for method, runs in curves.groupby("method", sort=False):
+        row = {"method": method, "seeds": runs["seed"].nunique()}
+        row |= summaries.metric_columns(runs, "swd", compared, method, columns,
+                                        best_column="best_method")  # fmt: skip
+        reached = [first_within_floor(run) for _, run in runs.groupby("seed")]
+        hit = [r for r in reached if r is not None]
+        row["reached_floor"] = len(hit)
+        for key, idx in (("epochs_to_floor", 0), ("seconds_to_floor", 1)):
+            values = pd.Series([r[idx] for r in hit], dtype=float)
+            row[f"{key}_mean"], row[f"{key}_std"] = values.mean(), values.std()
+        trained = runs[runs["epoch"] == last]
+        row["seconds_per_epoch"] = (trained["seconds"] / last).mean()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def first_within_floor(run: pd.DataFrame):
+    """(epoch, seconds) of the first evaluation with swd <= 1.1 x noise floor, else None."""
+    close = run[run["swd"] <= (1 + FLOOR_TOLERANCE) * run["noise_floor"]]
+    if close.empty:
+        return None
+    first = close.sort_values("epoch").iloc[0]
+    return int(first["epoch"]), float(first["seconds"])
+
+
+def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame, compared: dict,
+                     baseline: str | None = None) -> str:  # fmt: skip
+    """summary.md: one line on the metric and floor, the table of ``summarize``, the
+    verdicts."""
+    epochs = list(compared)
+    seeds = int(summary["seeds"].max())
+    last = epochs[-1]
+    header = ["method"] + [f"SWD @ epoch {e}" for e in epochs]
+    header += [f"- best @ epoch {last}", "epochs to floor", "seconds to floor", "s / epoch"]
+    lines = [results.markdown_row(header), "|" + "---|" * len(header)]
+    for _, r in summary.iterrows():
+        cells = [r["method"]] + [summaries.cell(summaries.row_of(compared[e][0], r["method"]))
+                                 for e in epochs]  # fmt: skip
+        cells.append(summaries.difference_cell(summaries.row_of(compared[last][0], r["method"])))
+        note = (
+            ""
+            if r["reached_floor"] == r["seeds"]
+            else f" ({r['reached_floor']}/{r['seeds']} seeds)"
+        )
+        cells.append(
+            results.mean_std(r["epochs_to_floor_mean"], r["epochs_to_floor_std"], 1) + note
+        )
+        cells.append(
+            results.mean_std(r["seconds_to_floor_mean"], r["seconds_to_floor_std"], 2) + note
+        )
+        cells.append(f"{r['seconds_per_epoch']:.3f}")
+        lines.append(results.markdown_row(cells))
+    floor = curves.groupby("seed")["noise_floor"].first()
+    verdicts = [v for e in epochs for v in compared[e][1]]
+    intro = (
+        f"Latent SWD (SW_2) to the prior, mean [95% interval] over {seeds} seed(s); '- best': "
+        f"the paired difference to {baseline or 'the method lowest at the last epoch'}, "
+        "P = P(method < it). "
+        "Noise floor (two "
+        f"independent prior sets): {results.mean_std(floor.mean(), floor.std(), 4)}. "
+        f"'to floor' = first epoch with SWD <= {1 + FLOOR_TOLERANCE:.1f} x noise floor; "
+        "seconds count training only, not evaluation."
+    )
+    ending = ["", intervals.legend(), "", "Verdicts:", "", *summaries.verdict_lines(verdicts)]
+    return intro + "\n\n" + "\n".join([*lines, *ending]) + "\n"
+
+
+def curves_figure(curves: pd.DataFrame, stem: Path, setting: str = "") -> None:
+    """SWD vs epoch and vs training seconds, log y, mean +- std band, noise floor line."""
+    fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    seeds = curves["seed"].nunique()
+    for i, (method, runs) in enumerate(curves.groupby("method", sort=False)):
+        stats = runs.groupby("epoch").agg(
+            swd=("swd", "mean"), std=("swd", "std"), seconds=("seconds", "mean")
+        )
+        std = stats["std"].fillna(0.0)
+        low = (stats["swd"] - std).clip(lower=stats["swd"] * 0.05)
+        color = method_color(method, i)
+        for ax, x in ((by_epoch, stats.index), (by_time, stats["seconds"])):
+            ax.plot(x, stats["swd"], color=color, lw=1.8, label=method)
+            ax.fill_between(x, low, stats["swd"] + std, color=color, alpha=0.2, lw=0)
+    floor = curves.groupby("seed")["noise_floor"].first().mean()
+    for ax in (by_epoch, by_time):
+        ax.axhline(floor, color="0.3", ls="--", lw=1.2, label="noise floor (prior vs prior)")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    by_epoch.set_xlabel("epoch")
+    by_time.set_xlabel("training time (s, mean over seeds)")
+    by_epoch.set_ylabel("latent SWD to prior (SW$_2$)")
+    bottom = legend_below(fig, by_epoch)
+    band = "mean ± std over " if seeds > 1 else ""
+    title = f"Synthetic latent matching: {band}{seeds} seed{'s' * (seeds > 1)}"
+    fig.suptitle(f"{title}\n{setting}" if setting else title)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    save(fig, stem)
+
+
+
+
+def _setting(saved: dict) -> str:
+    """One line describing the run for the figure, from config.json when it is there."""
+    cfg = saved.get("config")
+    if not cfg:
+        return ""
+    return (
+        f"{cfg['points']} points in R^{cfg['data_dim']} -> {cfg['prior']} prior in "
+        f"R^{cfg['latent_dim']}, batch {cfg['batch_size']}, Adam lr {cfg['lr']:g}, "
+        f"device {saved['environment']['device']}"
+    )
