@@ -120,7 +120,7 @@ def _sweep(args: argparse.Namespace) -> None:
 
     if (args.spec is None) == (args.preset is None):
         raise UsageError("give a sweep file or --preset NAME (one of them)")
-    spec = sweep.preset(args.preset) if args.preset else sweep.load_spec(args.spec)
+    spec = sweep.preset(args.preset) if args.preset else config_io.load_spec(args.spec)
     out = args.out or Path("results") / "sweeps" / spec["name"]
     sweep.run(spec, out, executor=args.executor, jobs=args.jobs, address=args.address,
               gpus_per_run=args.gpus_per_run, quiet=args.quiet)  # fmt: skip

@@ -58,9 +58,11 @@ class WriteError(UsageError):
 
     @property
     def folder(self) -> Path:
+        """The folder of the file that could not be written."""
         return self.path.parent
 
     def with_note(self, note: str) -> "WriteError":
+        """The same error with ``note`` (e.g. the last complete checkpoint) added."""
         return WriteError(self.path, self.reason, self.fix, note)
 
     def __reduce__(self):  # crosses process pools (sweeps) with its attributes
@@ -148,18 +150,22 @@ def mean_std(mean: float, std: float, digits: int) -> str:
 
 
 def markdown_row(cells) -> str:
+    """One row of a Markdown table: | a | b |."""
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
 def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (``atomic_write``)."""
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def write_csv(path: Path, frame: "pd.DataFrame") -> None:
+    """Write ``frame`` as CSV (8 significant digits) to ``path`` atomically."""
     atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.8g"))
 
 

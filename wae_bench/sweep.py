@@ -1,4 +1,4 @@
-"""`wae-bench sweep`: grids of runs (the paper's Appendix D ablations), on processes or Ray.
+"""`wae-bench sweep`: grids of points (the paper's Appendix D ablations), on processes or Ray.
 
 A sweep file (TOML, or YAML with pyyaml installed) names a task, its fixed settings and a
 grid::
@@ -45,7 +45,7 @@ def preset(name: str) -> dict:
     return {**specs[name], "name": name}
 
 
-def _run_id(method, lam, params: dict, *, seed: int, settings: dict) -> str:
+def _point_id(method, lam, params: dict, *, seed: int, settings: dict) -> str:
     """Readable id from the varying settings plus a short hash of everything resolved."""
     parts = [method] + ([f"lam{lam:g}"] if lam is not None else [])
     parts += [f"{k}{v:g}" if isinstance(v, (int, float)) else f"{k}-{v}" for k, v in params.items()]
@@ -54,7 +54,7 @@ def _run_id(method, lam, params: dict, *, seed: int, settings: dict) -> str:
 
 
 def expand(spec: dict) -> list[dict]:
-    """One dict per run: id, task, the varying values and the full task settings."""
+    """One dict per grid point: id, task, the varying values and the full task settings."""
     unknown = sorted(set(spec) - {"task", "settings", "grid", "name"})
     if unknown:
         raise UsageError(f"unknown sweep key {', '.join(unknown)}; use task, settings and grid")
@@ -78,7 +78,7 @@ def expand(spec: dict) -> list[dict]:
         if not isinstance(values, list) or not values:
             raise UsageError(f"grid.{key} must be a non-empty list, got {values!r}")
     axes = _parameter_axes(grid, methods)
-    runs = []
+    grid_points = []
     for method in methods:
         mine = [(k, v) for k, v in axes.items() if k.split(".")[0] == method]
         for combo in itertools.product(*(values for _, values in mine)):
@@ -87,11 +87,11 @@ def expand(spec: dict) -> list[dict]:
             }
             for lam in lambdas or [None]:
                 for seed in seeds:
-                    runs.append(_resolve(task, settings, method=method, lam=lam, params=params,
-                                         seed=seed))
-    if not runs:
+                    grid_points.append(_resolve(task, settings, method=method, lam=lam,
+                                                params=params, seed=seed))  # fmt: skip
+    if not grid_points:
         raise UsageError("the grid is empty; give at least one method and seed")
-    return runs
+    return grid_points
 
 
 def _has_lambdas(task: str) -> bool:
@@ -99,7 +99,7 @@ def _has_lambdas(task: str) -> bool:
 
 
 def _parameter_axes(grid: dict, methods: list) -> dict[str, list]:
-    """{"METHOD.PARAM": values}; names and values are checked by the method, run by run."""
+    """{"METHOD.PARAM": values}; names and values are checked by the method, point by point."""
     axes = {}
     for key, values in grid.items():
         method, dot, param = str(key).partition(".")
@@ -116,7 +116,7 @@ def _parameter_axes(grid: dict, methods: list) -> dict[str, list]:
 
 
 def _resolve(task: str, settings: dict, *, method: str, lam, params: dict, seed: int) -> dict:
-    """One run's full, validated settings; refused here if it could not run."""
+    """One point's full, validated settings; refused here if it could not run."""
     values = {**settings, "methods": [method], "seeds": [seed], "quiet": True, "resume": True}
     values["params"] = {method: {**settings.get("params", {}).get(method, {}), **params}}
     if lam is not None:
@@ -126,8 +126,8 @@ def _resolve(task: str, settings: dict, *, method: str, lam, params: dict, seed:
         check_runnable(tasks.get(task), cfg)
     except UsageError as err:
         raise UsageError(f"run {method}, seed {seed}, {params or ''}: {err}") from None
-    run_id = _run_id(method, lam, params, seed=seed, settings=cfg.identity())
-    return {"id": run_id, "task": task, "method": method, "lam": lam, "seed": seed,
+    point_id = _point_id(method, lam, params, seed=seed, settings=cfg.identity())
+    return {"id": point_id, "task": task, "method": method, "lam": lam, "seed": seed,
             "params": params, "settings": cfg.to_dict()}  # fmt: skip
 
 

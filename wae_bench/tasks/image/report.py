@@ -11,8 +11,9 @@ import pandas as pd
 
 from ... import folders, intervals, releases, results
 from ... import summary as summaries
+from ...fid import INCEPTION_FILE
+from . import spectra
 from .figures import image_swd_curves, singular_value_spectra
-from .task import PRIOR_REFERENCE, SINGULAR, fid_file
 
 KEYS = ["method", "lam"]
 
@@ -29,9 +30,9 @@ def report(task, run_dir: Path) -> None:
     folders.write_summary(run_dir, summary, summary_markdown(summary, metrics, compared,
                                                              _data_sentence(saved)))  # fmt: skip
     image_swd_curves(metrics, run_dir / "swd_vs_epoch", _setting(saved))
-    if (run_dir / SINGULAR).is_file():
-        singular_value_spectra(results.read_csv(run_dir / SINGULAR), run_dir / "singular_values",
-                               PRIOR_REFERENCE)  # fmt: skip
+    if (run_dir / spectra.FILE).is_file():
+        singular_value_spectra(results.read_csv(run_dir / spectra.FILE),
+                               run_dir / "singular_values", spectra.PRIOR_REFERENCE)  # fmt: skip
 
 
 def summarize(metrics: pd.DataFrame, compared: dict) -> pd.DataFrame:
@@ -92,7 +93,7 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dic
         "mean ± std."
     )
     if not with_fid:
-        intro += f" FID/KID: not computed; pass --fid-weights PATH (the file {fid_file()})."
+        intro += f" FID/KID: not computed; pass --fid-weights PATH (the file {INCEPTION_FILE})."
     if data_note:
         intro += f" {data_note}"
     verdicts = [v for e in compared for v in compared[e][1]]

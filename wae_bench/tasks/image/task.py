@@ -25,20 +25,19 @@ from ... import data as datasets
 from ... import results
 from ...config import RunConfig, check_lambdas, check_non_negative_int
 from ...errors import UsageError
+from ...fid import INCEPTION_FILE
 from ...image_swd import PADDINGS, image_swd
-from ...metrics import latent_swd, singular_values
+from ...metrics import latent_swd
 from ...models import build_autoencoder, parameter_count
 from ...train import per_image_squared_error
 from ..base import Context, Task
+from . import spectra
 
-SINGULAR = "singular_values.csv"
-SINGULAR_CODES = 10_000
 EVAL_BATCH = 500
 DEFAULT_LAMBDAS = [1.0, 10.0, 100.0]
 SPLITS = ("test", "validation")
 VALIDATION_FRACTION = 0.2  # at most this share of the training images becomes validation
 TUNED_LAM = 10.0  # the default arm's lam when a tune is given the default lam grid
-PRIOR_REFERENCE = "prior"  # method name of the prior samples' rows in singular_values.csv
 FID_COLUMNS = ("fid", "kid", "kid_std")
 
 # The paper's protocols (SPEC section 4, Appendix A). Our choices where the paper is silent
@@ -83,6 +82,7 @@ class ImageConfig(RunConfig):
     split: str = "test"  # "validation": evaluate on held-out training images (tuning)
 
     def check(self) -> None:
+        """Lambdas (one list per method), splits, paddings and counts are valid."""
         for name in ("lr_halve_every", "eval_samples"):
             check_non_negative_int(name, getattr(self, name))
         self.lambdas = check_lambdas(self.lambdas, self.methods, DEFAULT_LAMBDAS)
@@ -94,16 +94,19 @@ class ImageConfig(RunConfig):
 
     @classmethod
     def protocol_settings(cls, name: str) -> dict:
+        """The settings of the paper's protocol ``name`` (``--protocol``)."""
         if name not in PROTOCOLS:
             raise UsageError(f"unknown protocol {name!r}; choose from {', '.join(PROTOCOLS)}")
         return copy.deepcopy(PROTOCOLS[name])
 
     def lambda_values(self, method: str) -> list[float]:
+        """The regularizer weights ``method`` trains with (one run each)."""
         return self.lambdas[method]
 
 
 @dataclass
 class ImageContext(Context):
+    """What an image command loads once: the data, the spectra so far, the FID network."""
     data: datasets.ImageData
     singular: list[dict] = field(default_factory=list)  # the runs' rows of singular_values.csv
     inception: torch.nn.Module | None = None  # FID/KID features, with --fid-weights
@@ -164,6 +167,7 @@ def decode(decoder, codes: Tensor) -> Tensor:
 
 
 class ImageTask(Task):
+    """WAE training per (method, lam, seed); image SWD, recon and latent SWD per evaluation."""
     name = "image"
     order = 1
     config = ImageConfig
@@ -189,6 +193,7 @@ class ImageTask(Task):
     }  # fmt: skip
 
     def add_arguments(self, parser) -> None:
+        """--lambdas, --arch, --dataset and the other image flags."""
         parser.add_argument(
             "--dataset",
             help="digits (default, embedded), mnist, fashion-mnist, cifar10, celeba or folder",
@@ -209,12 +214,13 @@ class ImageTask(Task):
                             help="images per evaluation (default: test set)")  # fmt: skip
         parser.add_argument("--swd-padding", choices=list(PADDINGS),
                             help="image SWD borders: zeros (default) or reflect")  # fmt: skip
-        parser.add_argument("--fid-weights", metavar="PATH",
-                            help=f"add FID and KID columns: the local {fid_file()}")  # fmt: skip
+        fid_help = f"add FID and KID columns: the local {INCEPTION_FILE}"
+        parser.add_argument("--fid-weights", metavar="PATH", help=fid_help)
         parser.add_argument("--protocol", choices=list(PROTOCOLS),
                             help="the paper's settings for a dataset (flags override)")  # fmt: skip
 
     def setup(self, cfg: ImageConfig, device) -> ImageContext:
+        """Load the data set (and its validation split, and the FID network) once per command."""
         data = load_data(cfg.dataset, cfg.data_root, cfg.download, cfg.image_size)
         if cfg.split == "validation":
             data = validation_split(data)
@@ -238,6 +244,7 @@ class ImageTask(Task):
         return {"lam": Range(1.0, 1000.0, "log"), "lr": Range(1e-4, 3e-3, "log")}
 
     def tuning_defaults(self, cfg: ImageConfig, method: str) -> dict:
+        """The untuned arm's lam (the one given, else TUNED_LAM) and learning rate."""
         lams = cfg.lambda_values(method)
         if len(lams) != 1 and lams != DEFAULT_LAMBDAS:
             raise UsageError(
@@ -247,12 +254,14 @@ class ImageTask(Task):
         return {"lam": lams[0] if len(lams) == 1 else TUNED_LAM, "lr": cfg.lr}
 
     def with_knobs(self, settings: dict, method: str, values: dict) -> dict:
+        """The trial's lr as a setting and its lam as the method's one lambda."""
         values = dict(values)
         lam = values.pop("lam", None)
         lambdas = {method: [lam]} if lam is not None else settings["lambdas"]
         return {**settings, **values, "lambdas": lambdas}
 
     def validation_settings(self, cfg: ImageConfig) -> dict:
+        """Trials evaluate on the validation split of the training images."""
         return {"split": "validation"}
 
     def prefers_gpu(self, cfg: ImageConfig) -> bool:
@@ -261,12 +270,15 @@ class ImageTask(Task):
         return True
 
     def dataset_size(self, ctx: ImageContext) -> int:
+        """The training images (the validation split left out when tuning)."""
         return len(ctx.data.train)
 
     def prior(self, cfg):
+        """The uniform prior on the unit sphere of R^latent_dim."""
         return regularizers.SpherePrior(cfg.latent_dim)
 
     def build_models(self, ctx: ImageContext):
+        """The encoder and decoder of ``--arch`` for the data's channels and size."""
         cfg, data = ctx.cfg, ctx.data
         try:
             encoder, decoder = build_autoencoder(cfg.arch, data.channels, data.size,
@@ -276,15 +288,20 @@ class ImageTask(Task):
         return {"encoder": encoder, "decoder": decoder}
 
     def fixtures(self, ctx: ImageContext, seed: int) -> Fixtures:
+        """The seed's evaluation images, prior samples and directions (``make_fixtures``)."""
         return make_fixtures(ctx.cfg, ctx.data, seed, ctx.device)
 
     def batches(self, ctx: ImageContext, fixtures, rng):
+        """Shuffled batches of the training images on the device."""
         return datasets.batches(ctx.data.train, ctx.cfg.batch_size, rng, ctx.device)
 
     def result_columns(self, cfg: ImageConfig) -> tuple[str, ...]:
+        """The metrics columns, with fid, kid and kid_std when --fid-weights is given."""
         return self.columns + FID_COLUMNS if cfg.fid_weights else self.columns
 
     def evaluate(self, ctx: ImageContext, fixtures: Fixtures, models) -> dict:
+        """Image SWD (x1000) of decoded prior samples vs test images, test recon (SSE per
+        image), latent SWD of the test codes, the floor, FID/KID with --fid-weights."""
         encoder, decoder = models["encoder"], models["decoder"]
         generated = decode(decoder, fixtures.generation_prior)
         codes, squared_error = [], 0.0
@@ -311,6 +328,7 @@ class ImageTask(Task):
         }  # fmt: skip
 
     def eval_due(self, cfg: ImageConfig, epoch: int) -> bool:
+        """Every ``eval_every`` epochs and at the last one."""
         return epoch % cfg.eval_every == 0 or epoch == cfg.epochs
 
     def learning_rate(self, cfg: ImageConfig, epoch: int) -> float:
@@ -319,6 +337,7 @@ class ImageTask(Task):
         return cfg.lr * 0.5 ** ((epoch - 1) // every) if every else cfg.lr
 
     def describe(self, ctx: ImageContext, models) -> dict:
+        """Parameter counts and the data set (name, sizes, release) for config.json."""
         cfg, data = ctx.cfg, ctx.data
         enc, dec = models["encoder"], models["decoder"]
         if not cfg.quiet:
@@ -336,6 +355,7 @@ class ImageTask(Task):
         }  # fmt: skip
 
     def images(self, ctx, fixtures: Fixtures, models) -> dict[str, Tensor]:
+        """Grids of 64 decoded prior samples and 32 test images beside their reconstructions."""
         from torchvision.utils import make_grid
 
         samples = decode(models["decoder"], fixtures.generation_prior[:64])
@@ -349,16 +369,17 @@ class ImageTask(Task):
         from .figures import image_visuals
 
         key = run.key
-        ctx.singular += _singular_rows(run.models["encoder"], ctx, method=key.method,
-                                      lam=key.lam, seed=key.seed)
+        ctx.singular += spectra.code_rows(run.models["encoder"], ctx.data.train, ctx.device,
+                                         method=key.method, lam=key.lam, seed=key.seed)
         if key.seed == ctx.cfg.seeds[0]:
             stem = out / "visuals" / f"{key.method}_lam{key.lam:g}"
             image_visuals(run.models["encoder"], run.models["decoder"], fixtures.test_images,
                           stem, f"{key.method}, lam = {key.lam:g}, seed {key.seed}")  # fmt: skip
 
     def finish(self, ctx: ImageContext, out: Path) -> None:
-        rows = _prior_spectrum(ctx.cfg, ctx.data) + ctx.singular
-        results.write_rows(out / SINGULAR, rows)
+        """Write singular_values.csv: the prior's spectrum, then every run's."""
+        rows = spectra.prior_rows(ctx.cfg.latent_dim, len(ctx.data.train), ctx.cfg.seeds[0])
+        results.write_rows(out / spectra.FILE, rows + ctx.singular)
 
     def report(self, run_dir: Path) -> None:
         """(Re)write summary.csv/.md, swd_vs_epoch and singular_values figures from the CSVs."""
@@ -382,34 +403,3 @@ def _lambdas(text: str) -> tuple[str | None, list[float]]:
     if not lams:
         raise argparse.ArgumentTypeError(f"expects numbers such as 1,10 or moca=1,10, got {text!r}")
     return (method.strip() if sep else None), lams
-
-
-def _singular_rows(encoder, ctx: ImageContext, *, method: str, lam: float, seed: int) -> list[dict]:
-    """Singular values of the centered codes of up to 10,000 training images (paper Fig. 4)."""
-    images = datasets.take(ctx.data.train, SINGULAR_CODES)
-    encoder.eval()
-    with torch.no_grad():
-        codes = torch.cat([encoder(x.to(ctx.device)) for x in images.split(EVAL_BATCH)])
-    return _spectrum(codes, method, lam, seed)
-
-
-def _prior_spectrum(cfg: ImageConfig, data) -> list[dict]:
-    """The same spectrum for as many prior samples: what perfectly matched codes give."""
-    n = min(len(data.train), SINGULAR_CODES)
-    generator = torch.Generator().manual_seed(cfg.seeds[0])
-    samples = regularizers.SpherePrior(cfg.latent_dim).sample(n, generator=generator)
-    return _spectrum(samples, PRIOR_REFERENCE, 0.0, cfg.seeds[0])
-
-
-def _spectrum(codes: Tensor, method: str, lam: float, seed: int) -> list[dict]:
-    return [
-        dict(method=method, lam=lam, seed=seed, index=i + 1, value=float(v))
-        for i, v in enumerate(singular_values(codes))
-    ]
-
-
-def fid_file() -> str:
-    """The Inception weights file FID needs (named without importing the FID libraries)."""
-    from ...fid import INCEPTION_FILE
-
-    return INCEPTION_FILE

@@ -43,6 +43,7 @@ class LatentConfig(RunConfig):
     batch_sizes: list[int] = field(default_factory=list)
 
     def check(self) -> None:
+        """Study lists, batch sizes within the points, and the prior name are valid."""
         for name in ("latent_dims", "batch_sizes"):
             values = getattr(self, name)
             if values:
@@ -95,6 +96,7 @@ def batches(data: Tensor, batch_size: int, gen: torch.Generator):
 
 
 class LatentTask(Task):
+    """Latent matching: an MLP encoder trained by the regularizer alone; SWD to the prior."""
     name = "latent"
     order = 0
     config = LatentConfig
@@ -108,6 +110,7 @@ class LatentTask(Task):
     summary_epochs = (1, 5, 20)
 
     def add_arguments(self, parser) -> None:
+        """--points, --data-dim, --prior, the dimension study's lists and the other latent flags."""
         parser.add_argument("--points", type=int, help="number of data points (default 1000)")
         parser.add_argument("--data-dim", type=int, help="data dimension (default 100)")
         parser.add_argument("--hidden-dim", type=int, help="MLP hidden width (default 256)")
@@ -139,23 +142,29 @@ class LatentTask(Task):
         return False
 
     def dataset_size(self, ctx) -> int:
+        """The data points (one epoch)."""
         return ctx.cfg.points
 
     def prior(self, cfg):
+        """The sphere or Gaussian prior in R^latent_dim (``--prior``)."""
         return regularizers.build_prior(cfg.prior, cfg.latent_dim)
 
     def build_models(self, ctx):
+        """The MLP encoder (data_dim -> hidden_dim -> latent_dim), normalized for the sphere."""
         cfg = ctx.cfg
         on_sphere = self.prior(cfg).on_sphere
         return {"encoder": MLPEncoder(cfg.data_dim, cfg.hidden_dim, cfg.latent_dim, on_sphere)}
 
     def fixtures(self, ctx, seed: int) -> Fixtures:
+        """The seed's data, evaluation prior set, directions and floor (``make_fixtures``)."""
         return make_fixtures(ctx.cfg, seed, ctx.device)
 
     def batches(self, ctx, fixtures: Fixtures, rng):
+        """Shuffled batches of the data points."""
         return batches(fixtures.data, ctx.cfg.batch_size, rng)
 
     def evaluate(self, ctx, fixtures: Fixtures, models) -> dict:
+        """SWD between the codes of every point and the evaluation prior set; the floor."""
         codes = models["encoder"](fixtures.data)
         swd = swd_to_sorted(codes, fixtures.prior_projections, fixtures.directions)
         return {"swd": swd, "noise_floor": fixtures.noise_floor}
