@@ -87,8 +87,9 @@ def scaling(frame: pd.DataFrame, stem: Path) -> None:
 def sweep_axis(frame: pd.DataFrame, axis: str, metric: str, label: str, stem: Path, *,
                scale: str = "linear") -> None:  # fmt: skip
     """Last-epoch ``metric`` (named ``label``) vs one swept parameter, mean +- std over
-    seeds, one line per method. ``scale`` "log1m" draws 1 - value on a log axis (momenta: 0.9,
-    0.99 and 0.999 a decade apart); otherwise values spanning a decade get a log axis."""
+    seeds, one line per method. ``scale`` "log1m" places each value at 1 - value on a log axis
+    (momenta: 0.9, 0.99 and 0.999 a decade apart); otherwise values spanning a decade get a log
+    axis."""
     done = frame[(frame["status"] == "finished") & frame[axis].notna()]
     failed = frame[(frame["status"] != "finished") & frame[axis].notna()]
     position = (lambda v: 1 - v) if scale == "log1m" else (lambda v: v)  # noqa: E731
@@ -101,9 +102,13 @@ def sweep_axis(frame: pd.DataFrame, axis: str, metric: str, label: str, stem: Pa
     for value in failed[axis].unique():
         ax.axvline(position(float(value)), color="0.6", ls=":", lw=1)
     values = position(done[axis].astype(float))
-    if scale == "log1m":
+    if scale == "log1m":  # ticks name the values; m grows to the right as 1 - m shrinks
         ax.set_xscale("log")
-        ax.set_xlabel(f"1 - {axis} (log)")
+        ticks = sorted(set(values))
+        ax.set_xticks(ticks, [f"{1 - t:g}" for t in ticks])
+        ax.minorticks_off()
+        ax.invert_xaxis()
+        ax.set_xlabel(f"{axis} (axis: log of 1 - {axis})")
     else:
         if len(values) and values.min() > 0 and values.max() / values.min() >= 10:
             ax.set_xscale("log")

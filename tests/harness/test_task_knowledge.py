@@ -58,7 +58,8 @@ def test_a_momentum_axis_is_log_of_one_minus_m(tmp_path, monkeypatch):
     ax = drawn["fig"].axes[0]
     x = ax.lines[0].get_xdata()
     assert x == pytest.approx([1.0, 0.1, 0.01, 0.001])  # a decade apart
-    assert ax.get_xscale() == "log" and ax.get_xlabel() == "1 - moca.m (log)"
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "moca.m (axis: log of 1 - moca.m)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.999", "0.99", "0.9", "0"]
     assert ax.get_ylabel() == "image SWD, last epoch"
 
 
