@@ -30,10 +30,9 @@ import torch
 
 import regularizers
 from regularizers import TrainingPlan
-from regularizers.optim import Adam
 from wae_bench.graphs import WARMUP_STEPS, GraphedStep
 from wae_bench.models import MLPEncoder
-from wae_bench.train import TrainingStep
+from wae_bench.recipe import assemble
 
 DATA_DIM, LATENT_DIM = 100, 128
 HAS_CUDA = torch.cuda.is_available()
@@ -45,14 +44,10 @@ class Where:
 
     device: str = "cpu"
     graphs: bool = False
-    amp: str = "fp32"  # or "bf16" (autocast of the networks, TrainingStep's amp_dtype)
+    amp: str = "fp32"  # or "bf16" (autocast of the networks: recipe.assemble's amp)
 
     def __str__(self) -> str:  # the test id: cpu, cuda, cuda-graphs, cuda-bf16-graphs
         return "-".join([self.device] + ["bf16"] * (self.amp == "bf16") + ["graphs"] * self.graphs)
-
-    @property
-    def amp_dtype(self) -> torch.dtype | None:
-        return torch.bfloat16 if self.amp == "bf16" else None
 
 
 CPU, CUDA = Where(), Where("cuda")
@@ -122,19 +117,15 @@ def timed(where: Where, fn):
 
 def training_step(where: Where, encoder, method: str, plan: TrainingPlan, *, decoder=None,
                   lam: float = 1.0):  # fmt: skip
-    """The shared TrainingStep on ``where`` (GraphedStep around it with graphs); "plain" is
-    an autoencoder without regularizer (lam = 0; mmd is bound but never called)."""
-    encoder.to(where.device)
-    if decoder is not None:
-        decoder.to(where.device)
-    reg = regularizers.build("mmd" if method == "plain" else method)
-    reg.bind(encoder, regularizers.SpherePrior(LATENT_DIM), plan)
-    reg.to(where.device)
-    params = [*encoder.parameters(), *(decoder.parameters() if decoder is not None else [])]
-    lam = 0.0 if method == "plain" else lam
-    step = TrainingStep(encoder, reg, Adam(params, lr=1e-3), decoder=decoder, lam=lam,
-                        amp_dtype=where.amp_dtype)  # fmt: skip
-    return GraphedStep(step, method) if where.graphs else step
+    """The harness's step (``recipe.assemble``) on ``where``: graphed there with graphs; "plain"
+    is an autoencoder without regularizer (lam = 0; mmd is bound but never called)."""
+    plain = method == "plain"
+    models = {"encoder": encoder} if decoder is None else {"encoder": encoder, "decoder": decoder}
+    step = assemble(models, "mmd" if plain else method, prior=regularizers.SpherePrior(LATENT_DIM),
+                    plan=plan, lam=0.0 if plain else lam, amp=where.amp, device=where.device,
+                    graphs=where.graphs).step  # fmt: skip
+    assert isinstance(step, GraphedStep) == where.graphs, f"{method}: not graphed on {where}"
+    return step
 
 
 def warm_up(step, x) -> None:

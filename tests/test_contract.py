@@ -16,11 +16,11 @@ from torch import nn
 
 import regularizers
 from regularizers import GaussianPrior, Regularizer, SpherePrior, TrainingPlan
-from regularizers.optim import Adam
 from wae_bench import methods
 from wae_bench.errors import UsageError
 from wae_bench.models.common import SphereProjection
-from wae_bench.train import TrainingStep, load_training_state, training_state
+from wae_bench.recipe import assemble
+from wae_bench.train import load_training_state, training_state
 
 from .conftest import registered
 from .test_step import HostReadSpy, latent_step
@@ -123,9 +123,10 @@ def test_state_dict_round_trip_resumes_training_exactly(method):
 
     def new_run(seed):
         torch.manual_seed(seed)
-        encoder, reg = bound(method, 32, dataset=192)
-        step = TrainingStep(encoder, reg, Adam(encoder.parameters(), lr=1e-2))
-        return step, {"encoder": encoder, "regularizer": reg}
+        run = assemble({"encoder": sphere_encoder()}, method, prior=SpherePrior(DIM),
+                       plan=TrainingPlan(batch_size=32, total_steps=100, dataset_size=192),
+                       lr=1e-2)  # fmt: skip
+        return run.step, {**run.models, "regularizer": run.regularizer}
 
     step, modules = new_run(0)
     batch_rng = torch.Generator()

@@ -16,6 +16,7 @@ from regularizers import Regularizer, SpherePrior, TrainingPlan
 from regularizers.optim import Adam
 from wae_bench.graphs import WARMUP_STEPS, GraphedStep, training_step
 from wae_bench.models import MLPEncoder, build_autoencoder
+from wae_bench.recipe import assemble
 from wae_bench.snapshot import attempt
 from wae_bench.train import TrainingStep, train_epoch
 
@@ -46,23 +47,18 @@ class HostReadSpy(TorchDispatchMode):
 
 
 def latent_step(method: str, device="cpu", batch: int = 64) -> TrainingStep:
-    """The latent task's step (MLP encoder, sphere prior) with ``method`` bound."""
-    encoder = MLPEncoder(100, 256, 32).to(device)
-    reg = regularizers.build(method)
-    reg.bind(encoder, SpherePrior(32), TrainingPlan(batch, 1000, 1000))
-    reg.to(device)
-    return TrainingStep(encoder, reg, Adam(encoder.parameters(), lr=1e-3))
+    """The latent task's eager step (MLP encoder, sphere prior) with ``method`` bound."""
+    return assemble({"encoder": MLPEncoder(100, 256, 32)}, method, prior=SpherePrior(32),
+                    plan=TrainingPlan(batch, 1000, 1000), device=device).step  # fmt: skip
 
 
-def image_step(method: str, lam: float, device="cpu", amp_dtype=None) -> TrainingStep:
-    """The image task's step (conv autoencoder with BatchNorm on 16x16 digits-like images)."""
-    encoder, decoder = (m.to(device) for m in build_autoencoder("conv", 1, 16, 8))
-    reg = regularizers.build(method)
-    reg.bind(encoder, SpherePrior(8), TrainingPlan(32, 1000, 1000))
-    reg.to(device)
-    params = [*encoder.parameters(), *decoder.parameters()]
-    return TrainingStep(encoder, reg, Adam(params, lr=1e-3), decoder=decoder, lam=lam,
-                        amp_dtype=amp_dtype)  # fmt: skip
+def image_step(method: str, lam: float, device="cpu", amp: str = "none") -> TrainingStep:
+    """The image task's eager step (conv autoencoder with BatchNorm on 16x16 digits-like
+    images); ``amp``: "none" or "bf16" (autocast of the networks)."""
+    encoder, decoder = build_autoencoder("conv", 1, 16, 8)
+    return assemble({"encoder": encoder, "decoder": decoder}, method, prior=SpherePrior(8),
+                    plan=TrainingPlan(32, 1000, 1000), lam=lam, amp=amp,
+                    device=device).step  # fmt: skip
 
 
 @pytest.mark.parametrize("method", BUILT_IN)
@@ -96,10 +92,8 @@ def test_the_spy_sees_a_host_read():
             scale = float(z.detach().norm())  # a host read
             return z.pow(2).mean() * scale
 
-    encoder = MLPEncoder(100, 256, 32)
-    reg = Reads()
-    reg.bind(encoder, SpherePrior(32), TrainingPlan(64, 10, 100))
-    step = TrainingStep(encoder, reg, Adam(encoder.parameters()))
+    step = assemble({"encoder": MLPEncoder(100, 256, 32)}, Reads(), prior=SpherePrior(32),
+                    plan=TrainingPlan(64, 10, 100)).step  # fmt: skip
     with HostReadSpy() as spy:
         step(torch.randn(64, 100))
     assert spy.reads == ["aten._local_scalar_dense.default"]
@@ -407,7 +401,7 @@ def test_graphed_latent_steps_equal_eager_steps_on_cuda(method, deterministic):
 @cuda_only
 @pytest.mark.parametrize("deterministic", [False, True], ids=["as-is", "deterministic"])
 @pytest.mark.parametrize(("method", "lam"), IMAGE_CASES)
-@pytest.mark.parametrize("amp", [None, torch.bfloat16])
+@pytest.mark.parametrize("amp", ["none", "bf16"])
 def test_graphed_image_steps_equal_eager_steps_on_cuda(method, lam, amp, deterministic):
     """The conv autoencoder (BatchNorm), fp32 and bf16 autocast."""
     batches = list(torch.rand(6 * 32, 1, 16, 16, device="cuda").split(32))
@@ -427,10 +421,8 @@ def test_a_synchronizing_step_is_never_captured_and_trains_eagerly():
             return z.pow(2).mean() * float(z.detach().norm())
 
     def make():
-        encoder = MLPEncoder(100, 256, 32).cuda()
-        reg = Reads()
-        reg.bind(encoder, SpherePrior(32), TrainingPlan(64, 10, 100))
-        return TrainingStep(encoder, reg, Adam(encoder.parameters()))
+        return assemble({"encoder": MLPEncoder(100, 256, 32)}, Reads(), prior=SpherePrior(32),
+                        plan=TrainingPlan(64, 10, 100), device="cuda").step  # fmt: skip
 
     batches = [torch.randn(64, 100, device="cuda")] * 6
     reference, repeat = (trajectory(make, batches) for _ in range(2))
@@ -633,11 +625,11 @@ def test_an_epoch_reads_the_device_once_with_or_without_a_progress_bar(task_name
     assert shown.startswith("loss=") != quiet
 
 
-@pytest.mark.parametrize("amp", [None, torch.bfloat16])
+@pytest.mark.parametrize("amp", ["none", "bf16"])
 def test_moca_key_encoder_runs_in_the_query_encoders_precision_its_state_in_float32(amp):
     """Under --amp bf16 (CPU autocast here) the key encoder computes in bfloat16 like the
     query encoder; its weights (the EMA), the queue and the keys it enqueues stay float32."""
-    step = image_step("moca", 1.0, amp_dtype=amp)
+    step = image_step("moca", 1.0, amp=amp)
     moca, outputs = step.regularizer, {}
 
     def keep_dtype(name):
@@ -650,7 +642,8 @@ def test_moca_key_encoder_runs_in_the_query_encoders_precision_its_state_in_floa
         net.register_forward_hook(keep_dtype(name))
     queue = moca.queue.clone()
     step(torch.rand(32, 1, 16, 16))
-    assert outputs == {"query": amp or torch.float32, "key": amp or torch.float32}
+    computed_in = {"none": torch.float32, "bf16": torch.bfloat16}[amp]
+    assert outputs == {"query": computed_in, "key": computed_in}
     assert not torch.equal(moca.queue, queue)  # the step's keys went in
     floats = [t for t in (moca.queue, *moca.key_encoder.parameters(), *moca.key_encoder.buffers())
               if t.is_floating_point()]  # fmt: skip

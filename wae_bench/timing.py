@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import plots, results
 from .errors import UsageError
+from .gpu_targets import A2_METHODS, LATENT_STEP_MS, LIMITS, STEPS_PER_EPOCH
 
 
 def load(path: Path) -> tuple[pd.DataFrame, dict]:
@@ -43,10 +44,7 @@ def load(path: Path) -> tuple[pd.DataFrame, dict]:
 
 
 NO_CUDA = "not measured (no CUDA in this run)"
-# the GPU targets of the performance issue (9)
-LATENT_STEP_MS = {"moca": 0.5, "mmd": 0.5, "swd": 0.5, "gan": 0.5, "sinkhorn": 2.0}
-A2_EPOCH_S, A2_STEPS_PER_EPOCH = 4.0, 782  # 50,000 CIFAR-10 images in batches of 64
-A2_MOCA_OVER_PLAIN, BF16_SPEEDUP = 1.25, 1.3
+# the GPU targets' limits are in gpu_targets.py (the GPU check reads the same table)
 FIXED_COST_RATIO = 1.5  # a command's time / the time to import torch (CPU)
 # tags that pick a training step's default configuration on CUDA (graphs on, float32)
 STEP_DEFAULTS = {"cpu": {}, "cuda": {"graphs": True, "amp": "fp32"}}
@@ -106,11 +104,13 @@ def targets(frame: pd.DataFrame) -> list[Target]:
                 _one(rows, role="regularizer", method="swd", batch=batch) /
                 _one(rows, role="regularizer", method="pot-swd", batch=batch), 1.0)  # fmt: skip
         add("image SWD, N=10,000 32x32x3 (seconds)", device,
-            _one(rows, role="image_swd", n=10_000), 20.0, "{:.1f} s")  # fmt: skip
+            _one(rows, role="image_swd", n=10_000), LIMITS["image_swd_s"],
+            "{:.1f} s")  # fmt: skip
         metric = rows[(rows.get("role") == "image_swd") & (rows.get("n") == 10_000)]
         if "peak_mb" in metric and len(metric):
             add("image SWD, N=10,000: peak memory", device,
-                float(metric["peak_mb"].iloc[0]) / 1024, 4.0, "{:.2f} GB")  # fmt: skip
+                float(metric["peak_mb"].iloc[0]) / 1024, LIMITS["image_swd_peak"],
+                "{:.2f} GB")  # fmt: skip
         for _, row in rows[rows.get("role") == "memory"].iterrows():
             if row["batch"] == 8192:
                 add(f"{row['method']} at B=8192: peak memory", device, row["peak_mb"] / 1024,
@@ -136,7 +136,8 @@ def targets(frame: pd.DataFrame) -> list[Target]:
 
 
 def gpu_targets(frame: pd.DataFrame) -> list[Target]:
-    """The issue's GPU targets from the CUDA rows (graphs on: the default path on CUDA)."""
+    """The issue's GPU targets from the CUDA rows (graphs on: the default path on CUDA), with
+    the limits of the one table the GPU check reads too (gpu_targets.py)."""
     out: list[Target] = []
     cuda = frame[frame["device"] == "cuda"]
     missing = "not measured" if len(cuda) else NO_CUDA
@@ -152,17 +153,18 @@ def gpu_targets(frame: pd.DataFrame) -> list[Target]:
             "{:.3g} ms")  # fmt: skip
     for amp in ("fp32", "bf16"):
         steps = {m: _one(cuda, role="a2_step", method=m, device="cuda", amp=amp)
-                 for m in ("plain", "moca", "mmd")}  # fmt: skip
+                 for m in A2_METHODS}  # fmt: skip
         for method in ("plain", "mmd"):
-            add(f"A2 32x32x3 B=64 epoch ({A2_STEPS_PER_EPOCH} x step, graphs, {amp}), {method}",
-                steps[method] * A2_STEPS_PER_EPOCH, A2_EPOCH_S, "{:.2f} s")  # fmt: skip
+            add(f"A2 32x32x3 B=64 epoch ({STEPS_PER_EPOCH} x step, graphs, {amp}), {method}",
+                steps[method] * STEPS_PER_EPOCH, LIMITS[f"a2_epoch_{method}"],
+                "{:.2f} s")  # fmt: skip
         add(f"A2 step (graphs, {amp}): moca / plain", steps["moca"] / steps["plain"],
-            A2_MOCA_OVER_PLAIN, "{:.2f}x")  # fmt: skip
-    for method in ("plain", "moca", "mmd"):
+            LIMITS["a2_epoch_moca_over_plain"], "{:.2f}x")  # fmt: skip
+    for method in A2_METHODS:
         add(f"A2 step (graphs), {method}: fp32 / bf16 (bf16 speed-up)",
             _one(cuda, role="a2_step", method=method, device="cuda", amp="fp32") /
             _one(cuda, role="a2_step", method=method, device="cuda", amp="bf16"),
-            BF16_SPEEDUP, "{:.2f}x", at_least=True)  # fmt: skip
+            LIMITS[f"bf16_speedup_{method}"], "{:.2f}x", at_least=True)  # fmt: skip
     return out
 
 

@@ -11,39 +11,37 @@ import warnings
 
 import torch
 
+from wae_bench.gpu_targets import A2_METHODS, CIFAR_TRAIN, LATENT_STEP_MS
+
 from .check import Check, Section, oneline, sync
-from .plan import A2_METHODS, CIFAR_TRAIN, FULL, NO_CUDA
+from .plan import FULL, NO_CUDA
 
 
-def _latent_step(device, method, graphs, amp_dtype, batch):
-    import regularizers
+def _latent_step(device, method, graphs, amp, batch):
+    """The latent task's step (MLP 100 -> 256 -> 128, sphere prior) and a batch."""
     from regularizers import SpherePrior, TrainingPlan
-    from regularizers.optim import Adam
     from wae_bench.models import MLPEncoder
-    from wae_bench.train import TrainingStep
+    from wae_bench.recipe import assemble
 
-    encoder = MLPEncoder(100, 256, 128).to(device)
-    reg = regularizers.build(method)
-    reg.bind(encoder, SpherePrior(128), TrainingPlan(batch, 10**6, 1000))
-    reg.to(device)
-    step = TrainingStep(encoder, reg, Adam(encoder.parameters(), lr=1e-3), amp_dtype=amp_dtype)
+    step = assemble({"encoder": MLPEncoder(100, 256, 128)}, method, prior=SpherePrior(128),
+                    plan=TrainingPlan(batch, 10**6, 1000), amp=amp, device=device,
+                    graphs=graphs).step  # fmt: skip
     return step, torch.randn(batch, 100, device=device)
 
 
-def _image_step(arch, device, method, graphs, amp_dtype, batch):
-    import regularizers
+def _image_step(arch, device, method, graphs, amp, batch):
+    """The image step (``arch`` autoencoder on 32x32x3, lam = 10; "plain": mmd bound, lam = 0)
+    and a batch."""
     from regularizers import SpherePrior, TrainingPlan
-    from regularizers.optim import Adam
     from wae_bench.models import build_autoencoder
-    from wae_bench.train import TrainingStep
+    from wae_bench.recipe import assemble
 
-    encoder, decoder = (m.to(device) for m in build_autoencoder(arch, 3, 32, 128))
-    reg = regularizers.build("mmd" if method == "plain" else method)
-    reg.bind(encoder, SpherePrior(128), TrainingPlan(batch, 10**6, CIFAR_TRAIN))  # K = 16384
-    reg.to(device)
-    params = [*encoder.parameters(), *decoder.parameters()]
-    step = TrainingStep(encoder, reg, Adam(params, lr=1e-3), decoder=decoder,
-                        lam=0.0 if method == "plain" else 10.0, amp_dtype=amp_dtype)  # fmt: skip
+    encoder, decoder = build_autoencoder(arch, 3, 32, 128)
+    plain = method == "plain"
+    plan = TrainingPlan(batch, 10**6, CIFAR_TRAIN)  # MoCA's K = 16384
+    step = assemble({"encoder": encoder, "decoder": decoder}, "mmd" if plain else method,
+                    prior=SpherePrior(128), plan=plan, lam=0.0 if plain else 10.0, amp=amp,
+                    device=device, graphs=graphs).step  # fmt: skip
     return step, torch.rand(batch, 3, 32, 32, device=device)
 
 
@@ -53,18 +51,16 @@ def _time_step(check, section, build, config, device, graphs, batch) -> tuple[st
 
     task, _, method, amp, block_steps, _ = config
     torch.manual_seed(0)
-    step, x = build(device, method, graphs, torch.bfloat16 if amp == "bf16" else None, batch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if graphs:
-            step = GraphedStep(step, method)
+        step, x = build(device, method, graphs, amp, batch)  # graphed as a run's step would be
         for _ in range(WARMUP_STEPS + 2 if graphs else check.sizes.warmup):
             step(x)
         sync(device)
     name = f"{task} {method} {amp} {device} graphs={'on' if graphs else 'off'}"
     section.details += [f"{name}: warning: {w.message}" for w in caught]
     note = ""
-    if graphs and not step.graphs:
+    if graphs and not (isinstance(step, GraphedStep) and step.graphs):
         note = "not captured, ran eagerly: " + "; ".join(str(w.message) for w in caught)
     times = []
     for _ in range(check.sizes.blocks):
@@ -126,7 +122,7 @@ def step_times(check: Check, section: Section) -> None:
                     ms, note = "failed", oneline(err)
             section.rows.append({**row, "ms / step (median)": ms, "note": note})
     ms = check.step_ms
-    for method in ("moca", "mmd", "swd", "gan", "sinkhorn"):
+    for method in LATENT_STEP_MS:
         if ("latent", method, "fp32", True) in ms:
             check.measure(f"latent_step_{method}", ms[("latent", method, "fp32", True)])
     for method in A2_METHODS:
