@@ -26,6 +26,14 @@ def positive_int(name: str, value) -> int:
     return int(value)
 
 
+def wasserstein_order(name: str, value) -> float:
+    """The order p >= 1 of a Wasserstein distance (a finite number)."""
+    order = positive_float(name, value)
+    if order < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return order
+
+
 def momentum(name: str, value) -> float:
     """A number in [0, 1)."""
     if not _is_number(value) or not math.isfinite(value) or not 0 <= value < 1:

@@ -106,9 +106,7 @@ class SphericalSlicedWasserstein(Regularizer):
     def __init__(self, L: int = 50, p: float = 2.0):
         super().__init__()
         self.L = _checks.positive_int("ssw.L", L)
-        self.p = _checks.positive_float("ssw.p", p)
-        if self.p < 1:
-            raise ValueError(f"ssw.p must be >= 1, got {p!r}")
+        self.p = _checks.wasserstein_order("ssw.p", p)
 
     def bind(self, encoder, prior, plan):
         """Refuse a prior off the sphere or a dimension below 2; take the closed form for the

@@ -74,9 +74,7 @@ class SlicedWasserstein(Regularizer):
     def __init__(self, L: int = 50, p: float = 2.0):
         super().__init__()
         self.L = _checks.positive_int("swd.L", L)
-        self.p = _checks.positive_float("swd.p", p)
-        if self.p < 1:
-            raise ValueError(f"swd.p must be >= 1, got {p!r}")
+        self.p = _checks.wasserstein_order("swd.p", p)
 
     def forward(self, z: Tensor, x: Tensor) -> Tensor:
         """SW_p^p between z and len(z) fresh prior samples along L fresh directions."""

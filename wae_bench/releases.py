@@ -14,7 +14,7 @@ from pathlib import Path
 OFFICIAL, MODIFIED, UNCHECKED = "official", "modified", "unchecked"
 
 # torchvision 0.29: datasets.MNIST.resources, FashionMNIST.resources, CIFAR10.train_list and
-# test_list, CelebA.file_list (tests/test_releases.py compares them)
+# test_list, CelebA.file_list (tests/harness/test_releases.py compares them)
 OFFICIAL_MD5 = {
     "mnist": {
         "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",

@@ -106,6 +106,13 @@ def run_command(check: Check, args: list[str], log_name: str, cap: float | None 
                             ignore=shutil.ignore_patterns("checkpoints"))  # fmt: skip
 
 
+def _interruptible() -> None:
+    """In the command's process: SIGINT stops it (KeyboardInterrupt) even where the check
+    itself ignores SIGINT (started with `nohup` or `&` by a shell): it is how the check stops a
+    command at its budget and lets pytest write its JUnit XML."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run(check: Check, args: list[str], log_name: str, cap: float | None) -> float:
     timeout = min(check.left(), cap if cap is not None else float("inf"))
     command = f"`{check.shown(args)}`"
@@ -120,7 +127,8 @@ def _run(check: Check, args: list[str], log_name: str, cap: float | None) -> flo
         out.write(f"$ python -m {shlex.join(args)}\n")
         out.flush()
         process = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+                                   stdout=out, stderr=subprocess.STDOUT,
+                                   preexec_fn=_interruptible)  # fmt: skip
         try:
             code = process.wait(timeout=interrupt_at)
         except subprocess.TimeoutExpired:

@@ -47,36 +47,26 @@ class Sizes:
     swd_n: int
 
 
-FULL = Sizes(
-    latent_cli=(),
-    warmup=3,
-    blocks=5,
-    block_steps=20,
-    step_arch="a2",
-    a2_batch=64,
-    a2_block_steps=10,
-    images=CIFAR_TRAIN,
-    test_images=1_000,
-    eval_samples=1_000,
-    image_arch="a2",
-    image_runs=("--lambdas", "moca=10", "--lambdas", "mmd=0,10"),
-    swd_n=10_000,
-)
-SMALL = Sizes(  # one image run (evaluation and figures dominate it at this size)
-    latent_cli=("--methods", "mmd", "--epochs", "1", "--points", "64"),
-    warmup=0,
-    blocks=1,
-    block_steps=1,
-    step_arch="conv",
-    a2_batch=8,
-    a2_block_steps=1,
-    images=64,
-    test_images=16,
-    eval_samples=16,
-    image_arch="conv",
-    image_runs=("--methods", "mmd", "--lambdas", "mmd=10"),
-    swd_n=256,
-)
+# Each size in the full check and in the small mode, side by side: (full, small). The small
+# mode is one image run, where evaluation and figures dominate.
+_SIZES = {
+    "latent_cli": ((), ("--methods", "mmd", "--epochs", "1", "--points", "64")),
+    "warmup": (3, 0),
+    "blocks": (5, 1),
+    "block_steps": (20, 1),
+    "step_arch": ("a2", "conv"),
+    "a2_batch": (64, 8),
+    "a2_block_steps": (10, 1),
+    "images": (CIFAR_TRAIN, 64),
+    "test_images": (1_000, 16),
+    "eval_samples": (1_000, 16),
+    "image_arch": ("a2", "conv"),
+    "image_runs": (("--lambdas", "moca=10", "--lambdas", "mmd=0,10"),
+                   ("--methods", "mmd", "--lambdas", "mmd=10")),
+    "swd_n": (10_000, 256),
+}  # fmt: skip
+FULL = Sizes(**{name: full for name, (full, _) in _SIZES.items()})
+SMALL = Sizes(**{name: small for name, (_, small) in _SIZES.items()})
 # the CUDA tests: every test whose name mentions cuda (they skip without CUDA), both modes;
 # not this check's own tests, which run the check
 CUDA_TESTS = ("tests", "-k", "cuda and not test_gpu_check")

@@ -1,0 +1,57 @@
+"""`wae-bench compare`: side-by-side tables and figure, and the --check gate's verdicts."""
+
+import pandas as pd
+import pytest
+
+from wae_bench.cli import main
+
+from tests.cli.test_latent_cli import TINY
+
+
+def tiny_run(path, *extra):
+    assert main([*TINY, "--methods", "moca,mmd", "--seeds", "3", *extra, "--out", str(path)]) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return tiny_run(tmp_path_factory.mktemp("ref") / "run")
+
+
+def test_a_rerun_passes_the_check_and_the_outputs_are_written(reference, tmp_path, capsys):
+    again = tiny_run(tmp_path / "again")
+    code = main(["compare", str(again), "--check", str(reference), "--out", str(tmp_path / "c")])
+    out = capsys.readouterr().out
+    assert code == 0 and "all values within mean ± 3 std" in out
+    table = pd.read_csv(tmp_path / "c" / "compare.csv")
+    assert set(table["epoch"]) == {1, 2} and table["within"].all()
+    assert (table["z"].abs() < 1e-9).all()  # same code, seeds and machine: the same numbers
+    assert (tmp_path / "c" / "compare.png").stat().st_size > 0
+    assert "| moca | 1 |" in (tmp_path / "c" / "compare.md").read_text()
+
+
+def test_moved_numbers_fail_the_check_naming_method_and_epoch(reference, tmp_path, capsys):
+    moved = tiny_run(tmp_path / "moved", "--lr", "0.05")
+    assert main(["compare", str(moved), "--check", str(reference)]) == 1
+    captured = capsys.readouterr()
+    assert "wae-bench: outside the reference: " in captured.err
+    assert "moca epoch 2: swd" in captured.err and "**out**" in captured.out
+
+
+def test_a_wider_band_accepts_what_the_default_refuses(reference, tmp_path):
+    moved = tiny_run(tmp_path / "moved", "--lr", "0.002")
+    assert main(["compare", str(moved), "--check", str(reference), "--k", "1e6"]) == 0
+
+
+def test_side_by_side_without_check_never_fails(reference, tmp_path, capsys):
+    other = tiny_run(tmp_path / "other", "--lr", "0.05")
+    assert main(["compare", str(reference), str(other)]) == 0
+    assert "run 2" in capsys.readouterr().out
+
+
+def test_runs_of_different_tasks_are_refused(reference, tmp_path, capsys):
+    from tests.cli.test_image_cli import TINY as IMAGE
+
+    assert main([*IMAGE, "--methods", "mmd", "--out", str(tmp_path / "img")]) == 0
+    assert main(["compare", str(reference), str(tmp_path / "img")]) == 2
+    assert "compare runs of one task" in capsys.readouterr().err

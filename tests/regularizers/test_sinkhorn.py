@@ -1,0 +1,93 @@
+import numpy as np
+import ot
+import pytest
+import torch
+from geomloss import SamplesLoss
+
+import regularizers
+
+from tests.conftest import bind
+
+
+def entropic_ot(x, y, eps):
+    """OT_eps = min_P <P, C> + eps KL(P | a x b) with C = |x - y|^2 / 2, solved by POT."""
+    a, b = np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y))
+    cost = ot.dist(x, y) / 2  # squared Euclidean / 2, geomloss's p = 2 cost
+    plan = ot.sinkhorn(a, b, cost, reg=eps, numItermax=100000, stopThr=1e-13)
+    support = plan > 0
+    kl = np.sum(plan[support] * np.log(plan[support] / np.outer(a, b)[support]))
+    return float(np.sum(plan * cost) + eps * kl)
+
+
+def test_sinkhorn_divergence_matches_pot_debiased_entropic_ot():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 3)), rng.normal(size=(25, 3)) + 0.7
+    blur = 0.5
+    eps = blur**2
+    expected = entropic_ot(x, y, eps) - (entropic_ot(x, x, eps) + entropic_ot(y, y, eps)) / 2
+    loss = SamplesLoss("sinkhorn", p=2, blur=blur, scaling=0.99, debias=True)
+    value = loss(torch.from_numpy(x), torch.from_numpy(y)).item()
+    assert value == pytest.approx(expected, rel=1e-3)  # geomloss stops at a finite tolerance
+
+
+def test_small_blur_approaches_exact_optimal_transport():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(40, 2)), rng.normal(size=(40, 2)) + 1.0
+    exact = ot.emd2(np.full(40, 1 / 40), np.full(40, 1 / 40), ot.dist(x, y) / 2)
+    reg = regularizers.build("sinkhorn", blur=0.01, scaling=0.95)
+    value = reg.loss(torch.from_numpy(x), torch.from_numpy(y)).item()
+    assert value == pytest.approx(exact, rel=0.01)
+
+
+def test_regularizer_equals_geomloss_called_directly_on_the_same_prior_samples():
+    reg = bind(regularizers.build("sinkhorn"), dim=8, batch_size=32)
+    z = regularizers.SpherePrior(8).sample(32)
+    torch.manual_seed(5)
+    ours = reg(z, None)
+    torch.manual_seed(5)
+    y = regularizers.SpherePrior(8).sample(32)
+    direct = SamplesLoss("sinkhorn", p=2, blur=0.05, scaling=0.9, debias=True, diameter=2.0)
+    assert ours.item() == pytest.approx(direct(z, y).item(), rel=1e-6)
+
+
+def test_prior_diameter_replaces_the_per_batch_host_read():
+    """The sphere's diameter 2 bounds every distance, so geomloss needs no measurement; a
+    diameter set by hand wins over the prior's."""
+    reg = bind(regularizers.build("sinkhorn"), dim=8, batch_size=32)
+    assert reg.loss.diameter == 2.0 and reg.resolved()["diameter"] == 2.0
+    z, y = regularizers.SpherePrior(8).sample(64).split(32)
+    assert torch.cdist(z, y).max() <= 2.0
+    measured = SamplesLoss("sinkhorn", p=2, blur=0.05, scaling=0.9, debias=True)(z, y)
+    assert reg.loss(z, y).item() == pytest.approx(measured.item(), rel=1e-2)
+    manual = bind(regularizers.build("sinkhorn", diameter=5.0), dim=8, batch_size=32)
+    assert manual.loss.diameter == 5.0
+
+
+def test_sinkhorn_gradient_reaches_codes():
+    reg = bind(regularizers.build("sinkhorn"), dim=8, batch_size=32)
+    z = torch.randn(32, 8, requires_grad=True)
+    reg(z, None).backward()
+    assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"blur": 0}, "sinkhorn.blur must be a finite number > 0"),
+        ({"scaling": 1.0}, r"sinkhorn.scaling must be a number in \(0, 1\)"),
+        ({"p": 3}, "sinkhorn.p must be one of 1, 2"),
+        ({"backend": "gpu"}, "sinkhorn.backend must be one of"),
+    ],
+)
+def test_sinkhorn_rejects_bad_hyperparameters(kw, message):
+    with pytest.raises(ValueError, match=message):
+        regularizers.build("sinkhorn", **kw)
+
+
+def test_auto_backend_is_tensorized_without_keops(monkeypatch):
+    import regularizers.sinkhorn as module
+
+    monkeypatch.setattr(module, "keops_available", lambda: False)
+    assert regularizers.build("sinkhorn").loss.backend == "tensorized"
+    monkeypatch.setattr(module, "keops_available", lambda: True)
+    assert regularizers.build("sinkhorn").loss.backend == "auto"
