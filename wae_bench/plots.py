@@ -44,9 +44,16 @@ def legend_below(fig, ax, per_row: int = 5) -> float:
 
 
 def scaling(frame: pd.DataFrame, stem: Path) -> None:
-    """Log-log forward+backward time vs batch size per method, and MoCA's time vs queue size."""
+    """Log-log forward+backward time vs batch size per method, and MoCA's time vs queue size
+    (a second panel, when the run timed MoCA's queue sizes)."""
     regs = frame[frame.get("role") == "regularizer"]
-    fig, (by_batch, by_queue) = plt.subplots(1, 2, figsize=(12, 4.6))
+    moca = regs[regs.get("method") == "moca"]
+    if "K" not in moca:  # a partial run without MoCA's queue sizes
+        moca = moca.assign(K=pd.Series(dtype=float))
+    panels = 2 if len(moca) else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.6), squeeze=False)
+    by_batch = axes[0][0]
+    markers = {"samples": "^", "uniform": "D"}  # variants of one method (ssw-samples, ...)
     for i, (method, rows) in enumerate(regs.groupby("method", sort=False)):
         if method == "moca":
             continue
@@ -54,32 +61,31 @@ def scaling(frame: pd.DataFrame, stem: Path) -> None:
         parts = method.split("-")  # pot-swd, geomloss-sinkhorn, ssw-samples, pot-ssw-uniform
         reference = parts[0] in ("pot", "geomloss")
         base = parts[reference]
+        marker = next((m for variant, m in markers.items() if variant in parts), "o")
         by_batch.plot(rows["batch"], rows["median"] * 1e3, "--" if reference else "-",
-                      marker="^" if "samples" in parts else "o", ms=4,
-                      color=method_color(base, i), alpha=0.6 if reference else 1.0,
-                      label=method)  # fmt: skip
-    moca = regs[regs.get("method") == "moca"]
-    if "K" not in moca:  # a partial run without MoCA's queue sizes
-        moca = moca.assign(K=pd.Series(dtype=float))
+                      marker=marker, ms=4, color=method_color(base, i),
+                      alpha=0.6 if reference else 1.0, label=method)  # fmt: skip
     for j, (queue, rows) in enumerate(moca.groupby("K")):
         rows = rows.sort_values("batch")
         shade = ["#f4a582", "#d6604d", "#67001f"][j % 3]
         by_batch.plot(rows["batch"], rows["median"] * 1e3, "-", marker="s", ms=4, color=shade,
                       label=f"moca K={int(queue)}")  # fmt: skip
-    for j, (batch, rows) in enumerate(moca.groupby("batch")):
-        rows = rows.sort_values("K")
-        by_queue.plot(rows["K"], rows["median"] * 1e3, "-", marker="s", ms=4,
-                      color=f"C{j}", label=f"B={int(batch)}")  # fmt: skip
-    for ax, xlabel in ((by_batch, "batch size B"), (by_queue, "queue size K")):
+    by_batch.set_title("Regularizer cost vs batch size (d = 128; dashed: library references)",
+                       fontsize=10)  # fmt: skip
+    if panels == 2:
+        by_queue = axes[0][1]
+        for j, (batch, rows) in enumerate(moca.groupby("batch")):
+            rows = rows.sort_values("K")
+            by_queue.plot(rows["K"], rows["median"] * 1e3, "-", marker="s", ms=4,
+                          color=f"C{j}", label=f"B={int(batch)}")  # fmt: skip
+        by_queue.set_title("MoCA cost vs queue size", fontsize=10)
+    for ax, xlabel in zip(axes[0], ("batch size B", "queue size K"), strict=False):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("forward + backward, median (ms)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8, ncol=2)
-    by_batch.set_title("Regularizer cost vs batch size (d = 128; dashed: library references)",
-                       fontsize=10)  # fmt: skip
-    by_queue.set_title("MoCA cost vs queue size", fontsize=10)
     fig.tight_layout()
     save(fig, stem)
 

@@ -4,6 +4,7 @@ and graphed steps, Adam equal to torch.optim.Adam, and on CUDA graphed == eager.
 import contextlib
 import functools
 import io
+import itertools
 import os
 import warnings
 
@@ -194,19 +195,33 @@ def trained_state(step: TrainingStep) -> list[torch.Tensor]:
     return [t.detach().clone() for m in modules for t in (*m.parameters(), *m.buffers())]
 
 
-# Graphed and eager training are compared like two eager runs are: on a GPU two eager runs
-# with the same seed differ already (cuDNN's non-deterministic algorithms, atomics in
-# AdaptiveAvgPool2d's backward), and Adam turns a last-bit difference of a gradient into a
-# visible one of the weights within a few dozen steps. So each comparison first measures
-# that noise (eager against eager again) and allows graphed against eager a small multiple
-# of it. A capture bug (a batch that is not copied in, a frozen counter, a skipped update)
-# changes the trajectory itself, far beyond that envelope (tested below on the CPU).
-# Measured on the CPU with one-ulp gradient noise (the cases below): two independent noisy
-# runs are 0.7-1.4x as far apart as two others, once 500x (a loaded machine, where MKL's
-# dynamic threading adds noise of its own and a ReLU input near 0 flipped a gradient); the
-# simulated bugs are at least 1.2e4x (a frozen Adam step count in the image case). 1000
-# sits between, with 10x to spare below the bugs.
-NOISE_FACTOR = 1000
+# Graphed and eager training are compared like eager runs are with each other: on a GPU two
+# eager runs with the same seed differ already (cuDNN's non-deterministic algorithms, atomics
+# in AdaptiveAvgPool2d's backward), and Adam turns a last-bit difference of a gradient into a
+# visible one of the weights within a few dozen steps. So each comparison first measures that
+# noise, the envelope: per tensor, the largest distance among EAGER_RUNS eager runs (three
+# runs, three pairs). Graphed against eager may then differ by NOISE_FACTOR times the envelope
+# plus float rounding. A capture bug (a batch that is not copied in, a frozen counter, a
+# skipped update) changes the trajectory itself, far beyond that (tested below on the CPU,
+# with one-ulp gradient noise standing in for the GPU's).
+# The noise has a heavy tail: now and then one run crosses a threshold (a ReLU or BatchNorm
+# input through zero) and lands 1e-5 to 1e-1 away in some tensors. When that run is the
+# candidate and the envelope runs had no such event, no multiple covers it. So a comparison
+# that fails is made once more with fresh runs (a new draw of the noise, ``compare_twice``),
+# and only a second failure fails the test: a capture bug fails every time.
+# Measured on one CPU thread, one-ulp noise, 5 runs on each of 30 (latent moca) and 20 (image
+# moca) data draws, every ordering of 3 envelope runs and a candidate: a correct replay needs
+# more than 10x the envelope in 24 of 3600 orderings (latent, at most 134x) and 12 of 2400
+# (image, events the envelope missed), so twice in a row about 5e-5 of the time; the
+# simulated bugs need at least 4.5e4x (latent, a frozen Adam counter) or lie outside any
+# multiple (image). 10 is the small multiple between.
+# Not the GAN: its adversarial updates amplify noise chaotically; the distances between
+# correct noisy runs spread 800x in its first layer, and a frozen counter is only 39x outside
+# a 3-run envelope, so no multiple tells them apart. Its graphs are checked in the
+# deterministic variant only, where eager runs agree to rounding (CHAOTIC below).
+EAGER_RUNS = 3
+NOISE_FACTOR = 10
+CHAOTIC = {"gan"}  # methods compared with eager under deterministic kernels only
 # Where the kernels are deterministic the envelope is 0 and rounding is all that is left: a
 # few last-bit differences in a tensor are a relative L2 distance of a few float32 eps.
 ROUNDING = 4 * torch.finfo(torch.float32).eps
@@ -232,15 +247,32 @@ def distances(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(out)
 
 
-def assert_within_noise(reference, repeat, candidate, what: str) -> None:
-    """``candidate`` (e.g. graphed) is as close to ``reference`` (eager) as ``repeat`` (eager
-    again, same seed) is, up to NOISE_FACTOR, plus float rounding (``trajectory`` lists)."""
-    envelope = distances(reference, repeat)
-    allowed = NOISE_FACTOR * envelope + ROUNDING
-    found = distances(reference, candidate)
+def assert_within_noise(eager: list[list[torch.Tensor]], candidate, what: str) -> None:
+    """``candidate`` (e.g. graphed) is as close to ``eager[0]`` as the ``eager`` runs (same
+    seed, EAGER_RUNS of them) are to each other, up to NOISE_FACTOR, plus float rounding
+    (``trajectory`` lists)."""
+    envelope = torch.stack([distances(a, b) for a, b in itertools.combinations(eager, 2)])
+    allowed = NOISE_FACTOR * envelope.max(0).values + ROUNDING
+    found = distances(eager[0], candidate)
     outside = [(i, f"{found[i]:.3g} > {allowed[i]:.3g}") for i in range(len(found))
                if not found[i] <= allowed[i]]  # fmt: skip
     assert not outside, f"{what}: tensors (0: losses) outside the noise envelope: {outside}"
+
+
+def eager_runs(make_step, batches) -> list[list[torch.Tensor]]:
+    """EAGER_RUNS eager trajectories of the same seed: what the noise envelope is measured on."""
+    return [trajectory(make_step, batches) for _ in range(EAGER_RUNS)]
+
+
+def compare_twice(trial, what: str) -> None:
+    """``trial(attempt)`` -> (eager runs, candidate), compared by ``assert_within_noise``; a
+    failure is compared once more on a fresh ``trial`` (a new draw of the noise) and only a
+    second failure is raised, after a warning naming the first."""
+    try:
+        assert_within_noise(*trial(0), what)
+    except AssertionError as first:
+        warnings.warn(f"{first}; compared again with fresh runs", stacklevel=2)
+        assert_within_noise(*trial(1), what)
 
 
 def ulp_noise(make_step, seed: int):
@@ -289,12 +321,13 @@ class FaultyReplay:
         return loss
 
 
-# Not the GAN: its adversarial updates amplify noise chaotically; in one full-suite run on
-# a loaded CPU a correct step was 1e4x outside the noise envelope, as far as the bugs are.
+# Not the GAN (CHAOTIC, see NOISE_FACTOR).
+_DATA = torch.Generator().manual_seed(0)  # the cases' own data, whatever ran before
 CPU_CASES = {
     "latent moca": (lambda: latent_step("moca"), [x for _ in range(5) for x in
-                                                   torch.randn(8 * 64 + 40, 100).split(64)]),
-    "image moca": (lambda: image_step("moca", 1.0), list(torch.rand(6 * 32, 1, 16, 16).split(32))),
+                    torch.randn(8 * 64 + 40, 100, generator=_DATA).split(64)]),
+    "image moca": (lambda: image_step("moca", 1.0),
+                   list(torch.rand(6 * 32, 1, 16, 16, generator=_DATA).split(32))),
 }  # fmt: skip
 
 
@@ -316,13 +349,40 @@ def noisy_eager(case: str, seed: int) -> list[torch.Tensor]:
     return trajectory(ulp_noise(make, seed), batches)
 
 
+def noisy_trial(case: str, fault: str | None = None):
+    """``compare_twice``'s trial for a CPU case: EAGER_RUNS eager runs and a candidate (the
+    step replayed correctly, or with ``fault``), each with a one-ulp noise of its own; the
+    second attempt draws new noise."""
+
+    def trial(attempt: int):
+        seeds = range(1 + attempt * (EAGER_RUNS + 1), 1 + (attempt + 1) * (EAGER_RUNS + 1))
+        eager = [noisy_eager(case, seed) for seed in seeds[:-1]]
+        if fault is None:
+            return eager, noisy_eager(case, seeds[-1])
+        make, batches = CPU_CASES[case]
+        wrap = lambda step: FaultyReplay(step, fault)  # noqa: E731
+        return eager, trajectory(ulp_noise(make, seeds[-1]), batches, wrap=wrap)
+
+    return trial
+
+
 @pytest.mark.parametrize("case", CPU_CASES)
 def test_the_comparison_passes_a_correct_step_under_one_ulp_noise(case, one_thread):
-    """Three runs, each with its own one-ulp gradient noise: eager, eager again, and the
-    same step replayed correctly. The test a GPU runs must not fail on this."""
-    reference, repeat, candidate = (noisy_eager(case, seed) for seed in (1, 2, 3))
-    assert distances(reference, repeat).max() > 0  # the noise is there
-    assert_within_noise(reference, repeat, candidate, case)
+    """Three eager runs and the same step replayed correctly, each with its own one-ulp
+    gradient noise. The test a GPU runs must not fail on this."""
+    assert distances(noisy_eager(case, 1), noisy_eager(case, 2)).max() > 0  # the noise is there
+    compare_twice(noisy_trial(case), case)
+
+
+def test_a_second_comparison_forgives_one_noise_event_and_not_two():
+    """The retry of ``compare_twice``: a candidate outside the envelope once passes on fresh
+    runs that agree, and fails when it is outside again."""
+    ones = [torch.ones(3)]
+    event, agree = [torch.tensor([1.0, 1.0, 1.1])], (lambda attempt: ([ones] * 3, ones))
+    with pytest.warns(UserWarning, match="compared again with fresh runs"):
+        compare_twice(lambda attempt: ([ones] * 3, event) if attempt == 0 else agree(1), "x")
+    with pytest.warns(UserWarning), pytest.raises(AssertionError, match="outside"):
+        compare_twice(lambda attempt: ([ones] * 3, event), "x")
 
 
 FAULTS = [(case, fault) for case in CPU_CASES
@@ -332,11 +392,25 @@ FAULTS = [(case, fault) for case in CPU_CASES
 
 @pytest.mark.parametrize(("case", "fault"), FAULTS)
 def test_the_comparison_fails_on_a_capture_bug_under_one_ulp_noise(case, fault, one_thread):
-    make, batches = CPU_CASES[case]
-    reference, repeat = noisy_eager(case, 1), noisy_eager(case, 2)
-    wrong = trajectory(ulp_noise(make, 3), batches, wrap=lambda step: FaultyReplay(step, fault))
-    with pytest.raises(AssertionError, match="outside the noise envelope"):
-        assert_within_noise(reference, repeat, wrong, case)
+    with pytest.warns(UserWarning), pytest.raises(AssertionError, match="outside the noise"):
+        compare_twice(noisy_trial(case, fault), case)
+
+
+@pytest.mark.parametrize("fault", [None, "stale input", "frozen counter"])
+def test_deterministic_kernels_leave_rounding_only_even_for_a_chaotic_method(fault, one_thread):
+    """What the deterministic variant checks for the GAN (CHAOTIC): with no kernel noise the
+    eager runs agree exactly, so the envelope is 0 and a replay must agree to rounding; a
+    correct replay does, a capture bug does not."""
+    make, batches = (lambda: latent_step("gan")), CPU_CASES["latent moca"][1]
+    eager = [trajectory(make, batches) for _ in range(EAGER_RUNS)]
+    assert all(distances(eager[0], run).max() == 0 for run in eager[1:])
+    wrap = (lambda step: FaultyReplay(step, fault)) if fault else None
+    replay = trajectory(make, batches, wrap=wrap)
+    if fault is None:
+        assert_within_noise(eager, replay, "gan")
+    else:
+        with pytest.raises(AssertionError, match="outside the noise envelope"):
+            assert_within_noise(eager, replay, "gan")
 
 
 class Graphed:
@@ -351,16 +425,20 @@ class Graphed:
 
 
 def assert_graphed_equals_eager(make_step, batches, name):
-    """Same seed, same batches: graphed losses and trained state within the noise of two
-    eager runs (``assert_within_noise``), and the graphed run really replayed graphs (one
-    per batch shape, no fallback to eager)."""
-    graph = Graphed(name)
-    reference, repeat = (trajectory(make_step, batches) for _ in range(2))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a fallback to eager fails the test
-        candidate = trajectory(make_step, batches, wrap=graph)
-    assert len(graph.step.graphs) == len({tuple(x.shape) for x in batches})
-    assert_within_noise(reference, repeat, candidate, name)
+    """Same seed, same batches: graphed losses and trained state within the noise of the
+    eager runs (``compare_twice``), and the graphed run really replayed graphs (one per
+    batch shape, no fallback to eager)."""
+
+    def trial(attempt: int):
+        graph = Graphed(name)
+        eager = eager_runs(make_step, batches)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a fallback to eager fails the test
+            candidate = trajectory(make_step, batches, wrap=graph)
+        assert len(graph.step.graphs) == len({tuple(x.shape) for x in batches})
+        return eager, candidate
+
+    compare_twice(trial, name)
 
 
 @contextlib.contextmanager
@@ -388,9 +466,17 @@ def latent_batches() -> list[torch.Tensor]:
     return [x for _ in range(5) for x in data.split(64)]
 
 
+def kernel_modes(*case) -> list:
+    """``case`` (method, ...) with each kernel mode its graphs are compared in: as-is and
+    deterministic, or only deterministic for a CHAOTIC method (see NOISE_FACTOR)."""
+    modes = {"as-is": False, "deterministic": True}
+    return [pytest.param(*case, flag, id="-".join([*map(str, case), name]))
+            for name, flag in modes.items() if flag or case[0] not in CHAOTIC]  # fmt: skip
+
+
 @cuda_only
-@pytest.mark.parametrize("deterministic", [False, True], ids=["as-is", "deterministic"])
-@pytest.mark.parametrize("method", BUILT_IN)
+@pytest.mark.parametrize(("method", "deterministic"),
+                         [p for m in BUILT_IN for p in kernel_modes(m)])  # fmt: skip
 def test_graphed_latent_steps_equal_eager_steps_on_cuda(method, deterministic):
     mode = deterministic_kernels() if deterministic else contextlib.nullcontext()
     with mode:
@@ -399,8 +485,8 @@ def test_graphed_latent_steps_equal_eager_steps_on_cuda(method, deterministic):
 
 
 @cuda_only
-@pytest.mark.parametrize("deterministic", [False, True], ids=["as-is", "deterministic"])
-@pytest.mark.parametrize(("method", "lam"), IMAGE_CASES)
+@pytest.mark.parametrize(("method", "lam", "deterministic"),
+                         [p for case in IMAGE_CASES for p in kernel_modes(*case)])
 @pytest.mark.parametrize("amp", ["none", "bf16"])
 def test_graphed_image_steps_equal_eager_steps_on_cuda(method, lam, amp, deterministic):
     """The conv autoencoder (BatchNorm), fp32 and bf16 autocast."""
@@ -425,12 +511,15 @@ def test_a_synchronizing_step_is_never_captured_and_trains_eagerly():
                         plan=TrainingPlan(64, 10, 100), device="cuda").step  # fmt: skip
 
     batches = [torch.randn(64, 100, device="cuda")] * 6
-    reference, repeat = (trajectory(make, batches) for _ in range(2))
-    graph = Graphed("reads-on-cuda")
-    with pytest.warns(UserWarning, match="synchronizes with the host"):
-        candidate = trajectory(make, batches, wrap=graph)
-    assert not graph.step.graphs and graph.step.failed
-    assert_within_noise(reference, repeat, candidate, "reads-on-cuda")
+
+    def trial(attempt: int):
+        graph = Graphed("reads-on-cuda")
+        with pytest.warns(UserWarning, match="synchronizes with the host"):
+            candidate = trajectory(make, batches, wrap=graph)
+        assert not graph.step.graphs and graph.step.failed
+        return eager_runs(make, batches), candidate
+
+    compare_twice(trial, "reads-on-cuda")
 
 
 @cuda_only
@@ -577,20 +666,23 @@ def test_a_failed_attempt_puts_everything_back_and_training_continues_exactly(wh
 @pytest.mark.parametrize("where", FAILURES)
 def test_a_recording_that_fails_trains_eagerly_with_one_warning(where, monkeypatch):
     """The failure happens while recording only; the graphed step warns once and then
-    trains as the eager step does (within the noise of two eager runs)."""
+    trains as the eager step does (within the noise of the eager runs)."""
     method, inject = FAILURES[where]
     batches = latent_batches()
     make = lambda: latent_step(method, device="cuda")  # noqa: E731
-    reference, repeat = (trajectory(make, batches) for _ in range(2))
-    graph = Graphed(method)
-    with monkeypatch.context() as patch:
-        failed_where_expected = inject(patch, torch.cuda.is_current_stream_capturing)
-        with pytest.warns(UserWarning, match="Injected") as caught:
-            candidate = trajectory(make, batches, wrap=graph)
-    assert failed_where_expected()
-    assert len([w for w in caught if "not captured" in str(w.message)]) == 1
-    assert graph.step.failed and not graph.step.graphs and torch.is_grad_enabled()
-    assert_within_noise(reference, repeat, candidate, method)
+
+    def trial(attempt: int):
+        graph = Graphed(method)
+        with monkeypatch.context() as patch:
+            failed_where_expected = inject(patch, torch.cuda.is_current_stream_capturing)
+            with pytest.warns(UserWarning, match="Injected") as caught:
+                candidate = trajectory(make, batches, wrap=graph)
+        assert failed_where_expected()
+        assert len([w for w in caught if "not captured" in str(w.message)]) == 1
+        assert graph.step.failed and not graph.step.graphs and torch.is_grad_enabled()
+        return eager_runs(make, batches), candidate
+
+    compare_twice(trial, method)
 
 
 EPOCH_TASKS = {  # small settings of each task: a few steps per epoch
