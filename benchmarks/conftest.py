@@ -118,12 +118,10 @@ def timed(where: Where, fn):
 def training_step(where: Where, encoder, method: str, plan: TrainingPlan, *, decoder=None,
                   lam: float = 1.0):  # fmt: skip
     """The harness's step (``recipe.assemble``) on ``where``: graphed there with graphs; "plain"
-    is an autoencoder without regularizer (lam = 0; mmd is bound but never called)."""
-    plain = method == "plain"
+    (``recipe.PLAIN``) is an autoencoder without regularizer."""
     models = {"encoder": encoder} if decoder is None else {"encoder": encoder, "decoder": decoder}
-    step = assemble(models, "mmd" if plain else method, prior=regularizers.SpherePrior(LATENT_DIM),
-                    plan=plan, lam=0.0 if plain else lam, amp=where.amp, device=where.device,
-                    graphs=where.graphs).step  # fmt: skip
+    step = assemble(models, method, prior=regularizers.SpherePrior(LATENT_DIM), plan=plan, lam=lam,
+                    amp=where.amp, device=where.device, graphs=where.graphs).step  # fmt: skip
     assert isinstance(step, GraphedStep) == where.graphs, f"{method}: not graphed on {where}"
     return step
 

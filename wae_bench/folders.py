@@ -14,6 +14,7 @@ from .errors import UsageError
 
 CONFIG = "config.json"
 STATUS = "status.json"
+TRACEBACK = "traceback.txt"  # a point that failed with an unexpected error
 SWEEP = "sweep.json"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"

@@ -139,10 +139,10 @@ def compare_curves(frames: dict[str, pd.DataFrame], metric: str, label: str,
         keys = ["method", "lam"] if "lam" in frame else ["method"]
         for i, (values, runs) in enumerate(frame.groupby(keys, sort=False)):
             values = values if isinstance(values, tuple) else (values,)
-            label = values[0] + (f", λ = {values[1]:g}" if len(values) > 1 else "")
+            group = values[0] + (f", λ = {values[1]:g}" if len(values) > 1 else "")
             mean = runs.groupby("epoch")[metric].mean()
             ax.plot(mean.index, mean, styles[r % 4], color=f"C{i % 10}", lw=1.6,
-                    label=f"{label} (run {r + 1})")  # fmt: skip
+                    label=f"{group} (run {r + 1})")  # fmt: skip
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{label} (mean over seeds)")

@@ -45,26 +45,27 @@ def execute(task: str, settings: dict, folder: str) -> dict:
         status = "failed"
         message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         Path(folder).mkdir(parents=True, exist_ok=True)
-        results.write_text(Path(folder) / "traceback.txt", traceback.format_exc())
+        results.write_text(Path(folder) / folders.TRACEBACK, traceback.format_exc())
     torch.set_num_threads(threads)
     outcome = {"status": status, "message": message, "seconds": time.perf_counter() - start}
     folders.write_status(folder, outcome)
     return outcome
 
 
-def point_folder(out: Path, point: dict) -> Path:
-    """The folder of ``point`` (its id) in the sweep's or tune's folder ``out``."""
-    return Path(out) / folders.POINTS / point["id"]
+def point_folder(out: Path, point_id: str) -> Path:
+    """The folder of the point ``point_id`` in the sweep's or tune's folder ``out``."""
+    return Path(out) / folders.POINTS / point_id
 
 
 def _run_local(pending, out, jobs):
     if jobs == 1:
         for point in pending:
-            yield point, execute(point["task"], point["settings"], str(point_folder(out, point)))
+            folder = str(point_folder(out, point["id"]))
+            yield point, execute(point["task"], point["settings"], folder)
         return
     with spawn_pool(jobs) as pool:
         futures = {
-            pool.submit(execute, p["task"], p["settings"], str(point_folder(out, p))): p
+            pool.submit(execute, p["task"], p["settings"], str(point_folder(out, p["id"]))): p
             for p in pending
         }
         for future in as_completed(futures):
@@ -93,7 +94,7 @@ def _run_ray(pending, out, address, gpus_per_run):
     gpus = lambda p: ray_gpus(p, gpus_per_run, cluster_gpus=cluster_gpus)  # noqa: E731
     refs = {
         ray.remote(num_cpus=1, num_gpus=gpus(p))(execute).remote(
-            p["task"], p["settings"], str(point_folder(out, p))): p
+            p["task"], p["settings"], str(point_folder(out, p["id"]))): p
         for p in pending
     }  # fmt: skip
     remaining = list(refs)
@@ -120,7 +121,7 @@ def check_executor(executor: str, jobs: int | None, gpus_per_run: float | None):
 
 def run_points(pending: list[dict], out: Path, *, executor: str, jobs: int,
                address: str | None = None, gpus_per_run: float = 1.0):  # fmt: skip
-    """Train each point ({id, task, settings}) in ``point_folder(out, point)`` on local
+    """Train each point ({id, task, settings}) in ``point_folder(out, id)`` on local
     processes or Ray; yields (point, outcome) as each ends (sweeps and tuning trials)."""
     if executor == "ray":
         yield from _run_ray(pending, out, address, gpus_per_run)
@@ -128,8 +129,6 @@ def run_points(pending: list[dict], out: Path, *, executor: str, jobs: int,
         yield from _run_local(pending, out, jobs)
 
 
-
-
 def status(out: Path, point: dict) -> dict:
     """How ``point`` of the folder ``out`` ended; {"status": "pending"} when it has not."""
-    return folders.read_status(point_folder(out, point)) or {"status": "pending"}
+    return folders.read_status(point_folder(out, point["id"])) or {"status": "pending"}

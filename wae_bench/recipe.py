@@ -21,6 +21,7 @@ from .graphs import training_step
 from .train import TrainingStep
 
 AMP_DTYPES = {"none": None, "fp32": None, "bf16": torch.bfloat16}
+PLAIN = "plain"  # a plain autoencoder: mmd bound but never called (lam = 0), for comparisons
 
 
 @dataclass
@@ -41,9 +42,12 @@ def assemble(models: dict[str, nn.Module], method: str | Regularizer, params: di
     """Bind ``method`` (a registered name with ``params``, or an unbound instance) to
     ``models["encoder"]`` and return the training step of ``models`` on ``device``.
 
-    ``amp``: "none"/"fp32" or "bf16" (autocast of the networks); ``graphs``: replay the step as
-    a CUDA graph on CUDA when the method is capturable; ``compile``: ``torch.compile`` the
-    networks (after binding: MoCA's key encoder is an eager copy)."""
+    ``method`` PLAIN trains the autoencoder alone (mmd bound, lam = 0). ``amp``: "none"/"fp32"
+    or "bf16" (autocast of the networks); ``graphs``: replay the step as a CUDA graph on CUDA
+    when the method is capturable; ``compile``: ``torch.compile`` the networks (after binding:
+    MoCA's key encoder is an eager copy)."""
+    if method == PLAIN:
+        method, lam = "mmd", 0.0
     device = torch.device(device)
     models = {name: model.to(device) for name, model in models.items()}
     encoder = models["encoder"]

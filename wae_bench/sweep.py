@@ -37,6 +37,7 @@ from .training_run import check_runnable
 
 GRID_KEYS = ("methods", "lambdas", "seeds")
 
+
 def preset(name: str) -> dict:
     """The sweep spec of a named ablation, from the task that declares it (``Task.presets``)."""
     specs = {n: spec for t in tasks.names() for n, spec in tasks.get(t).presets.items()}
@@ -168,7 +169,7 @@ def collect(out: Path) -> pd.DataFrame:
                "status": status["status"], "message": status.get("message", ""),
                "seconds": status.get("seconds", math.nan)}  # fmt: skip
         task = tasks.get(point["task"])
-        path = points.point_folder(out, point) / task.result_file
+        path = points.point_folder(out, point["id"]) / task.result_file
         if status["status"] == "finished" and path.is_file():
             last = results.read_csv(path).sort_values("epoch").iloc[-1]
             row.update({k: last[k] for k in task.sweep_columns() if k in last})

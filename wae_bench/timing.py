@@ -52,8 +52,9 @@ STEP_ROLES = ("latent_epoch", "latent_step", "image_step", "a2_step")
 
 
 @dataclass
-class Target:
-    """One target row: what, on which device, the value measured, the limit and the verdict."""
+class Verdict:
+    """A target's row of timing.md: what, on which device, the value measured, the limit and
+    whether it was met."""
 
     name: str
     device: str
@@ -78,14 +79,14 @@ def _devices(frame: pd.DataFrame) -> list[str]:
     return sorted(frame["device"].unique(), key=lambda d: (d != "cpu", d))
 
 
-def targets(frame: pd.DataFrame) -> list[Target]:
+def verdicts(frame: pd.DataFrame) -> list[Verdict]:
     """Each target of the performance issue: the device-independent ones for every device
     in the run, the CPU-only ones, and the GPU targets (listed even when CUDA was absent)."""
-    out: list[Target] = []
+    out: list[Verdict] = []
 
     def add(name, device, value, limit, fmt="{:.2f}x", at_least=False, missing="not measured"):
         met = None if value != value else value >= limit if at_least else value <= limit
-        out.append(Target(name, device, missing if met is None else fmt.format(value),
+        out.append(Verdict(name, device, missing if met is None else fmt.format(value),
                           (">= " if at_least else "<= ") + fmt.format(limit), met))  # fmt: skip
 
     for device in _devices(frame):
@@ -131,20 +132,20 @@ def targets(frame: pd.DataFrame) -> list[Target]:
     tuned = cpu[cpu["role"] == "tune_overhead"]
     add("tune of one method / its training runs", "cpu",
         float(tuned["ratio"].iloc[0]) if len(tuned) else float("nan"), 1.1)  # fmt: skip
-    out += gpu_targets(frame)
+    out += cuda_verdicts(frame)
     return out
 
 
-def gpu_targets(frame: pd.DataFrame) -> list[Target]:
+def cuda_verdicts(frame: pd.DataFrame) -> list[Verdict]:
     """The issue's GPU targets from the CUDA rows (graphs on: the default path on CUDA), with
     the limits of the one table the GPU check reads too (gpu_targets.py)."""
-    out: list[Target] = []
+    out: list[Verdict] = []
     cuda = frame[frame["device"] == "cuda"]
     missing = "not measured" if len(cuda) else NO_CUDA
 
     def add(name, value, limit, fmt, at_least=False):
         met = None if value != value else value >= limit if at_least else value <= limit
-        out.append(Target(name, "cuda", missing if met is None else fmt.format(value),
+        out.append(Verdict(name, "cuda", missing if met is None else fmt.format(value),
                           (">= " if at_least else "<= ") + fmt.format(limit), met))  # fmt: skip
 
     for method, limit in LATENT_STEP_MS.items():
@@ -187,7 +188,7 @@ def markdown(frame: pd.DataFrame, machine: dict) -> str:
               "steps are taken with CUDA graphs in float32 unless a target says otherwise.",
               "", "## Targets", "",
               "| target | device | measured | limit | met |", "|---|---|---|---|---|"]  # fmt: skip
-    for t in targets(frame):
+    for t in verdicts(frame):
         verdict = {True: "yes", False: "**no**", None: "-"}[t.met]
         lines.append(f"| {t.name} | {t.device} | {t.measured} | {t.limit} | {verdict} |")
     lines += ["", "## All benchmarks", ""]

@@ -299,7 +299,7 @@ def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path) ->
         outcomes = execute([{"id": i, "task": task.name, "settings": s}
                             for i, (_, _, s) in asked.items()])  # fmt: skip
         for point_id, (method, trial, _) in asked.items():
-            folder = out / folders.POINTS / point_id
+            folder = points.point_folder(out, point_id)
             score = tune_report.trial_score(task, folder, outcomes[point_id])
             if score is None:
                 studies[method].tell(trial.number, state=TrialState.FAIL)
@@ -325,7 +325,7 @@ def _run_finals(task, cfg, studies, finals, out, execute) -> None:
             arms["final"] = {**task.tuning_defaults(cfg, method), **best}
         for arm, values in arms.items():
             point_id = f"{arm}/{method}"
-            status = folders.read_status(out / folders.POINTS / point_id)
+            status = folders.read_status(points.point_folder(out, point_id))
             if status.get("status") != "finished":
                 pending.append({"id": point_id, "task": task.name,
                                "settings": trial_settings(task, cfg, method, values, finals)})

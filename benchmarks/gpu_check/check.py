@@ -106,11 +106,13 @@ def run_command(check: Check, args: list[str], log_name: str, cap: float | None 
                             ignore=shutil.ignore_patterns("checkpoints"))  # fmt: skip
 
 
-def _interruptible() -> None:
-    """In the command's process: SIGINT stops it (KeyboardInterrupt) even where the check
-    itself ignores SIGINT (started with `nohup` or `&` by a shell): it is how the check stops a
-    command at its budget and lets pytest write its JUnit XML."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# How a command starts: as `python -m MODULE ARGS`, with SIGINT raising KeyboardInterrupt even
+# where the check itself ignores SIGINT (started with `nohup` or `&` by a shell; a child
+# inherits that) -- SIGINT is how the check stops a command at its budget and lets pytest
+# write its JUnit XML. Set in the child, not by a preexec_fn (unsafe once torch has threads).
+_LAUNCH = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+           "sys.argv = sys.argv[1:]; runpy.run_module(sys.argv[0], run_name='__main__', "
+           "alter_sys=True)")
 
 
 def _run(check: Check, args: list[str], log_name: str, cap: float | None) -> float:
@@ -126,9 +128,8 @@ def _run(check: Check, args: list[str], log_name: str, cap: float | None) -> flo
     with open(log, "w") as out:
         out.write(f"$ python -m {shlex.join(args)}\n")
         out.flush()
-        process = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT,
-                                   preexec_fn=_interruptible)  # fmt: skip
+        process = subprocess.Popen([sys.executable, "-c", _LAUNCH, *args], cwd=REPO, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
         try:
             code = process.wait(timeout=interrupt_at)
         except subprocess.TimeoutExpired:

@@ -79,6 +79,8 @@ def cuda_tests(check: Check, section: Section) -> None:
     if not xml.exists():
         raise RuntimeError(stopped or "pytest wrote no JUnit XML (log: cuda_tests.log)")
     counts, problems = junit_results(xml)
+    if not sum(counts.values()):  # exit 5 (nothing collected), a usage error, a crash
+        raise RuntimeError(stopped or "pytest ran no test (log: cuda_tests.log)")
     section.rows.append({"command": f"python -m {check.shown(args)}", **counts,
                          "JUnit XML": xml.name})  # fmt: skip
     section.notes += problems

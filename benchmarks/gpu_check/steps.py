@@ -30,18 +30,16 @@ def _latent_step(device, method, graphs, amp, batch):
 
 
 def _image_step(arch, device, method, graphs, amp, batch):
-    """The image step (``arch`` autoencoder on 32x32x3, lam = 10; "plain": mmd bound, lam = 0)
+    """The image step (``arch`` autoencoder on 32x32x3, lam = 10; "plain": ``recipe.PLAIN``)
     and a batch."""
     from regularizers import SpherePrior, TrainingPlan
     from wae_bench.models import build_autoencoder
     from wae_bench.recipe import assemble
 
     encoder, decoder = build_autoencoder(arch, 3, 32, 128)
-    plain = method == "plain"
     plan = TrainingPlan(batch, 10**6, CIFAR_TRAIN)  # MoCA's K = 16384
-    step = assemble({"encoder": encoder, "decoder": decoder}, "mmd" if plain else method,
-                    prior=SpherePrior(128), plan=plan, lam=0.0 if plain else 10.0, amp=amp,
-                    device=device, graphs=graphs).step  # fmt: skip
+    step = assemble({"encoder": encoder, "decoder": decoder}, method, prior=SpherePrior(128),
+                    plan=plan, lam=10.0, amp=amp, device=device, graphs=graphs).step  # fmt: skip
     return step, torch.rand(batch, 3, 32, 32, device=device)
 
 

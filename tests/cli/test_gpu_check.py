@@ -175,3 +175,33 @@ def test_every_target_is_measured_by_a_section_of_the_check():
     """The table lives in the package (wae_bench/gpu_targets.py); each target's section is one
     that the check runs (the summary explains a missing value by that section)."""
     assert {t.section for t in plan.TARGETS} <= set(plan.BUDGETS_S)
+
+
+COLLECT = """
+import json, sys, pytest
+
+class Items:
+    def pytest_collection_finish(self, session):
+        needs_cuda = [i.nodeid for i in session.items if any(
+            "CUDA" in str(m.kwargs.get("reason", "")) for m in i.iter_markers("skipif"))]
+        print("ITEMS " + json.dumps({"all": [i.nodeid for i in session.items],
+                                     "cuda": needs_cuda}))
+
+pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", *sys.argv[1:]], plugins=[Items()])
+"""
+
+
+def collected(*args: str) -> dict:
+    """The test ids pytest collects from this repository with ``args``, and those of them
+    skipped for want of CUDA."""
+    done = subprocess.run([sys.executable, "-c", COLLECT, *args], cwd=REPO, capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    line = next(x for x in done.stdout.splitlines() if x.startswith("ITEMS "))
+    return json.loads(line[len("ITEMS "):])
+
+
+def test_the_check_runs_every_test_that_needs_cuda():
+    needs_cuda = set(collected("tests")["cuda"])
+    selected = set(collected(*plan.CUDA_TESTS)["all"])
+    assert len(needs_cuda) > 40  # the equality, capture, fallback and --jobs tests
+    assert needs_cuda - selected == set()

@@ -117,7 +117,7 @@ def test_same_seed_same_value(method):
 
 
 def test_state_dict_round_trip_resumes_training_exactly(method):
-    """Train 3 steps, checkpoint as the runner does (through a file's bytes), train 3 more;
+    """Train 3 steps, checkpoint as a training run does (through a file's bytes), train 3 more;
     a fresh run bound under another seed and loaded from the checkpoint trains the same 3."""
     data = torch.randn(6, 32, DIM)
 

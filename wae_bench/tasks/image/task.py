@@ -168,6 +168,7 @@ def decode(decoder, codes: Tensor) -> Tensor:
 
 class ImageTask(Task):
     """WAE training per (method, lam, seed); image SWD, recon and latent SWD per evaluation."""
+
     name = "image"
     order = 1
     config = ImageConfig

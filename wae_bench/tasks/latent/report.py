@@ -142,8 +142,6 @@ def curves_figure(curves: pd.DataFrame, stem: Path, setting: str = "") -> None:
     save(fig, stem)
 
 
-
-
 def _setting(saved: dict) -> str:
     """One line describing the run for the figure, from config.json when it is there."""
     cfg = saved.get("config")

@@ -97,6 +97,7 @@ def batches(data: Tensor, batch_size: int, gen: torch.Generator):
 
 class LatentTask(Task):
     """Latent matching: an MLP encoder trained by the regularizer alone; SWD to the prior."""
+
     name = "latent"
     order = 0
     config = LatentConfig
