@@ -85,6 +85,22 @@ def metric_columns(runs: pd.DataFrame, value: str, by_epoch: dict[int, tuple], g
     return row | {f"vs_best_{key}": best[key] for key in ("diff", "diff_low", "diff_high", "p")}
 
 
+def table(frame: pd.DataFrame, keys: list[str], value: str, by_epoch: dict[int, tuple],
+          names: dict[int, str], *, best_column: str, extra=None) -> pd.DataFrame:
+    """The summary table of a result frame (one row per group and seed and epoch), for every
+    task: one row per group of ``keys`` with the keys, its number of seeds, ``metric_columns``
+    of ``value`` at the epochs of ``by_epoch`` (``compare_epochs``), then ``extra(rows)``: the
+    task's own columns of the group (e.g. the time to the noise floor)."""
+    out = []
+    for values, rows in frame.groupby(keys, sort=False):
+        values = values if isinstance(values, tuple) else (values,)
+        row = dict(zip(keys, values, strict=True)) | {"seeds": rows["seed"].nunique()}
+        row |= metric_columns(rows, value, by_epoch, group_label(keys, values), names,
+                              best_column=best_column)  # fmt: skip
+        out.append(row | (extra(rows) if extra is not None else {}))
+    return pd.DataFrame(out)
+
+
 def row_of(rows: pd.DataFrame, group: str) -> dict:
     """The row of ``group`` in a ``compared`` table, NaN where the group has no value there
     (e.g. an epoch the run did not evaluate)."""

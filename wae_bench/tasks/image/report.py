@@ -37,29 +37,26 @@ def report(task, run_dir: Path) -> None:
 
 def summarize(metrics: pd.DataFrame, compared: dict) -> pd.DataFrame:
     """Per (method, lam): image SWD at the reported epochs (mean, std, 95% interval over
-    seeds), the paired difference to the best group at the last one, best recon, last latent
-    SWD and FID/KID.
+    seeds), the paired difference to the best group at the last one (``summary.table``), best
+    recon, last latent SWD and FID/KID.
 
     ``compared``: ``summary.compare_epochs`` of ``metrics`` at the reported epochs."""
     last = max(compared)
-    names = {e: "image_swd_last" if e == last else f"image_swd_epoch_{e}" for e in compared}
-    rows = []
-    for (method, lam), runs in metrics.groupby(KEYS, sort=False):
-        row = {"method": method, "lam": lam, "seeds": runs["seed"].nunique()}
-        group = summaries.group_label(KEYS, (method, lam))
-        row |= summaries.metric_columns(runs, "image_swd", compared, group, names,
-                                        best_column="best_group")  # fmt: skip
+
+    def own(runs: pd.DataFrame) -> dict:
         best = runs.groupby("seed")["recon"].min()
-        row["best_recon_mean"], row["best_recon_std"] = best.mean(), best.std()
         final = runs[runs["epoch"] == last]
-        row["latent_swd_last_mean"] = final["latent_swd"].mean()
+        row = {"best_recon_mean": best.mean(), "best_recon_std": best.std(),
+               "latent_swd_last_mean": final["latent_swd"].mean()}  # fmt: skip
         for column in ("fid", "kid"):
             if column in final:
                 row[f"{column}_last_mean"], row[f"{column}_last_std"] = (
                     final[column].mean(), final[column].std())  # fmt: skip
-        row["seconds_per_epoch"] = (final["seconds"] / last).mean()
-        rows.append(row)
-    return pd.DataFrame(rows)
+        return row | {"seconds_per_epoch": (final["seconds"] / last).mean()}
+
+    names = {e: "image_swd_last" if e == last else f"image_swd_epoch_{e}" for e in compared}
+    return summaries.table(metrics, KEYS, "image_swd", compared, names, best_column="best_group",
+                           extra=own)  # fmt: skip
 
 
 def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dict,

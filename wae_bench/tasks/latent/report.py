@@ -38,27 +38,23 @@ def tables(curves: pd.DataFrame, summary_epochs: tuple[int, ...],
 
 def summarize(curves: pd.DataFrame, compared: dict) -> pd.DataFrame:
     """Per method: SWD at the reported epochs (mean, std, 95% interval over seeds), the paired
-    difference to the best at the last one, and the time to the noise floor.
+    difference to the best at the last one (``summary.table``), and the time to the noise floor.
 
     ``compared``: ``summary.compare_epochs`` of ``curves`` at the reported epochs."""
-    epochs = list(compared)
-    last = epochs[-1]
-    rows = []
-    columns = {e: f"swd_epoch_{e}" for e in epochs}
-    for method, runs in curves.groupby("method", sort=False):
-        row = {"method": method, "seeds": runs["seed"].nunique()}
-        row |= summaries.metric_columns(runs, "swd", compared, method, columns,
-                                        best_column="best_method")  # fmt: skip
-        reached = [first_within_floor(run) for _, run in runs.groupby("seed")]
-        hit = [r for r in reached if r is not None]
-        row["reached_floor"] = len(hit)
+    last = max(compared)
+
+    def to_floor(runs: pd.DataFrame) -> dict:
+        hit = [r for r in (first_within_floor(run) for _, run in runs.groupby("seed")) if r]
+        row = {"reached_floor": len(hit)}
         for key, idx in (("epochs_to_floor", 0), ("seconds_to_floor", 1)):
             values = pd.Series([r[idx] for r in hit], dtype=float)
             row[f"{key}_mean"], row[f"{key}_std"] = values.mean(), values.std()
         trained = runs[runs["epoch"] == last]
-        row["seconds_per_epoch"] = (trained["seconds"] / last).mean()
-        rows.append(row)
-    return pd.DataFrame(rows)
+        return row | {"seconds_per_epoch": (trained["seconds"] / last).mean()}
+
+    names = {e: f"swd_epoch_{e}" for e in compared}
+    return summaries.table(curves, ["method"], "swd", compared, names, best_column="best_method",
+                           extra=to_floor)  # fmt: skip
 
 
 def first_within_floor(run: pd.DataFrame):
