@@ -5,7 +5,7 @@ import pytest
 
 from wae_bench.cli import main
 
-from tests.cli.test_latent_cli import TINY
+from tests.helpers.runs import LATENT_TINY as TINY
 
 
 def tiny_run(path, *extra):
@@ -50,7 +50,7 @@ def test_side_by_side_without_check_never_fails(reference, tmp_path, capsys):
 
 
 def test_runs_of_different_tasks_are_refused(reference, tmp_path, capsys):
-    from tests.cli.test_image_cli import TINY as IMAGE
+    from tests.helpers.runs import IMAGE_TINY as IMAGE
 
     assert main([*IMAGE, "--methods", "mmd", "--out", str(tmp_path / "img")]) == 0
     assert main(["compare", str(reference), str(tmp_path / "img")]) == 2

@@ -2,26 +2,12 @@
 library before it trains (pandas comes with the first result row, matplotlib with the first
 figure, torchvision with the image task's data), and every task's flags are still there."""
 
-import json
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 from wae_bench.cli import main
 
-HEAVY = ("matplotlib", "pandas", "torchvision", "scipy", "sklearn", "torch_fidelity")
-
-
-def heavy_modules_loaded(code: str) -> list[str]:
-    """The libraries of ``HEAVY`` that a fresh Python process has loaded after ``code``."""
-    script = textwrap.dedent(code) + textwrap.dedent(f"""
-        print(json.dumps([name for name in {HEAVY!r} if name in sys.modules]))
-    """)
-    out = subprocess.run([sys.executable, "-c", "import json, sys\n" + script],
-                         capture_output=True, text=True, check=True)  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
+from tests.helpers.imports import heavy_modules_loaded
 
 
 def test_importing_the_cli_and_the_latent_task_loads_no_heavy_library():

@@ -8,24 +8,9 @@ import regularizers
 import wae_bench.data
 from wae_bench.cli import main
 
-from tests.harness.test_data import fake_cifar10
+from tests.helpers.data import fake_cifar10
+from tests.helpers.runs import IMAGE_TINY as TINY
 
-TINY = [
-    "image",
-    "--epochs",
-    "3",
-    "--eval-every",
-    "2",
-    "--eval-samples",
-    "64",
-    "--latent-dim",
-    "8",
-    "--seeds",
-    "1",
-    "--lambdas",
-    "1",
-    "--quiet",
-]
 OUTPUTS = [
     "config.json",
     "metrics.csv",

@@ -10,30 +10,12 @@ import regularizers
 from wae_bench.cli import main
 
 from tests.conftest import registered
+from tests.helpers.runs import LATENT_TINY as TINY
+from tests.helpers.runs import Exploding, run_cli
 
-TINY = [
-    "latent",
-    "--epochs",
-    "2",
-    "--points",
-    "64",
-    "--batch-size",
-    "16",
-    "--data-dim",
-    "6",
-    "--hidden-dim",
-    "16",
-    "--latent-dim",
-    "8",
-    "--eval-directions",
-    "20",
-    "--quiet",
-]
 OUTPUTS = ["config.json", "curves.csv", "summary.csv", "summary.md", "curves.png", "curves.pdf"]
 
 
-def run_cli(*args):
-    return main([*TINY, *map(str, args)])
 
 
 def test_cli_end_to_end_writes_every_output(tmp_path, capsys):
@@ -216,13 +198,6 @@ def test_latent_resume_after_an_interruption_gives_the_same_curves(tmp_path, mon
     pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"))
 
 
-class Exploding(regularizers.Regularizer):
-    """A method whose penalty is NaN: the run must be reported as diverged."""
-
-    name = "exploding"
-
-    def forward(self, z, x):
-        return z.sum() * float("nan")
 
 
 def test_nan_loss_stops_the_run_with_diverged(tmp_path, capsys):

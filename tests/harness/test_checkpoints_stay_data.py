@@ -13,7 +13,7 @@ import regularizers
 from wae_bench import results
 from wae_bench.errors import UsageError
 
-from tests.cli.test_latent_cli import run_cli  # tiny latent runs
+from tests.helpers.runs import run_cli  # tiny latent runs
 
 METHODS = ",".join(regularizers.available())
 

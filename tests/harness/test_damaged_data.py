@@ -11,7 +11,7 @@ import pytest
 
 from wae_bench.cli import main
 
-from tests.harness.test_data import fake_cifar10, fake_mnist, write_images
+from tests.helpers.data import fake_cifar10, fake_mnist, write_images
 
 OFFICIAL_FIX = "restore the official file (or delete it and add --download when online)"
 CELEBA_FIX = ("extract img_align_celeba.zip again (or delete img_align_celeba/ and add --download "

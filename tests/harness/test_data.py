@@ -5,50 +5,15 @@ import struct
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from wae_bench import data as datasets
 from wae_bench.errors import UsageError
 
-
-def write_idx_images(path, images):
-    n, rows, cols = images.shape
-    path.write_bytes(struct.pack(">IIII", 2051, n, rows, cols) + images.astype(np.uint8).tobytes())
-
-
-def write_idx_labels(path, labels):
-    path.write_bytes(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
-
-
-def fake_mnist(root, folder="MNIST", n_train=12, n_test=5):
-    raw = root / folder / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    train = rng.integers(0, 256, (n_train, 28, 28))
-    write_idx_images(raw / "train-images-idx3-ubyte", train)
-    write_idx_labels(raw / "train-labels-idx1-ubyte", np.zeros(n_train))
-    write_idx_images(raw / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28)))
-    write_idx_labels(raw / "t10k-labels-idx1-ubyte", np.zeros(n_test))
-    return train
-
-
-def fake_cifar10(root, per_batch=4, n_test=6):
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    batches = {}
-    for name, n in [*((f"data_batch_{i}", per_batch) for i in range(1, 6)), ("test_batch", n_test)]:
-        batches[name] = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
-        with open(folder / name, "wb") as f:
-            pickle.dump({"data": batches[name], "labels": [0] * n}, f)
-    return batches
-
-
-def write_images(paths, size=(40, 30)):
-    rng = np.random.default_rng(0)
-    for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8)).save(path)
+from tests.helpers.data import (
+    fake_cifar10,
+    fake_mnist,
+    write_images,
+)
 
 
 def test_embedded_digits_are_a_fixed_16px_split():

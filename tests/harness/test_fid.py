@@ -12,7 +12,7 @@ from torch import nn
 from wae_bench import fid
 from wae_bench.errors import UsageError
 
-from tests.harness.test_image_swd import blobs
+from tests.helpers.data import blobs, random_conv
 
 
 def frechet_closed_form(f1, f2):
@@ -45,12 +45,6 @@ def gaussian_images(n, mean, scale, seed):
     return x.float().view(n, 3, 1, 2)
 
 
-def random_conv(seed=0):
-    """A small fixed random network: RGB [B, 3, H, W] -> [B, 8]."""
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()
-    )
 
 
 def sharp(images):

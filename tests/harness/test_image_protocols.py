@@ -9,9 +9,8 @@ from wae_bench import config as config_io
 from wae_bench.cli import main
 from wae_bench.tasks.image import PROTOCOLS, ImageConfig
 
-from tests.cli.test_image_cli import TINY
-from tests.harness.test_data import fake_cifar10, fake_mnist, write_images
-from tests.harness.test_fid import random_conv
+from tests.helpers.data import fake_cifar10, fake_mnist, random_conv, write_images
+from tests.helpers.runs import IMAGE_TINY as TINY
 
 
 @pytest.mark.parametrize("name", list(PROTOCOLS))

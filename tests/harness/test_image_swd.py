@@ -11,20 +11,14 @@ from wae_bench.image_swd import (
     unit_std_directions,
 )
 
+from tests.helpers.data import blobs
+
 
 @pytest.fixture(scope="module")
 def digits():
     return datasets.load("digits").train
 
 
-def blobs(n, size=16, seed=0):
-    """A different dataset: one bright Gaussian blob per image at a random place."""
-    g = torch.Generator().manual_seed(seed)
-    centers = torch.rand(n, 2, generator=g) * size
-    grid = torch.arange(size, dtype=torch.float32)
-    dy = (grid[None, :, None] - centers[:, 0, None, None]) ** 2
-    dx = (grid[None, None, :] - centers[:, 1, None, None]) ** 2
-    return torch.exp(-(dx + dy) / 8.0)[:, None]
 
 
 def loop_reference(x1, x2, seed=0, n_patches=128, n_directions=512, padding="reflect"):

@@ -11,7 +11,7 @@ from scipy import stats
 from wae_bench import intervals
 from wae_bench.errors import UsageError
 
-from tests.cli.test_fixed_cost import heavy_modules_loaded
+from tests.helpers.imports import heavy_modules_loaded
 
 LEVEL = intervals.LEVEL
 Q = (1 - LEVEL) / 2  # the percentile interval's lower quantile

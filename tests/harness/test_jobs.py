@@ -16,10 +16,10 @@ from wae_bench import command, points, tasks
 from wae_bench.cli import main
 from wae_bench.loggers import CsvLogger
 
-from tests.cli.test_image_cli import TINY as IMAGE
-from tests.cli.test_latent_cli import TINY as LATENT
-from tests.cli.test_latent_cli import Exploding
 from tests.conftest import registered
+from tests.helpers.runs import IMAGE_TINY as IMAGE
+from tests.helpers.runs import LATENT_TINY as LATENT
+from tests.helpers.runs import Exploding
 
 LATENT_RUNS = [*LATENT, "--methods", "moca,mmd", "--seeds", "2"]
 TIMING = ("seconds",)  # the only column that may differ between serial and parallel runs

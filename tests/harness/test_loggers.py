@@ -6,7 +6,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from wae_bench.cli import main
 
-from tests.cli.test_image_cli import TINY
+from tests.helpers.runs import IMAGE_TINY as TINY
 
 
 def test_tensorboard_gets_every_evaluation_and_image_grids(tmp_path):

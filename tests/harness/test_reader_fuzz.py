@@ -19,7 +19,7 @@ from wae_bench import data as datasets
 from wae_bench import results
 from wae_bench.errors import UsageError
 
-from tests.harness.test_data import fake_cifar10, fake_mnist, write_images
+from tests.helpers.data import fake_cifar10, fake_mnist, write_images
 
 RNG_SEED = 0
 N_CUTS = 150

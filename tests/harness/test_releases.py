@@ -10,7 +10,7 @@ import torchvision.datasets as tv
 from wae_bench import data as datasets
 from wae_bench import releases
 
-from tests.harness.test_data import fake_cifar10, fake_mnist, write_images
+from tests.helpers.data import fake_cifar10, fake_mnist, write_images
 
 BATCHES = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
 IDX = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",

@@ -12,7 +12,7 @@ from wae_bench import results
 from wae_bench.cli import main
 from wae_bench.lock import RunLock
 
-from tests.cli.test_latent_cli import TINY
+from tests.helpers.runs import LATENT_TINY as TINY
 
 
 def run(out, *extra):

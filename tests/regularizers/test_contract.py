@@ -23,7 +23,7 @@ from wae_bench.recipe import assemble
 from wae_bench.train import load_training_state, training_state
 
 from tests.conftest import registered
-from tests.harness.test_step import HostReadSpy, latent_step
+from tests.helpers.steps import HostReadSpy, latent_step
 
 DIM = 8
 

@@ -1,0 +1,1 @@
+"""What several test modules share: tiny runs, fake data sets, steps and spies."""

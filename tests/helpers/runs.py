@@ -1,0 +1,54 @@
+"""Tiny command lines of each task, and a method that diverges on purpose."""
+
+import regularizers
+from wae_bench.cli import main
+
+LATENT_TINY = [
+    "latent",
+    "--epochs",
+    "2",
+    "--points",
+    "64",
+    "--batch-size",
+    "16",
+    "--data-dim",
+    "6",
+    "--hidden-dim",
+    "16",
+    "--latent-dim",
+    "8",
+    "--eval-directions",
+    "20",
+    "--quiet",
+]
+
+
+IMAGE_TINY = [
+    "image",
+    "--epochs",
+    "3",
+    "--eval-every",
+    "2",
+    "--eval-samples",
+    "64",
+    "--latent-dim",
+    "8",
+    "--seeds",
+    "1",
+    "--lambdas",
+    "1",
+    "--quiet",
+]
+
+
+def run_cli(*args):
+    return main([*LATENT_TINY, *map(str, args)])
+
+
+class Exploding(regularizers.Regularizer):
+    """A method whose penalty is NaN: the run must be reported as diverged."""
+
+    name = "exploding"
+
+    def forward(self, z, x):
+        return z.sum() * float("nan")
