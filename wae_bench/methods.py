@@ -26,14 +26,16 @@ def build(method: str, params: dict) -> Regularizer:
 
 
 def bind(
-    method: str, params: dict, *, encoder: nn.Module, prior: Prior, plan: TrainingPlan
+    method: str | Regularizer, params: dict, *, encoder: nn.Module, prior: Prior,
+    plan: TrainingPlan,
 ) -> Regularizer:
-    """A regularizer built from ``params`` and bound to this run's encoder, prior and plan."""
-    reg = build(method, params)
+    """A regularizer built from ``params`` (or the unbound instance ``method``) and bound to
+    this run's encoder, prior and plan."""
+    reg = method if isinstance(method, Regularizer) else build(method, params)
     try:
         reg.bind(encoder, prior, plan)
     except (ValueError, TypeError) as err:
-        raise _usage(method, err) from None
+        raise _usage(reg.name, err) from None
     return reg
 
 

@@ -51,12 +51,7 @@ def assemble(models: dict[str, nn.Module], method: str | Regularizer, params: di
     device = torch.device(device)
     models = {name: model.to(device) for name, model in models.items()}
     encoder = models["encoder"]
-    if isinstance(method, Regularizer):
-        reg, name = method, method.name
-        reg.bind(encoder, prior, plan)
-    else:
-        name = method
-        reg = methods.bind(method, params or {}, encoder=encoder, prior=prior, plan=plan)
+    reg = methods.bind(method, params or {}, encoder=encoder, prior=prior, plan=plan)
     reg.to(device)
     if compile:
         for model in models.values():
@@ -64,5 +59,5 @@ def assemble(models: dict[str, nn.Module], method: str | Regularizer, params: di
     optimizer = Adam([p for model in models.values() for p in model.parameters()], lr=lr)
     step = TrainingStep(encoder, reg, optimizer, decoder=models.get("decoder"), lam=lam,
                         amp_dtype=AMP_DTYPES[amp])  # fmt: skip
-    step = training_step(step, device=device, graphs=graphs, regularizer=reg, name=name)
+    step = training_step(step, device=device, graphs=graphs, regularizer=reg, name=reg.name)
     return Assembled(models, reg, optimizer, step)

@@ -50,7 +50,10 @@ def test_an_unbound_instance_is_bound_as_a_name_is():
     assert made.regularizer is reg and reg.queue_size == 32
 
 
-def test_a_bad_hyper_parameter_is_one_usage_error_naming_the_fix():
+@pytest.mark.parametrize("method", ["moca", "instance"])
+def test_a_bad_hyper_parameter_is_one_usage_error_naming_the_fix(method):
+    """A queue smaller than the batch, given by name and K or as an unbound instance."""
+    given = regularizers.build("moca", K=8) if method == "instance" else "moca"
     with pytest.raises(UsageError, match=r"moca: .*--set moca.PARAM=VALUE"):
-        recipe.assemble({"encoder": MLPEncoder(10, 16, 4)}, "moca", {"K": 8},
+        recipe.assemble({"encoder": MLPEncoder(10, 16, 4)}, given, {"K": 8},
                         prior=SpherePrior(4), plan=PLAN)  # fmt: skip
