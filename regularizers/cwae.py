@@ -80,7 +80,7 @@ class CramerWold(Regularizer):
 
     name = "cwae"
     capturable = True
-    search_space = {"gamma": Range(1e-4, 1.0, "log")}
+    search_space = {"gamma": Range(1e-5, 10.0, "log", per="variance")}
     paper = "Knop et al., JMLR 2020 (Cramer-Wold AutoEncoder)"
     prior_assumption = "closed form against N(0, I); any other prior by B prior samples per step"
 

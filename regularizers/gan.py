@@ -50,7 +50,7 @@ class LatentGAN(Regularizer):
 
     name = "gan"
     capturable = True
-    search_space = {"lr": Range(1e-5, 1e-3, "log"), "hidden": Range(64, 1024, "log", integer=True)}
+    search_space = {"lr": Range(1e-5, 3e-3, "log"), "hidden": Range(16, 1024, "log", integer=True)}
     paper = "Tolstikhin et al., ICLR 2018 (WAE-GAN); Makhzani et al. 2015 (adversarial AE)"
     prior_assumption = "any prior it can sample (B prior samples per critic step)"
 

@@ -97,7 +97,8 @@ class MMD(Regularizer):
 
     name = "mmd"
     capturable = True
-    search_space = {"kernel": Choice(("imq", "rbf")), "base_scale": Range(0.02, 500.0, "log")}
+    search_space = {"kernel": Choice(("imq", "rbf")),
+                    "base_scale": Range(1e-4, 100.0, "log", per="mean_sq_distance")}
     min_batch_size = 2  # the unbiased estimate averages over pairs of distinct codes
     paper = "Tolstikhin et al., ICLR 2018 (Wasserstein Auto-Encoders), WAE-MMD"
     prior_assumption = "any prior it can sample (B prior samples per step)"

@@ -98,7 +98,7 @@ class SphericalSlicedWasserstein(Regularizer):
 
     name = "ssw"
     capturable = True
-    search_space = {"L": Range(10, 500, "log", integer=True)}
+    search_space = {"L": Range(10, 4000, "log", integer=True)}
     paper = "Bonet et al., ICLR 2023 (Spherical Sliced-Wasserstein)"
     prior_assumption = ("on the unit sphere (refuses another prior); closed form against the "
                         "uniform prior when p = 2, else B prior samples per step")  # fmt: skip

@@ -67,7 +67,7 @@ class SlicedWasserstein(Regularizer):
 
     name = "swd"
     capturable = True
-    search_space = {"L": Range(10, 500, "log", integer=True)}
+    search_space = {"L": Range(10, 4000, "log", integer=True)}
     paper = "Kolouri et al., ICLR 2019 (Sliced-Wasserstein Autoencoder)"
     prior_assumption = "any prior it can sample (B prior samples per step)"
 

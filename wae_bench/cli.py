@@ -91,7 +91,7 @@ def _train_command(args: argparse.Namespace) -> None:
     print((out / folders.SUMMARY_MD).read_text())
 
 
-TUNE_FLAGS = ("trials", "final_seeds", "space", "executor", "address")
+TUNE_FLAGS = ("trials", "final_seeds", "space", "executor", "address", "sampler")
 
 
 def _tune(args: argparse.Namespace) -> None:
@@ -110,7 +110,8 @@ def _tune(args: argparse.Namespace) -> None:
     out = tune.run(task, cfg, trials=options.get("trials", 30),
                    final_seeds=options.get("final_seeds", 5), space_file=options.get("space"),
                    executor=options.get("executor", "local"),
-                   address=options.get("address"))  # fmt: skip
+                   address=options.get("address"),
+                   sampler=options.get("sampler", "tpe"))  # fmt: skip
     print(f"results in {out}")
     print((out / "tune.md").read_text())
 
@@ -191,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="retrain the best and default settings on seeds 0..N-1 (default 5)")
         p.add_argument("--space", metavar="FILE",
                        help="TOML/YAML file narrowing or replacing search spaces")  # fmt: skip
+        p.add_argument("--sampler", help="tpe (default; the default setting, 7 random trials, "
+                       "then TPE) or random (independent draws after the default: the tune "
+                       "report adds Dodge's expected best)")  # fmt: skip
         p.add_argument("--executor", help="local (default; --jobs N trials at once) or ray")
         p.add_argument("--address", help="Ray cluster address (default: start Ray locally)")
         p.set_defaults(handler=_tune)

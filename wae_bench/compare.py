@@ -13,6 +13,7 @@ numbers moved. A reference with a single seed has no spread; it needs ``--rtol``
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import intervals, results, summary, tasks
@@ -109,9 +110,10 @@ def markdown(table: pd.DataFrame, metric: str, *, k: float, checked: bool) -> st
     return "\n".join(lines) + "\n"
 
 
-def verdicts(runs: dict[str, tuple], *, compared: list[str], reference: str) -> list[str]:
+def verdicts(runs: dict[str, tuple], *, compared: list[str], reference: str) -> tuple[list, str]:
     """Each compared run against the reference, per method (and lam) at the last reported
-    epoch: the paired difference over the seeds both ran, its interval and P."""
+    epoch: the paired t test over the seeds both ran, Holm-adjusted over all of them; returns
+    the verdicts and the legend."""
     task, ref_frame = runs[reference]
     last = summary.reported_epochs(ref_frame, task.summary_epochs)[-1]
     keys = _keys(ref_frame)
@@ -120,18 +122,23 @@ def verdicts(runs: dict[str, tuple], *, compared: list[str], reference: str) -> 
     seeds = sorted(set(at[reference]["seed"]))
     ref_values = summary.by_seed(at[reference][at[reference]["seed"].isin(seeds)], keys,
                                  task.metric)  # fmt: skip
-    lines = []
+    tests = []
     for run_dir in compared:
         if run_dir == reference:
             continue
         values = at[run_dir][at[run_dir]["seed"].isin(seeds)]
         for group, x in summary.by_seed(values, keys, task.metric).items():
             if group in ref_values and len(x) == len(ref_values[group]):
-                lines.append(intervals.verdict(
-                    names[run_dir], names.get(reference, "the reference"), x,
-                    ref_values[group], summary.SEED, f"{group} {task.metric}",
-                    f"at epoch {last}"))  # fmt: skip
-    return lines
+                tests.append((names[run_dir], group, len(x),
+                              intervals.paired_test(x, ref_values[group])))  # fmt: skip
+    adjusted = intervals.holm([row["p"] for *_, row in tests])
+    lines = [
+        intervals.verdict(name, names.get(reference, "the reference"), row | {"p_adj": p},
+                          head=f"{group} {task.metric} at epoch {last}", seeds=n)
+        for (name, group, n, row), p in zip(tests, adjusted, strict=True)
+    ]  # fmt: skip
+    pairs = max((row["pairs"] for *_, row in tests), default=0)
+    return lines, intervals.legend(pairs, int(np.isfinite(adjusted).sum()))
 
 
 def run(run_dirs: list[Path], *, reference: Path | None, k: float, rtol: float,
@@ -150,9 +157,9 @@ def run(run_dirs: list[Path], *, reference: Path | None, k: float, rtol: float,
     task = runs[ref][0]
     table, failures = compare(runs, compared=compared, reference=ref, k=k, rtol=rtol)
     text = markdown(table, task.metric, k=k, checked=reference is not None)
-    lines = verdicts(runs, compared=compared, reference=ref)
+    lines, legend = verdicts(runs, compared=compared, reference=ref)
     if lines:
-        text += "\n".join(["", intervals.legend(), "", "Verdicts (paired by seed):", "",
+        text += "\n".join(["", legend, "", "Verdicts (paired by seed):", "",
                            *summary.verdict_lines(lines)]) + "\n"  # fmt: skip
     if out is not None:
         results.prepare_run_dir(out)

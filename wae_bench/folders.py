@@ -20,6 +20,7 @@ SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 CHECKPOINTS = "checkpoints"
 POINTS = "runs"  # a sweep's or a tune's folder: one sub-folder per point or trial
+STUDY = "study.db"  # a tune's Optuna studies (SQLite)
 
 
 def read_config(folder: Path) -> dict:
@@ -69,3 +70,26 @@ def check_resumable(out: Path, settings: dict, *, free: tuple[str, ...]) -> None
             f"--resume: settings differ from the run in {out} ({', '.join(changed)}); "
             "repeat its settings or use a new --out"
         )
+
+
+def study_url(folder: Path) -> str:
+    """The SQLite URL of the tune's study file in ``folder``, after checking (read-only, with
+    sqlite3) that an existing file is an Optuna study: a damaged file is a one-line error, and
+    nothing opens it for writing."""
+    import sqlite3
+    from contextlib import closing
+
+    path = (Path(folder) / STUDY).resolve()
+    if path.exists():
+        fix = "restore it from a copy, or start the tune again with a new --out"
+        try:
+            with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+                check = db.execute("PRAGMA quick_check").fetchone()[0]
+                tables = {row[0] for row in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")}  # fmt: skip
+        except sqlite3.DatabaseError as err:
+            raise UsageError(f"{path} is not a readable study database ({err}); {fix}") from None
+        if check != "ok" or "studies" not in tables:
+            why = f"integrity check: {check}" if check != "ok" else "it holds no Optuna study"
+            raise UsageError(f"{path} is damaged ({why}); {fix}")
+    return f"sqlite:///{path}"

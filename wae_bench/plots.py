@@ -2,6 +2,7 @@
 span tasks (sweeps, comparisons, timing, tuning budgets), drawn from saved tables only. Each
 task draws its own figures (``tasks/<task>/``)."""
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -154,25 +155,32 @@ def compare_curves(frames: dict[str, pd.DataFrame], metric: str, label: str,
     save(fig, stem)
 
 
-def budget_curves(curves: dict[str, list[tuple[float, float]]], label: str, stem: Path) -> None:
-    """Expected best validation metric after n = 1..N trials (mean ± std), one line per method."""
+def budget_curves(reached: dict[str, list[float]], label: str, stem: Path,
+                  expected: dict[str, list[tuple[float, float]]] | None = None) -> None:
+    """Best validation metric each method's study had reached after n = 1..N trials, in the
+    order they ran (a step line per method); with ``expected`` (random-search studies only),
+    Dodge's expected best after n random trials, mean ± std, dashed."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for i, (method, points) in enumerate(curves.items()):
-        n = range(1, len(points) + 1)
-        mean = [m for m, _ in points]
+    values = []
+    for i, (method, best) in enumerate(reached.items()):
         color = method_color(method, i)
-        ax.plot(n, mean, color=color, label=method, lw=1.8)
-        ax.fill_between(n, [m - s for m, s in points], [m + s for m, s in points], color=color,
-                        alpha=0.15, lw=0)  # fmt: skip
-    means = [m for points in curves.values() for m, _ in points]
-    if means and min(means) > 0 and max(means) / min(means) >= 10:  # methods far apart
+        ax.step(range(1, len(best) + 1), best, where="post", color=color, label=method, lw=1.8)
+        values += [v for v in best if math.isfinite(v)]
+        if expected and expected.get(method):
+            mean, std = (pd.Series(v) for v in zip(*expected[method], strict=True))
+            n = range(2, len(mean) + 2)  # the random draws follow the default trial
+            ax.plot(n, mean, color=color, ls="--", lw=1.2)
+            ax.fill_between(n, mean - std, mean + std, color=color, alpha=0.12, lw=0)
+    if values and min(values) > 0 and max(values) / min(values) >= 10:  # methods far apart
         ax.set_yscale("log")
-        ax.set_ylim(bottom=min(means) / 1.5)  # a band reaching below 0 would squash the axis
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_xlabel("trials (n)")
-    ax.set_ylabel(f"expected best {label}")
-    ax.set_title("Expected best validation score after n trials (band: ± 1 std)", fontsize=10)
-    ax.grid(True, alpha=0.3)
+    ax.set_xlabel("trials run (n; trial 1 is the default setting)")
+    ax.set_ylabel(f"best validation {label}")
+    title = "Best validation score after n trials, in the order they ran"
+    if expected:
+        title += "\n(dashed: expected best of n random trials, Dodge et al., band ± 1 std)"
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
     save(fig, stem)

@@ -206,8 +206,9 @@ def _axis_scale(axis: str) -> str:
 
 def _markdown(frame: pd.DataFrame, metric: str, axes: list[str]) -> str:
     """One row per sweep point: the metric's mean [95% interval] over seeds, the paired
-    difference to the best point, the runs that finished; then the verdicts."""
-    from . import intervals, summary
+    test against the reference point (``summary``), the runs that finished; then the
+    verdicts."""
+    from . import summary
 
     keys = ["method", *axes]
     done = frame[frame["status"] == "finished"]
@@ -215,14 +216,16 @@ def _markdown(frame: pd.DataFrame, metric: str, axes: list[str]) -> str:
         done = done.assign(**{metric: math.nan})
     compared, verdicts = summary.compared(done, keys, metric, where="at the last epoch",
                                           label=metric)  # fmt: skip
-    header = [*keys, f"{metric} (last epoch)", "- best", "runs finished", "diverged / failed"]
+    header = [*keys, f"{metric} (last epoch)", "- reference", "runs finished",
+              "diverged / failed"]  # fmt: skip
     lines = [results.markdown_row(header), "|" + "---|" * len(header)]
     for values, rows in frame.groupby(keys, dropna=False, sort=False):
         finished = int((rows["status"] == "finished").sum())
         group = summary.group_label(keys, values)
         row = summary.row_of(compared, group)
-        cells = [summary.cell(row), summary.difference_cell(row)]
+        cells = [summary.cell(row), summary.difference_cell(row, named=True)]
         bad = "; ".join(rows.loc[rows["status"] != "finished", "message"].astype(str)) or "-"
         lines.append(results.markdown_row([*values, *cells, f"{finished}/{len(rows)}", bad]))
-    lines += ["", intervals.legend(), "", "Verdicts:", "", *summary.verdict_lines(verdicts)]
+    lines += ["", summary.legend((compared, verdicts)), "", "Verdicts:", "",
+              *summary.verdict_lines(verdicts)]  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -1,30 +1,39 @@
 """`wae-bench tune TASK`: every method gets the same number of trials, scored on validation
 data, and its best setting is retrained on fresh seeds (Lucic et al. 2018, NeurIPS).
 
-For each method an Optuna study (TPE, its first ``STARTUP_TRIALS`` trials random) samples
-the method's declared space (``Regularizer.search_space``) and the task's own knobs
-(``Task.tuning_knobs``: the image task's lam and lr). A trial is one ordinary run of the task
-on the tuning seed ``TUNING_SEED`` (its own data, prior samples and directions), scored by
-the task's metric at its last epoch on validation data the final comparison never sees (the
-image task also evaluates on a validation split of the training images). The best setting
-of each method and its untuned default are then trained on the final seeds 0..F-1 and
-evaluated exactly as the task's command does.
+For each method an Optuna study samples the method's declared space
+(``Regularizer.search_space``, scale-like ranges resolved against the task's prior) and the
+task's own knobs (``Task.tuning_knobs``: the image task's lam and lr). Its first trial is the
+method's default setting; then TPE (its first ``STARTUP_TRIALS`` trials random) or, with
+``--sampler random``, independent random draws. A trial is one ordinary run of the task on the
+tuning seed ``TUNING_SEED`` (its own data, prior samples and directions), scored by the task's
+metric at its last epoch on validation data the final comparison never sees (the image task
+trains on the training images less a validation split and is scored on that split,
+``Task.validation_settings``).
+
+One seed's score favours lucky settings (the winner's curse), so before a winner is named the
+``CONFIRM_TOP`` best trials and the default are run again on the tuning seeds
+``CONFIRM_SEEDS``; the winner has the lowest mean over the three tuning seeds. The winner and
+the untuned default are then trained on the final seeds 0..F-1 and evaluated exactly as the
+task's command does.
 
 The folder::
 
-    config.json                 the settings, the tuning seed and split, the spaces
+    config.json                 the settings, the tuning seeds and split, the spaces
     study.db                    the Optuna studies (SQLite, one study per method)
     runs/<method>/<trial>/      each trial's run folder (status.json, the result file)
-    runs/final/<method>/        the best setting on the final seeds
+    runs/confirm/<method>/<trial>/   a confirmed trial on the confirmation seeds
+    runs/final/<method>/        the winner on the final seeds
     runs/default/<method>/      the untuned default on the final seeds
-    trials.csv, final.csv, tune.md, budget.png/.pdf    (tune_report.py)
+    trials.csv, confirm.csv, final.csv, tune.md, budget.png/.pdf    (tune_report.py)
 
 Trials are asked in rounds: a round asks every method for min(jobs, missing) trials before
-any is told, and each ask seeds TPE with (method, trial number); so the same settings and
-``--jobs`` give the same trials whether or not the tune was interrupted. A trial cut short
+any is told, and each ask seeds the sampler with (method, trial number); so the same settings
+and ``--jobs`` give the same trials whether or not the tune was interrupted. A trial cut short
 resumes from its checkpoint; a finished trial never runs again.
 """
 
+import json
 import shutil
 import time
 import zlib
@@ -44,15 +53,19 @@ from .tasks import Task
 from .training_run import check_runnable
 
 TUNING_SEED = 10_000  # trials train and validate on this seed; final seeds are 0..F-1
-STARTUP_TRIALS = 8  # random trials before TPE models the results
+CONFIRM_SEEDS = (10_001, 10_002)  # the best trials run again on these before a winner is named
+CONFIRM_TOP = 3  # how many of the best trials are confirmed (the default always is)
+STARTUP_TRIALS = 8  # the default and random trials before TPE models the results
+SAMPLERS = ("tpe", "random")
 RESUMABLE = ("trials", "jobs", "executor", "address")  # may change with --resume
-STUDY_FILE = "study.db"
 
 
 def search_spaces(task: Task, cfg, space_file: str | None = None) -> dict[str, dict]:
     """{method: {"METHOD.PARAM" or knob: Range | Choice}}: each method's declared space and
-    the task's knobs, narrowed or replaced by the space file; ``--set`` fixes a parameter."""
+    the task's knobs, narrowed or replaced by the space file, every range resolved against the
+    task's prior (``Range.per``); ``--set`` fixes a parameter."""
     overrides = _load_space_file(space_file, cfg.methods) if space_file else {}
+    prior = task.prior(cfg)
     spaces = {}
     for method in cfg.methods:
         knobs = task.tuning_knobs(cfg)
@@ -76,7 +89,7 @@ def search_spaces(task: Task, cfg, space_file: str | None = None) -> dict[str, d
                 f"{method} has nothing to tune: it declares no search space (or --set fixes "
                 "all of it); give its parameters in a --space file"
             )
-        spaces[method] = space
+        spaces[method] = {key: dim.resolve(prior) for key, dim in space.items()}
     return spaces
 
 
@@ -119,13 +132,18 @@ def _check_kind(method: str, name: str, dim, space_file: str) -> None:
         )
 
 
-def trial_settings(task: Task, cfg, method: str, values: dict, seeds: list[int]) -> dict:
-    """The config dict of one method's run with ``values`` ({"METHOD.PARAM" or knob: value})."""
+def trial_settings(task: Task, cfg, method: str, values: dict, seeds: list[int], *,
+                   validation: bool = False) -> dict:  # fmt: skip
+    """The config dict of one method's run with ``values`` ({"METHOD.PARAM" or knob: value});
+    ``validation``: a tuning run, scored on the task's validation data
+    (``Task.validation_settings``), never on the test set."""
     params = {k.split(".", 1)[1]: v for k, v in values.items() if "." in k}
     knobs = {k: v for k, v in values.items() if "." not in k}
     settings = {**cfg.to_dict(), "methods": [method], "seeds": seeds, "jobs": 1, "out": "",
                 "quiet": True, "resume": True, "overwrite": False,
                 "params": {method: {**cfg.params.get(method, {}), **params}}}  # fmt: skip
+    if validation:
+        settings |= task.validation_settings(cfg)
     if "lambdas" in settings:
         settings["lambdas"] = {method: cfg.lambda_values(method)}
     return task.with_knobs(settings, method, knobs)
@@ -149,52 +167,61 @@ def _distribution(dim):
 
 
 def run(task: Task, cfg, *, trials: int, final_seeds: int, space_file: str | None = None,
-        executor: str = "local", address: str | None = None) -> Path:  # fmt: skip
-    """Tune every method of ``cfg`` with ``trials`` trials, then retrain the best and the
-    default settings on seeds 0..final_seeds-1; returns the tune's folder."""
+        executor: str = "local", address: str | None = None, sampler: str = "tpe") -> Path:
+    """Tune every method of ``cfg`` with ``trials`` trials (the first its default), confirm
+    the best on more tuning seeds, then retrain the winner and the default settings on seeds
+    0..final_seeds-1; returns the tune's folder."""
     for name, value in (("--trials", trials), ("--final-seeds", final_seeds)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise UsageError(f"{name} must be an integer >= 1, got {value!r}")
     if final_seeds > TUNING_SEED:
         raise UsageError(f"--final-seeds must stay below the tuning seed {TUNING_SEED}")
+    if sampler not in SAMPLERS:
+        raise UsageError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if cfg.overwrite:
         raise UsageError("tune does not --overwrite; pass --resume or a new --out")
     jobs, _ = points.check_executor(executor, cfg.jobs, None)
     spaces = search_spaces(task, cfg, space_file)
     finals = list(range(final_seeds))
     for method in cfg.methods:  # settings only binding can judge fail before anything runs
-        settings = trial_settings(task, cfg, method, task.tuning_defaults(cfg, method), finals)
-        check_runnable(task, config_io.build(task.config, {}, settings))
+        defaults = task.tuning_defaults(cfg, method)
+        for seeds, validation in ((finals, False), ([TUNING_SEED], True)):
+            settings = trial_settings(task, cfg, method, defaults, seeds, validation=validation)
+            check_runnable(task, config_io.build(task.config, {}, settings))
     optuna = _optuna()
     out = Path(cfg.out) if cfg.out else Path("results") / "tune" / task.name / time.strftime(
         "%Y%m%d-%H%M%S")  # fmt: skip
     record = {
         "command": "tune", "task": task.name, "config": cfg.to_dict(),
         "tune": {"trials": trials, "final_seeds": finals, "tuning_seed": TUNING_SEED,
-                 "validation": task.validation_settings(cfg), "sampler": "TPE",
-                 "startup_trials": STARTUP_TRIALS, "jobs": jobs, "executor": executor,
+                 "confirm_seeds": list(CONFIRM_SEEDS), "confirm_top": CONFIRM_TOP,
+                 "validation": task.validation_settings(cfg), "sampler": sampler,
+                 "startup_trials": STARTUP_TRIALS if sampler == "tpe" else None,
+                 "first_trial": "default", "jobs": jobs, "executor": executor,
                  "address": address,
-                 "spaces": {m: {k: d.describe() for k, d in s.items()}
+                 "spaces": {m: {k: d.spec() for k, d in s.items()}
                             for m, s in spaces.items()}},
     }  # fmt: skip
     results.prepare_run_dir(out)
     with RunLock(out):
         _check_folder(out, record, cfg)
+        url = folders.study_url(out)  # a damaged study.db fails here, before any write
         folders.write_config(out, {**record, "environment": results.environment(
             choose_device(task, cfg))})  # fmt: skip
-        storage = optuna.storages.RDBStorage(f"sqlite:///{(out / STUDY_FILE).resolve()}")
+        storage = optuna.storages.RDBStorage(url)
         studies = {
             m: optuna.create_study(study_name=m, storage=storage, direction="minimize",
                                    load_if_exists=True)
             for m in cfg.methods
         }  # fmt: skip
-        total = len(cfg.methods) * (trials + 2)
+        total = len(cfg.methods) * (trials + CONFIRM_TOP + 1 + 2)
         done = sum(min(trials, _counted(s, spaces[m])) for m, s in studies.items())
         with tqdm(total=total, initial=done, desc="tune", unit="run", disable=cfg.quiet,
                   dynamic_ncols=True) as progress:  # fmt: skip
             execute = _executor(out, executor, jobs, address, progress)
-            _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out)
-            _run_finals(task, cfg, studies, finals, out, execute)
+            _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out, sampler)
+            _run_confirmations(task, cfg, out, execute)
+            _run_finals(task, cfg, finals, out, execute)
         tune_report.report(out)
     return out
 
@@ -210,7 +237,7 @@ def _optuna():
 
 def _check_folder(out: Path, record: dict, cfg) -> None:
     saved = folders.read_config(out)
-    if not saved and not (out / STUDY_FILE).exists():
+    if not saved and not (out / folders.STUDY).exists():
         if cfg.resume:
             # nothing of a tune is there yet
             shutil.rmtree(out / folders.POINTS, ignore_errors=True)
@@ -252,9 +279,13 @@ def _ask_seed(method: str, number: int) -> int:
 
 
 def _whole(trial, space: dict) -> bool:
-    """Whether the trial holds a value of every dimension: Optuna stores a new trial, then
-    its parameters one by one, so a tune killed in between leaves a trial that never ran."""
-    return set(trial.params) == {tune_report.optuna_name(k, d) for k, d in space.items()}
+    """Whether the trial holds its whole setting: the default trial (no parameters), or a
+    value of every dimension. Optuna stores a new trial, then its parameters (or the default
+    mark) one by one, so a tune killed in between leaves a trial that never ran."""
+    if trial.user_attrs.get(tune_report.DEFAULT_MARK):
+        return True
+    return bool(trial.params) and set(trial.params) == {
+        tune_report.optuna_name(k, d) for k, d in space.items()}
 
 
 def _counted(study, space: dict) -> int:
@@ -265,8 +296,32 @@ def _counted(study, space: dict) -> int:
     return sum(_whole(t, space) for t in study.get_trials(deepcopy=False, states=states))
 
 
-def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path) -> None:
-    from optuna.samplers import TPESampler
+def _has_default(study) -> bool:
+    return any(t.user_attrs.get(tune_report.DEFAULT_MARK) for t in study.get_trials(deepcopy=False))
+
+
+def _sampler(sampler: str, seed: int):
+    from optuna.samplers import RandomSampler, TPESampler
+
+    if sampler == "random":
+        return RandomSampler(seed=seed)
+    return TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
+
+
+def _ask(study, method: str, space: dict, sampler: str):
+    """The study's next trial: the method's default first, then the sampler's proposal."""
+    if not _has_default(study):
+        trial = study.ask()
+        trial.set_user_attr(tune_report.DEFAULT_MARK, True)
+        return trial
+    whole = sum(_whole(t, space) for t in study.get_trials(deepcopy=False))
+    study.sampler = _sampler(sampler, _ask_seed(method, whole))
+    dists = {tune_report.optuna_name(k, d): _distribution(d) for k, d in space.items()}
+    return study.ask(dists)
+
+
+def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path,
+                sampler: str) -> None:  # fmt: skip
     from optuna.trial import TrialState
 
     # trials left running by an interrupted tune: run them again (their checkpoints resume);
@@ -282,19 +337,15 @@ def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path) ->
         for method, study in studies.items():
             asked = sum(1 for m, _ in batch if m == method)
             for _ in range(min(jobs, trials - _counted(study, spaces[method]) - asked)):
-                whole = sum(_whole(t, spaces[method]) for t in study.get_trials(deepcopy=False))
-                study.sampler = TPESampler(seed=_ask_seed(method, whole),
-                                           n_startup_trials=STARTUP_TRIALS)  # fmt: skip
-                dists = {tune_report.optuna_name(k, d): _distribution(d)
-                         for k, d in spaces[method].items()}  # fmt: skip
-                batch.append((method, study.ask(dists)))
+                batch.append((method, _ask(study, method, spaces[method], sampler)))
         if not batch:
             return
         asked = {}
         for method, trial in batch:
             values = tune_report.trial_values(trial.params)
             settings = trial_settings(task, cfg, method, {**task.tuning_defaults(cfg, method),
-                                                          **values}, [TUNING_SEED])  # fmt: skip
+                                                          **values}, [TUNING_SEED],
+                                      validation=True)  # fmt: skip
             asked[tune_report.trial_id(method, trial.number)] = (method, trial, settings)
         outcomes = execute([{"id": i, "task": task.name, "settings": s}
                             for i, (_, _, s) in asked.items()])  # fmt: skip
@@ -308,26 +359,39 @@ def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path) ->
         batch = []
 
 
-def _best_values(study) -> dict | None:
-    """The setting of the study's best finished trial (None: no trial finished)."""
-    from optuna.trial import TrialState
-
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return tune_report.trial_values(min(done, key=lambda t: t.value).params) if done else None
-
-
-def _run_finals(task, cfg, studies, finals, out, execute) -> None:
+def _pending(task, cfg, out: Path, runs: dict) -> list[dict]:
+    """The points of ``runs`` ({id: (method, values, seeds, validation)}) not yet finished."""
     pending = []
-    for method, study in studies.items():
-        best = _best_values(study)
-        arms = {"default": task.tuning_defaults(cfg, method)}
-        if best is not None:
-            arms["final"] = {**task.tuning_defaults(cfg, method), **best}
-        for arm, values in arms.items():
-            point_id = f"{arm}/{method}"
-            status = folders.read_status(points.point_folder(out, point_id))
-            if status.get("status") != "finished":
-                pending.append({"id": point_id, "task": task.name,
-                               "settings": trial_settings(task, cfg, method, values, finals)})
+    for point_id, (method, values, seeds, validation) in runs.items():
+        if folders.read_status(points.point_folder(out, point_id)).get("status") != "finished":
+            settings = trial_settings(task, cfg, method, {**task.tuning_defaults(cfg, method),
+                                                          **values}, seeds,
+                                      validation=validation)  # fmt: skip
+            pending.append({"id": point_id, "task": task.name, "settings": settings})
+    return pending
+
+
+def _run_confirmations(task, cfg, out: Path, execute) -> None:
+    """The best ``CONFIRM_TOP`` trials of each method and its default, again on the
+    confirmation seeds (validation data, as the trials)."""
+    trials = tune_report.collect_trials(out)
+    runs = {tune_report.confirm_id(method, int(row["trial"])):
+            (method, json.loads(row["setting"]), list(CONFIRM_SEEDS), True)
+            for method, rows in trials.groupby("method", sort=False)
+            for _, row in tune_report.candidates(rows, CONFIRM_TOP).iterrows()}  # fmt: skip
+    pending = _pending(task, cfg, out, runs)
+    if pending:
+        execute(pending)
+
+
+def _run_finals(task, cfg, finals, out, execute) -> None:
+    """The winner and the default of each method on the final seeds."""
+    winners = tune_report.winners(out, task)
+    runs = {}
+    for method in cfg.methods:
+        runs[f"default/{method}"] = (method, {}, finals, False)
+        if method in winners:
+            runs[f"final/{method}"] = (method, json.loads(winners[method]), finals, False)
+    pending = _pending(task, cfg, out, runs)
     if pending:
         execute(pending)

@@ -1,16 +1,22 @@
 """A tune's tables and figure, from its folder alone (``wae-bench report`` redraws them).
 
-- trials.csv: one row per trial (method, number, status, validation metric, seconds, values);
+- trials.csv: one row per trial (method, number, default or not, status, validation metric,
+  seconds, setting);
+- confirm.csv: the confirmed candidates of each method on every tuning seed, their mean and
+  the winner;
 - final.csv: the last-epoch metric of the default and the tuned setting on each final seed;
-- tune.md: the budget table, default vs tuned with intervals, the verdicts;
-- budget.png/.pdf: each method's expected best validation metric after n = 1..N trials.
+- tune.md: the budget table, the confirmation, settings on a range's edge, default vs tuned
+  with intervals, the verdicts;
+- budget.png/.pdf: the best validation metric each study had reached after n trials.
 
-Expected best after n trials (Dodge et al. 2019, EMNLP), computed exactly from the N trials
-rather than by resampling: with the N scores sorted, v_(1) <= ... <= v_(N), the best (lowest)
-of n trials drawn from them with replacement is v_(i) with probability
-((N - i + 1) / N)^n - ((N - i) / N)^n, which gives its mean and standard deviation. A trial
-that diverged or failed counts as the method's worst finished trial: it is part of the
-budget and can never look better than a trial that ran.
+Best after n trials is what the study actually reached: the lowest score among its first n
+trials in the order they ran. Dodge et al.'s (2019, EMNLP) expected best of n trials assumes
+independent random draws, so it is shown only for ``--sampler random`` studies, over their
+random trials (the default trial is not a draw). Computed exactly rather than by resampling:
+with the N scores sorted, v_(1) <= ... <= v_(N), the best (lowest) of n trials drawn from them
+with replacement is v_(i) with probability ((N - i + 1) / N)^n - ((N - i) / N)^n. A trial that
+diverged or failed counts as the method's worst finished trial: it is part of the budget and
+can never look better than a trial that ran.
 """
 
 import json
@@ -19,9 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import folders, intervals, results, tasks
+from regularizers import search
+
+from . import folders, intervals, results, summary, tasks
+from .errors import UsageError
 
 ONE_MINUS = ":1-x"  # suffix of a log1m parameter's name in the study (it holds 1 - x)
+DEFAULT_MARK = "default"  # user attribute of the trial that runs the method's default setting
 BUDGET_MARKS = (1, 5, 10)  # trial counts the table reports besides N
 FINAL_ARMS = {"default": "default", "final": "tuned"}  # run folder -> table label
 
@@ -31,6 +41,11 @@ def trial_id(method: str, number: int) -> str:
     return f"{method}/{number:04d}"
 
 
+def confirm_id(method: str, number: int) -> str:
+    """runs/<confirm_id>: confirm/moca/0007, trial 7 on the confirmation seeds."""
+    return f"confirm/{trial_id(method, number)}"
+
+
 def trial_score(task, run_dir: Path, outcome: dict) -> float | None:
     """The task's metric at the last epoch of a finished trial; None when it did not finish."""
     path = run_dir / task.result_file
@@ -38,6 +53,16 @@ def trial_score(task, run_dir: Path, outcome: dict) -> float | None:
         return None
     value = float(results.read_csv(path).sort_values("epoch").iloc[-1][task.metric])
     return value if math.isfinite(value) else None
+
+
+def last_epoch_by_seed(task, run_dir: Path) -> dict[int, float]:
+    """{seed: the task's metric at the last epoch} of a finished run folder ({} otherwise)."""
+    path = run_dir / task.result_file
+    if folders.read_status(run_dir).get("status") != "finished" or not path.is_file():
+        return {}
+    frame = results.read_csv(path)
+    last = frame[frame["epoch"] == frame["epoch"].max()]
+    return {int(r["seed"]): float(r[task.metric]) for _, r in last.iterrows()}
 
 
 def optuna_name(key: str, dim) -> str:
@@ -70,17 +95,39 @@ def expected_best(scores, n: int) -> tuple[float, float]:
     return mean, float(math.sqrt(max(p @ v**2 - mean**2, 0.0)))
 
 
-def collect_trials(out: Path) -> "pd.DataFrame":  # noqa: F821
-    """trials.csv's rows from the study file and each trial's status.json."""
+def best_so_far(scores) -> np.ndarray:
+    """The lowest score among the first n, n = 1..N (NaN until a score is finite).
+
+    >>> best_so_far([3.0, float("nan"), 1.0, 2.0]).tolist()
+    [3.0, 3.0, 1.0, 1.0]
+    """
+    scores = np.asarray(scores, dtype=float)
+    return np.fmin.accumulate(np.where(np.isfinite(scores), scores, np.nan))
+
+
+def _open_studies(out: Path, methods: list[str]) -> dict:
+    """{method: its Optuna study} from the tune's study file (checked first: ``folders``)."""
     import optuna
-    import pandas as pd
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = f"sqlite:///{(out / 'study.db').resolve()}"
+    url = folders.study_url(out)
+    if not (out / folders.STUDY).is_file():
+        raise UsageError(f"{out} has no {folders.STUDY}: it is not a tune's folder (or the tune "
+                         "never started); pass the folder a `wae-bench tune` wrote")  # fmt: skip
+    try:
+        return {m: optuna.load_study(study_name=m, storage=url) for m in methods}
+    except KeyError as err:
+        raise UsageError(f"{out / folders.STUDY} holds no study {err}; restore the file from a "
+                         "copy, or start the tune again with a new --out") from None
+
+
+def collect_trials(out: Path) -> "pd.DataFrame":  # noqa: F821
+    """trials.csv's rows from the study file and each trial's status.json."""
+    import pandas as pd
+
     saved = folders.read_config(out)
     rows = []
-    for method in saved["config"]["methods"]:
-        study = optuna.load_study(study_name=method, storage=storage)
+    for method, study in _open_studies(out, saved["config"]["methods"]).items():
         for trial in study.get_trials(deepcopy=False):
             run_dir = out / folders.POINTS / trial_id(method, trial.number)
             status = folders.read_status(run_dir)
@@ -88,12 +135,58 @@ def collect_trials(out: Path) -> "pd.DataFrame":  # noqa: F821
                 continue  # cut off while it was asked: it never ran and is not in the budget
             rows.append({
                 "method": method, "trial": trial.number,
+                "default": bool(trial.user_attrs.get(DEFAULT_MARK, False)),
                 "status": status.get("status", trial.state.name.lower()),
                 "value": trial.value if trial.value is not None else math.nan,
                 "seconds": status.get("seconds", math.nan),
                 "setting": json.dumps(trial_values(trial.params), sort_keys=True),
             })  # fmt: skip
-    return pd.DataFrame(rows)
+    columns = ["method", "trial", "default", "status", "value", "seconds", "setting"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def candidates(rows, top: int):
+    """A method's trials to confirm: its ``top`` best finished trials and its default."""
+    done = rows[(rows["status"] == "finished") & np.isfinite(rows["value"])]
+    best = done.sort_values(["value", "trial"]).head(top)
+    return done[done["trial"].isin(best["trial"]) | done["default"]]
+
+
+def collect_confirmations(out: Path, task, trials) -> "pd.DataFrame":  # noqa: F821
+    """confirm.csv: per method and candidate, its score on every tuning seed, their mean
+    (NaN unless every seed finished) and whether it won (lowest mean; without any confirmed
+    candidate, the best trial on the tuning seed)."""
+    import pandas as pd
+
+    tune = folders.read_config(out)["tune"]
+    seeds = [tune["tuning_seed"], *tune.get("confirm_seeds", [])]
+    top = tune.get("confirm_top", 1)
+    rows = []
+    for method, part in trials.groupby("method", sort=False):
+        found = []
+        for _, trial in candidates(part, top).iterrows():
+            again = last_epoch_by_seed(task, out / folders.POINTS /
+                                       confirm_id(method, int(trial["trial"])))  # fmt: skip
+            values = {seeds[0]: trial["value"]} | {s: again.get(s, math.nan) for s in seeds[1:]}
+            found.append({"method": method, "trial": int(trial["trial"]),
+                          "default": bool(trial["default"]), "setting": trial["setting"],
+                          **{f"seed_{s}": v for s, v in values.items()},
+                          "mean": float(np.mean(list(values.values())))})  # fmt: skip
+        if not found:
+            continue
+        means = np.array([f["mean"] for f in found])
+        pick = int(np.nanargmin(means)) if np.isfinite(means).any() else 0  # sorted: best first
+        for i, row in enumerate(found):
+            rows.append(row | {"winner": i == pick})
+    columns = ["method", "trial", "default", "setting", *(f"seed_{s}" for s in seeds), "mean",
+               "winner"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def winners(out: Path, task) -> dict[str, str]:
+    """Per method, the setting (JSON; "{}" = the default) the tuned arm trains."""
+    confirmed = collect_confirmations(out, task, collect_trials(out))
+    return dict(confirmed.loc[confirmed["winner"], ["method", "setting"]].itertuples(index=False))
 
 
 def collect_finals(out: Path, task) -> "pd.DataFrame":  # noqa: F821
@@ -115,17 +208,11 @@ def collect_finals(out: Path, task) -> "pd.DataFrame":  # noqa: F821
     return pd.DataFrame(rows, columns=["method", "arm", "seed", task.metric])
 
 
-def best_settings(trials) -> dict[str, str]:
-    """Per method, the setting (JSON) of its best finished trial: what the tuned arm trains."""
-    done = trials[(trials["status"] == "finished") & np.isfinite(trials["value"])]
-    return {m: rows.loc[rows["value"].idxmin(), "setting"]
-            for m, rows in done.groupby("method", sort=False)}  # fmt: skip
-
-
 def scored(trials) -> dict[str, np.ndarray]:
-    """Per method, every counted trial's score, a failed one as the worst finished one."""
+    """Per method, every counted trial's score in trial order, a failed one as the worst
+    finished one."""
     table = {}
-    for method, rows in trials.groupby("method", sort=False):
+    for method, rows in trials.sort_values("trial").groupby("method", sort=False):
         counted = rows[rows["status"].isin(("finished", "diverged", "failed"))]
         values = counted["value"].to_numpy(dtype=float)
         finite = values[np.isfinite(values)]
@@ -134,106 +221,208 @@ def scored(trials) -> dict[str, np.ndarray]:
     return table
 
 
+def _random_draws(trials, scores: dict) -> dict[str, np.ndarray]:
+    """Per method, the scores of its random trials (the default trial left out)."""
+    out = {}
+    for method, rows in trials.sort_values("trial").groupby("method", sort=False):
+        counted = rows[rows["status"].isin(("finished", "diverged", "failed"))]
+        out[method] = scores[method][~counted["default"].to_numpy(dtype=bool)]
+    return out
+
+
+def _spaces(saved: dict) -> dict[str, dict]:
+    """The tune's resolved search spaces as dimensions ({} for a folder that recorded none)."""
+    spaces = {}
+    for method, space in saved["tune"].get("spaces", {}).items():
+        if all(isinstance(spec, dict) for spec in space.values()):
+            spaces[method] = {k: search.parse(k, spec) for k, spec in space.items()}
+    return spaces
+
+
+def edges(saved: dict, confirmed) -> list[str]:
+    """One sentence per winning value in the outer 5% of its range (on the range's scale)."""
+    spaces, lines = _spaces(saved), []
+    for _, row in confirmed[confirmed["winner"]].iterrows():
+        for key, value in json.loads(row["setting"]).items():
+            dim = spaces.get(row["method"], {}).get(key)
+            if dim is not None and dim.on_edge(value):
+                lines.append(f"{row['method']}: {key} = {value:.4g} lies on the edge of its "
+                             f"range {dim.describe()} (outer {search.EDGE:.0%} on its scale): "
+                             "the optimum may lie outside it")  # fmt: skip
+    return lines
+
+
 def report(out: Path) -> None:
-    """(Re)write trials.csv, final.csv, tune.md and budget.png/.pdf of the tune in ``out``."""
+    """(Re)write trials.csv, confirm.csv, final.csv, tune.md and budget.png/.pdf of the tune
+    in ``out``; a damaged study file is a one-line error before anything is written."""
     out = Path(out)
     saved = folders.read_config(out)
     task = tasks.get(saved["task"])
-    trials, finals = collect_trials(out), collect_finals(out, task)
+    trials = collect_trials(out)
+    confirmed = collect_confirmations(out, task, trials)
+    finals = collect_finals(out, task)
     results.write_csv(out / "trials.csv", trials)
+    results.write_csv(out / "confirm.csv", confirmed)
     results.write_csv(out / "final.csv", finals)
     scores = scored(trials)
-    results.write_text(out / "tune.md", markdown(saved, task, trials, finals, scores))
+    random = saved["tune"].get("sampler") == "random"
+    draws = _random_draws(trials, scores) if random else {}
+    results.write_text(out / "tune.md", markdown(saved, task, trials, confirmed, finals, scores,
+                                                 draws))  # fmt: skip
     from . import plots
 
-    plots.budget_curves({m: [expected_best(v, n) for n in range(1, len(v) + 1)]
-                         for m, v in scores.items() if len(v)},
-                        task.label(), out / "budget")  # fmt: skip
+    expected = {m: [expected_best(v, n) for n in range(1, len(v) + 1)]
+                for m, v in draws.items() if len(v)}  # fmt: skip
+    plots.budget_curves({m: best_so_far(v).tolist() for m, v in scores.items() if len(v)},
+                        task.label(), out / "budget", expected or None)  # fmt: skip
 
 
-def markdown(saved: dict, task, trials, finals, scores: dict) -> str:
-    """tune.md: settings, budget table, default vs tuned, verdicts."""
+def markdown(saved: dict, task, trials, confirmed, finals, scores: dict, draws: dict) -> str:
+    """tune.md: settings, budget table, confirmation, range edges, default vs tuned,
+    verdicts."""
     tune, cfg = saved["tune"], saved["config"]
     label = task.label()
     seeds = tune["final_seeds"]
+    sampler = tune.get("sampler", "TPE")
+    how = ("independent random draws" if sampler == "random" else
+           f"Optuna TPE (its first {tune.get('startup_trials', 1) - 1} proposals random)")
+    validation = tune["validation"]
+    confirm = tune.get("confirm_seeds", [])
     lines = [
         f"# Tuning the {task.name} task: {tune['trials']} trials per method",
         "",
-        f"Every method gets the same budget: {tune['trials']} trials (Optuna TPE, the first "
-        f"{tune['startup_trials']} random), each a run of {cfg['epochs']} epochs on the tuning "
-        f"seed {tune['tuning_seed']}, scored by {label} at its last epoch"
-        + (" with " + ", ".join(f"{k} = {v}" for k, v in tune["validation"].items())
-           if tune["validation"] else "")
-        + ". The best setting and the default are then trained on the final seeds "
-        f"{seeds[0]}..{seeds[-1]}, which no trial saw. Lower is better. A failed trial counts "
-        "as the method's worst finished one.",
+        f"Every method gets the same budget: {tune['trials']} trials, the first its default "
+        f"setting, then {how}; each a run of {cfg['epochs']} epochs on the tuning seed "
+        f"{tune['tuning_seed']}, scored by {label} at its last epoch"
+        + (" on a validation split of the training images (" + ", ".join(
+            f"{k} = {v}" for k, v in validation.items()) + "; the model trains on the rest)"
+           if validation else "")
+        + (f". The {tune.get('confirm_top')} best trials and the default then run again on the "
+           f"tuning seeds {', '.join(map(str, confirm))}; the winner has the lowest mean over "
+           "the three tuning seeds" if confirm else "")
+        + ". The winner and the default are then trained on the final seeds "
+        f"{seeds[0]}..{seeds[-1]}, which no trial saw, and evaluated as the task's command does."
+        " Lower is better. A failed trial counts as the method's worst "
+        "finished one.",
         "",
-        _budget_table(trials, scores),
+        _budget_table(trials, scores, draws),
+        "",
+        "## Confirmation on more tuning seeds",
+        "",
+        *_confirm_table(confirmed),
+        "",
+        "Range edges: " + ("; ".join(edges(saved, confirmed)) or
+                           "no winning value lies in the outer 5% of its range."),
         "",
         f"## Default vs tuned on the final seeds ({label}, last epoch)",
         "",
-        intervals.legend(),
-        "",
-        *_final_table(finals, task, seeds, best_settings(trials), label),
+        *_final_table(finals, task, seeds, confirmed, label),
     ]
     return "\n".join(lines) + "\n"
 
 
-def _budget_table(trials, scores: dict) -> str:
+def _budget_table(trials, scores: dict, draws: dict) -> str:
     header = ["method", "trials: finished / diverged / failed", "seconds (all trials)",
-              "best validation"]  # fmt: skip
+              "default (trial 1)"]  # fmt: skip
     n_max = max((len(v) for v in scores.values()), default=0)
     marks = [n for n in BUDGET_MARKS if n < n_max] + [n_max]
-    header += [f"expected best after {n}" for n in marks]
+    header += [f"best after {n}" for n in marks]
+    if draws:
+        header += [f"expected best of {n - 1} random" for n in marks if n > 1]
     lines = [results.markdown_row(header), "|" + "---|" * len(header)]
     for method, rows in trials.groupby("method", sort=False):
         counts = [int((rows["status"] == s).sum()) for s in ("finished", "diverged", "failed")]
         values = scores[method]
+        first = rows.loc[rows["default"], "value"]
         cells = [method, " / ".join(map(str, counts)), f"{rows['seconds'].sum():.0f}",
-                 f"{np.nanmin(values):.4g}" if np.isfinite(values).any() else "-"]  # fmt: skip
-        for n in marks:
-            mean, std = expected_best(values, n) if len(values) else (math.nan, math.nan)
+                 f"{first.iloc[0]:.4g}" if len(first) and math.isfinite(first.iloc[0]) else "-"]
+        reached = best_so_far(values)
+        cells += [f"{reached[n - 1]:.4g}" if n <= len(reached) else "-" for n in marks]
+        for n in (m - 1 for m in marks if m > 1) if draws else ():
+            random = draws.get(method, [])
+            mean, std = expected_best(random, n) if len(random) else (math.nan, math.nan)
             cells.append(f"{mean:.4g} ± {std:.2g}" if math.isfinite(mean) else "-")
         lines.append(results.markdown_row(cells))
     return "\n".join(lines)
 
 
-def _final_table(finals, task, seeds: list[int], best: dict[str, str], label: str) -> list[str]:
+def _confirm_table(confirmed) -> list[str]:
+    if confirmed.empty:
+        return ["No trial has been confirmed yet."]
+    seed_columns = [c for c in confirmed.columns if c.startswith("seed_")]
+    header = ["method", "trial", *(c.replace("_", " ") for c in seed_columns), "mean",
+              "winner", "setting"]  # fmt: skip
+    lines = [results.markdown_row(header), "|" + "---|" * len(header)]
+    for _, row in confirmed.iterrows():
+        cells = [row["method"], str(row["trial"] + 1)]
+        cells += [f"{row[c]:.4g}" if math.isfinite(row[c]) else "-" for c in seed_columns]
+        cells += [f"{row['mean']:.4g}" if math.isfinite(row["mean"]) else "-",
+                  "**winner**" if row["winner"] else "", setting_text(row["setting"])]
+        lines.append(results.markdown_row(cells))
+    return lines
+
+
+def _final_table(finals, task, seeds: list[int], confirmed, label: str) -> list[str]:
     if finals.empty:
         return ["No final run has finished yet."]
     metric = task.metric
     by = {(m, a): rows.set_index("seed")[metric].reindex(seeds).to_numpy(dtype=float)
           for (m, a), rows in finals.groupby(["method", "arm"], sort=False)}  # fmt: skip
     methods = list(dict.fromkeys(finals["method"]))
-    header = ["method", "default", "tuned", "tuned - default", "P(tuned < default)",
+    winning = dict(confirmed.loc[confirmed["winner"], ["method", "setting"]].itertuples(
+        index=False))  # fmt: skip
+    gains = {m: intervals.paired_test(by[(m, "tuned")], by[(m, "default")]) for m in methods
+             if (m, "tuned") in by and (m, "default") in by}  # fmt: skip
+    tuned = {m: by[(m, "tuned")] for m in methods if (m, "tuned") in by}
+    reference = summary.PAPER_METHOD if summary.PAPER_METHOD in tuned else next(iter(tuned), None)
+    versus = {m: intervals.paired_test(values, tuned[reference]) for m, values in tuned.items()
+              if m != reference}  # fmt: skip
+    tests = [("gain", m, row) for m, row in gains.items()] + [
+        ("versus", m, row) for m, row in versus.items()]
+    adjusted = intervals.holm([row["p"] for *_, row in tests])
+    judged = {(kind, m): row | {"p_adj": p}
+              for (kind, m, row), p in zip(tests, adjusted, strict=True)}  # fmt: skip
+    header = ["method", "default", "tuned", "tuned - default", "Holm-adjusted p",
               "tuned setting"]  # fmt: skip
-    lines = [results.markdown_row(header), "|" + "---|" * len(header)]
+    lines = [intervals.legend(len(seeds), int(np.isfinite(adjusted).sum())), "",
+             results.markdown_row(header), "|" + "---|" * len(header)]  # fmt: skip
+    worse = []
     for method in methods:
-        default, tuned = by.get((method, "default")), by.get((method, "tuned"))
         cells = [method]
-        for values in (default, tuned):
+        for arm in ("default", "tuned"):
+            values = by.get((method, arm))
             cells.append("-" if values is None else
-                         intervals.format_interval(*intervals.mean_interval(values, seed=0)))
-        if default is not None and tuned is not None:
-            cells.append(intervals.format_interval(*intervals.paired_difference(tuned, default,
-                                                                                 seed=0)))
-            cells.append(f"{intervals.probability_of_improvement(tuned, default):.2f}")
+                         intervals.format_interval(*intervals.mean_interval(values)))
+        row = judged.get(("gain", method))
+        if row is not None:
+            p = intervals.format_p(row["p_adj"]).removeprefix("p = ").removeprefix("p ")
+            cells += [intervals.format_interval(row["diff"], row["diff_low"], row["diff_high"]), p]
+            if row["diff"] > 0:
+                higher = int(np.sum(by[(method, "tuned")] > by[(method, "default")]))
+                worse.append(f"- **tuned {method} is worse than its default** on the final "
+                             f"seeds (mean {row['diff']:+.4g}; higher on {higher} of "
+                             f"{row['pairs']} seeds): its confirmed setting did not carry over "
+                             "from the tuning seeds")  # fmt: skip
         else:
             cells += ["-", "-"]
-        cells.append(_setting_text(best[method]) if method in best else "no trial finished")
+        cells.append(setting_text(winning[method]) if method in winning else "no trial finished")
         lines.append(results.markdown_row(cells))
-    tuned = {m: by[(m, "tuned")] for m in methods if (m, "tuned") in by}
-    lines += ["", "Verdicts (tuned methods against the best tuned one, paired by final seed):", ""]
-    if len(tuned) > 1:
-        _, verdicts = intervals.compare_to_best(tuned, seed=0, metric_label=label,
-                                               where="at the last epoch")
-        lines += [f"- {v}" for v in verdicts]
-    else:
-        lines.append("- fewer than two tuned methods: nothing to compare")
+    lines += ["", *(worse or ["Every tuned setting is at least as good as its default on "
+                              "average over the final seeds."])]  # fmt: skip
+    lines += ["", f"Verdicts (tuned against default, and every tuned method against tuned "
+              f"{reference}, paired by final seed, one family):", ""]
+    verdicts = [intervals.verdict(f"tuned {m}", f"default {m}", judged[("gain", m)],
+                                  head=f"{label} at the last epoch") for m in gains]
+    verdicts += [intervals.verdict(m, reference, judged[("versus", m)],
+                                   head=f"{label} at the last epoch, tuned") for m in versus]
+    lines += [f"- {v}" for v in verdicts] or ["- nothing to compare"]
     return lines
 
 
-def _setting_text(text: str) -> str:
+def setting_text(text: str) -> str:
+    """'K=1024, m=0.99' from a setting's JSON; 'default' for the default setting."""
     setting = json.loads(text)
+    if not setting:
+        return "default"
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in setting.items())  # fmt: skip

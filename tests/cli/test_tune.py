@@ -58,16 +58,18 @@ def test_tune_writes_every_output_with_equal_budgets_and_disjoint_seeds(straight
     assert sorted(finals["seed"].unique()) == [0, 1]
     assert finals.groupby(["method", "arm"]).size().to_dict() == {
         ("mmd", "default"): 2, ("mmd", "tuned"): 2, ("swd", "default"): 2, ("swd", "tuned"): 2}
-    best = trials.loc[trials[trials["method"] == "swd"]["value"].idxmin(), "setting"]
+    confirmed = pd.read_csv(tmp_path / "confirm.csv")
+    winner = confirmed[(confirmed["method"] == "swd") & confirmed["winner"]].iloc[0]
     final_cfg = json.loads((tmp_path / "runs/final/swd/config.json").read_text())
     assert final_cfg["config"]["params"]["swd"] == {
-        k.split(".", 1)[1]: v for k, v in json.loads(best).items()}
+        k.split(".", 1)[1]: v for k, v in json.loads(winner["setting"]).items()}
     record = json.loads((tmp_path / "config.json").read_text())
     assert record["tune"]["final_seeds"] == [0, 1]
     assert record["tune"]["tuning_seed"] == tune.TUNING_SEED
     text = (tmp_path / "tune.md").read_text()
-    assert "| swd |" in text and "[" in text and "P(tuned < default)" in text
+    assert "| swd |" in text and "[" in text and "Holm-adjusted p" in text
     assert "at the last epoch:" in text  # the verdict line
+    assert "expected best" not in text.lower()  # TPE trials are no random draws
 
 
 def test_more_trials_with_resume_adds_exactly_the_missing_ones(tmp_path, straight):
@@ -223,7 +225,8 @@ def test_expected_best_matches_every_draw_enumerated(n_scores, n):
 
 
 def test_a_failed_trial_counts_as_the_worst_finished_one():
-    trials = pd.DataFrame({"method": ["a"] * 3, "status": ["finished", "diverged", "finished"],
+    trials = pd.DataFrame({"method": ["a"] * 3, "trial": [0, 1, 2],
+                           "status": ["finished", "diverged", "finished"],
                            "value": [1.0, np.nan, 3.0]})  # fmt: skip
     assert tune_report.scored(trials)["a"].tolist() == [1.0, 3.0, 3.0]
 

@@ -42,50 +42,60 @@ def test_summary_reports_swd_at_epochs_and_time_to_noise_floor():
 def test_summary_markdown_marks_seeds_that_never_reached_the_floor():
     curves = curves_frame()
     text = tables(curves, EPOCHS)[1]
-    # two seeds: a resample is both draws of one seed with probability 1/4 > 2.5% on each
-    # side, so the 95% percentile interval of the mean is exactly [min, max]
-    assert (
-        "| a | 1.60 [1.20, 2.00] | 1.10 [1.00, 1.20] | reference | 2.0 (1/2 seeds) "
-        "| 1.00 (1/2 seeds) | 0.500 |" in text
-    )
+    # two seeds: the 95% t interval is mean +- t_{1, 0.975} |x_1 - x_2| / 2 = mean +- 12.706 x
+    # 0.4 at epoch 1 (2.0, 1.2) and +- 12.706 x 0.1 at epoch 3 (1.0, 1.2); two significant
+    # digits of the width
+    assert ("| a | 2 [-3, 7] | 1.1 [-0.2, 2.4] | reference | 2.0 (1/2 seeds) | 1.00 (1/2 seeds) "
+            "| 0.500 |" in text), text
     assert "Noise floor (two independent prior sets): 1.0000 ± 0.0000" in text
 
 
-def two_methods_frame(shift: float, noise: float = 0.0):
-    """Method b = method a + shift on every seed (plus seed noise shared by both)."""
+def two_methods_frame(shift: float, noise: float = 0.0, first: str = "a"):
+    """Method b = method a + shift on every seed (plus seed noise shared by both); ``first``
+    is listed first (the declared reference without moca or --baseline)."""
     rows = []
     for seed in range(4):
         base = 1.0 + noise * seed
-        for method, value in (("a", base), ("b", base + shift)):
+        values = {"a": base, "b": base + shift}
+        for method in (first, *(m for m in "ab" if m != first)):
             for epoch in (0, 1):
-                rows.append(dict(method=method, seed=seed, epoch=epoch, swd=value, seconds=epoch,
-                                 loss=1.0, noise_floor=0.1))  # fmt: skip
+                rows.append(dict(method=method, seed=seed, epoch=epoch, swd=values[method],
+                                 seconds=epoch, loss=1.0, noise_floor=0.1))  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def test_summary_ends_with_a_paired_verdict_that_sees_through_seed_noise():
-    # the seeds differ by 0.5 each, the methods by 0.01 on every seed: paired, b is clearly
-    # higher (an unpaired comparison of these spreads could not tell)
-    curves = two_methods_frame(0.01, noise=0.5)
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_summary_ends_with_a_paired_verdict_that_sees_through_seed_noise(first):
+    # the seeds differ by 0.5 each, the methods by 0.01 (+-0.001) on every seed: paired, b is
+    # clearly higher (an unpaired comparison of these spreads could not tell), whichever of the
+    # two is the reference
+    curves = two_methods_frame(0.01, noise=0.5, first=first)
+    jitter = curves["method"].eq("b") * curves["seed"].map({0: 0.001, 1: -0.001, 2: 0, 3: 0})
+    curves["swd"] += jitter
     text = tables(curves, EPOCHS)[1]
-    # P(a < b) over all 16 seed pairs: a_i < a_j + 0.01 holds for j >= i, 10 pairs -> 0.625
-    pattern = r"SWD at epoch 1: a is lower than b by 0\.010*0 \[0\.010*, 0\.010*\], P = 0\.62"
+    pattern = (r"SWD at epoch 1: a is lower than b by 0\.0100 \[0\.0087, 0\.0113\] \(paired t, "
+               r"4 seeds, Holm-adjusted p = 0\.00\d+\)")
     assert re.search(pattern, text), text
     summary = tables(curves, EPOCHS)[0].set_index("method")
-    assert summary.loc["b", "vs_best_diff"] == pytest.approx(0.01)
-    assert summary.loc["b", "best_method"] == "a"
+    other = "b" if first == "a" else "a"
+    assert summary.loc[other, "vs_ref_diff"] == pytest.approx(0.01 if other == "b" else -0.01)
+    assert summary.loc[other, "reference_method"] == first
+    assert "'- a'" in text or "'- b'" in text
 
 
-def test_summary_says_no_clear_difference_when_the_interval_holds_zero():
+def test_summary_says_no_difference_detected_when_the_test_cannot_tell():
     curves = two_methods_frame(0.0, noise=0.5)
     curves.loc[(curves["method"] == "b") & (curves["seed"] == 0), "swd"] += 0.2
     curves.loc[(curves["method"] == "b") & (curves["seed"] == 1), "swd"] -= 0.2
     text = tables(curves, EPOCHS)[1]
-    assert "SWD at epoch 1: no clear difference between a and b" in text
+    assert "SWD at epoch 1: no difference detected at family-wise 5% between b and a" in text
 
 
-def test_baseline_replaces_the_best_method_as_reference():
-    curves = two_methods_frame(0.01)
-    summary = tables(curves, EPOCHS, baseline="b")[0].set_index("method")
-    assert summary.loc["a", "best_method"] == "b"
-    assert summary.loc["a", "vs_best_diff"] == pytest.approx(-0.01)
+def test_moca_is_the_reference_when_present_and_baseline_replaces_it():
+    curves = two_methods_frame(0.01).replace({"method": {"b": "moca"}})
+    summary = tables(curves, EPOCHS)[0].set_index("method")
+    assert summary.loc["a", "reference_method"] == "moca"
+    assert summary.loc["a", "vs_ref_diff"] == pytest.approx(-0.01)
+    summary = tables(curves, EPOCHS, baseline="a")[0].set_index("method")
+    assert summary.loc["moca", "reference_method"] == "a"
+    assert summary.loc["moca", "vs_ref_diff"] == pytest.approx(0.01)

@@ -1,15 +1,16 @@
 """The image task's report: summary.csv, summary.md and the figures, from its CSVs alone.
 
 Per (method, lam): the image SWD at the task's summary epochs and the last one (mean and 95%
-interval over seeds, ``summary``), the paired difference to the best group (or
-``--baseline``), the best test reconstruction, the last latent SWD, FID/KID when computed.
+interval over seeds, ``summary``), the paired test against its reference group (the
+reference method at the same lam; ``summary``), the best test reconstruction, the last
+latent SWD, FID/KID when computed.
 """
 
 from pathlib import Path
 
 import pandas as pd
 
-from ... import folders, intervals, releases, results
+from ... import folders, releases, results
 from ... import summary as summaries
 from ...fid import INCEPTION_FILE
 from . import spectra
@@ -37,7 +38,7 @@ def report(task, run_dir: Path) -> None:
 
 def summarize(metrics: pd.DataFrame, compared: dict) -> pd.DataFrame:
     """Per (method, lam): image SWD at the reported epochs (mean, std, 95% interval over
-    seeds), the paired difference to the best group at the last one (``summary.table``), best
+    seeds), the paired test against its reference group at the last one (``summary.table``), best
     recon, last latent SWD and FID/KID.
 
     ``compared``: ``summary.compare_epochs`` of ``metrics`` at the reported epochs."""
@@ -55,8 +56,8 @@ def summarize(metrics: pd.DataFrame, compared: dict) -> pd.DataFrame:
         return row | {"seconds_per_epoch": (final["seconds"] / last).mean()}
 
     names = {e: "image_swd_last" if e == last else f"image_swd_epoch_{e}" for e in compared}
-    return summaries.table(metrics, KEYS, "image_swd", compared, names, best_column="best_group",
-                           extra=own)  # fmt: skip
+    return summaries.table(metrics, KEYS, "image_swd", compared, names,
+                           reference_column="reference_group", extra=own)  # fmt: skip
 
 
 def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dict,
@@ -66,14 +67,15 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dic
     last = max(compared)
     with_fid = "fid_last_mean" in summary
     header = ["method", "lam", *(f"image SWD @ epoch {e}" for e in compared),
-              f"- best @ epoch {last}", "best test recon (SSE / image)", f"latent SWD @ {last}",
+              f"- reference @ epoch {last}", "best test recon (SSE / image)",
+              f"latent SWD @ {last}",
               *([f"FID @ {last}", f"KID @ {last}"] if with_fid else []), "s / epoch"]  # fmt: skip
     lines = [results.markdown_row(header), "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         group = summaries.group_label(KEYS, (r["method"], r["lam"]))
         stats = {e: summaries.row_of(compared[e][0], group) for e in compared}
         cells = [r["method"], f"{r['lam']:g}", *(summaries.cell(stats[e]) for e in compared),
-                 summaries.difference_cell(stats[last]),
+                 summaries.difference_cell(stats[last], named=True),
                  results.mean_std(r["best_recon_mean"], r["best_recon_std"], 2),
                  f"{r['latent_swd_last_mean']:.4f}"]  # fmt: skip
         if with_fid:
@@ -84,8 +86,9 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dic
     intro = (
         "Image SWD (x1000, Laplacian-pyramid 7x7 patches) between the test images and as many "
         f"decoded prior samples; mean [95% interval] over {int(summary['seeds'].max())} "
-        "seed(s); '- best': the paired difference to the (method, lam) lowest at the last "
-        "epoch, P = P(it < best). Lower is better. Floor (as many training images vs the test "
+        "seed(s); '- reference': the paired difference to the group named, with its "
+        "Holm-adjusted p (the declared reference method at the same lam; its own other lams "
+        "against its first). Lower is better. Floor (as many training images vs the test "
         f"images): {floor:.0f}. Recon (sum of squared errors per test image) and FID/KID: "
         "mean ± std."
     )
@@ -94,7 +97,8 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dic
     if data_note:
         intro += f" {data_note}"
     verdicts = [v for e in compared for v in compared[e][1]]
-    ending = ["", intervals.legend(), "", "Verdicts:", "", *summaries.verdict_lines(verdicts)]
+    ending = ["", summaries.legend(compared), "", "Verdicts:", "",
+              *summaries.verdict_lines(verdicts)]  # fmt: skip
     return intro + "\n\n" + "\n".join([*lines, *ending]) + "\n"
 
 

@@ -338,7 +338,8 @@ class ImageTask(Task):
         return cfg.lr * 0.5 ** ((epoch - 1) // every) if every else cfg.lr
 
     def describe(self, ctx: ImageContext, models) -> dict:
-        """Parameter counts and the data set (name, sizes, release) for config.json."""
+        """Parameter counts and the data set (name, the sizes of the training images and of the
+        split evaluated: test, or validation when tuning; release) for config.json."""
         cfg, data = ctx.cfg, ctx.data
         enc, dec = models["encoder"], models["decoder"]
         if not cfg.quiet:
@@ -350,7 +351,7 @@ class ImageTask(Task):
             )
         return {
             "parameters": {"encoder": parameter_count(enc), "decoder": parameter_count(dec)},
-            "data": {"name": data.name, "train": len(data.train), "test": len(data.test),
+            "data": {"name": data.name, "train": len(data.train), cfg.split: len(data.test),
                      "channels": data.channels, "size": data.size,
                      **({"release": data.release} if data.release else {})},
         }  # fmt: skip

@@ -1,15 +1,16 @@
 """The latent task's report: summary.csv, summary.md and curves.png/.pdf from curves.csv.
 
 Per method: the latent SWD at the task's summary epochs and the last one (mean and 95% interval
-over seeds, ``summary``), the paired difference to the best method (or ``--baseline``), and
-the time to the noise floor: the first evaluation with SWD <= (1 + FLOOR_TOLERANCE) x floor.
+over seeds, ``summary``), the paired test against the reference method (``--baseline``, else
+the paper's), and the time to the noise floor: the first evaluation with SWD <= (1 +
+FLOOR_TOLERANCE) x floor.
 """
 
 from pathlib import Path
 
 import pandas as pd
 
-from ... import folders, intervals, results
+from ... import folders, results
 from ... import summary as summaries
 from ...plots import legend_below, method_color, plt, save  # plots sets the Agg backend
 
@@ -38,7 +39,8 @@ def tables(curves: pd.DataFrame, summary_epochs: tuple[int, ...],
 
 def summarize(curves: pd.DataFrame, compared: dict) -> pd.DataFrame:
     """Per method: SWD at the reported epochs (mean, std, 95% interval over seeds), the paired
-    difference to the best at the last one (``summary.table``), and the time to the noise floor.
+    test against the reference at the last one (``summary.table``), and the time to the noise
+    floor.
 
     ``compared``: ``summary.compare_epochs`` of ``curves`` at the reported epochs."""
     last = max(compared)
@@ -53,8 +55,8 @@ def summarize(curves: pd.DataFrame, compared: dict) -> pd.DataFrame:
         return row | {"seconds_per_epoch": (trained["seconds"] / last).mean()}
 
     names = {e: f"swd_epoch_{e}" for e in compared}
-    return summaries.table(curves, ["method"], "swd", compared, names, best_column="best_method",
-                           extra=to_floor)  # fmt: skip
+    return summaries.table(curves, ["method"], "swd", compared, names,
+                           reference_column="reference_method", extra=to_floor)  # fmt: skip
 
 
 def first_within_floor(run: pd.DataFrame):
@@ -73,8 +75,9 @@ def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame, compared: dict
     epochs = list(compared)
     seeds = int(summary["seeds"].max())
     last = epochs[-1]
+    reference = summaries.reference_group(compared[last][0])
     header = ["method"] + [f"SWD @ epoch {e}" for e in epochs]
-    header += [f"- best @ epoch {last}", "epochs to floor", "seconds to floor", "s / epoch"]
+    header += [f"- {reference} @ epoch {last}", "epochs to floor", "seconds to floor", "s / epoch"]
     lines = [results.markdown_row(header), "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         cells = [r["method"]] + [summaries.cell(summaries.row_of(compared[e][0], r["method"]))
@@ -96,15 +99,16 @@ def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame, compared: dict
     floor = curves.groupby("seed")["noise_floor"].first()
     verdicts = [v for e in epochs for v in compared[e][1]]
     intro = (
-        f"Latent SWD (SW_2) to the prior, mean [95% interval] over {seeds} seed(s); '- best': "
-        f"the paired difference to {baseline or 'the method lowest at the last epoch'}, "
-        "P = P(method < it). "
-        "Noise floor (two "
+        f"Latent SWD (SW_2) to the prior, mean [95% interval] over {seeds} seed(s); "
+        f"'- {reference}': the paired difference to {reference}, the declared reference "
+        f"({'--baseline' if baseline else 'the paper method, else the first listed'}), with "
+        "its Holm-adjusted p. Noise floor (two "
         f"independent prior sets): {results.mean_std(floor.mean(), floor.std(), 4)}. "
         f"'to floor' = first epoch with SWD <= {1 + FLOOR_TOLERANCE:.1f} x noise floor; "
         "seconds count training only, not evaluation."
     )
-    ending = ["", intervals.legend(), "", "Verdicts:", "", *summaries.verdict_lines(verdicts)]
+    ending = ["", summaries.legend(compared), "", "Verdicts:", "",
+              *summaries.verdict_lines(verdicts)]  # fmt: skip
     return intro + "\n\n" + "\n".join([*lines, *ending]) + "\n"
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import folders, intervals, results
+from ... import folders, results
 from ... import summary as summaries
 from ...plots import legend_below, method_color, plt, save  # plots sets the Agg backend
 from .report import first_within_floor
@@ -74,41 +74,41 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 
 def markdown(summary: pd.DataFrame, frame: pd.DataFrame, epochs: int) -> str:
     """One table per batch size: rows are methods, and per dimension the final SWD / floor
-    with its interval; then the verdicts against the best method of each cell."""
+    with its interval; then the verdicts against the reference method of each cell, all
+    cells one family."""
     lines = [
         f"Final latent SWD / noise floor after {epochs} epochs (1.00 = indistinguishable from "
         "the prior), mean [95% interval] over seeds; in brackets the epochs to 1.1 x floor "
         "(mean ± std over the seeds that reached it). Lower is better.",
         "",
     ]
-    verdicts = []
+    cells = {(batch, d): (frame[(frame["batch_size"] == batch) & (frame["latent_dim"] == d)],
+                          f"at B = {batch}, d = {d}")
+             for batch, d in summary[["batch_size", "latent_dim"]].itertuples(index=False)}
+    judged = summaries.compare_family(cells, ["method"], "final_over_floor",
+                                      label="SWD / floor")  # fmt: skip
     for batch, part in summary.groupby("batch_size", sort=False):
         dims = list(dict.fromkeys(part["latent_dim"]))
         lines += [f"**batch size {batch}**", "",
                   results.markdown_row(["method", *(f"d = {d}" for d in dims)]),
                   "|" + "---|" * (len(dims) + 1)]  # fmt: skip
-        compared = {}
-        for d in dims:
-            at = frame[(frame["batch_size"] == batch) & (frame["latent_dim"] == d)]
-            rows_d, verdicts_d = summaries.compared(
-                at, ["method"], "final_over_floor", label="SWD / floor",
-                where=f"at B = {batch}, d = {d}")  # fmt: skip
-            compared[d] = rows_d
-            verdicts += verdicts_d
         for method, rows in part.groupby("method", sort=False):
-            cells = [method]
+            row_cells = [method]
             for d in dims:
                 r = rows[rows["latent_dim"] == d].iloc[0]
-                cell = summaries.cell(summaries.row_of(compared[d], method))
+                cell = summaries.cell(summaries.row_of(judged[(batch, d)][0], method))
                 if r["reached"]:
                     cell += (f" ({results.mean_std(r['epochs_mean'], r['epochs_std'], 0)} ep, "
                              f"{int(r['reached'])}/{int(r['seeds'])})")  # fmt: skip
-                cells.append(cell)
-            lines.append(results.markdown_row(cells))
+                row_cells.append(cell)
+            lines.append(results.markdown_row(row_cells))
         floor = part.groupby("latent_dim")["noise_floor"].first()
         floors = ", ".join(f"d = {d}: {floor[d]:.4f}" for d in dims)
         lines += ["", f"Noise floors: {floors}.", ""]
-    lines += [intervals.legend(), "", "Verdicts (each cell's methods against its best one):", "",
+    verdicts = [v for _, found in judged.values() for v in found]
+    reference = summaries.reference_group(next(iter(judged.values()))[0])
+    lines += [summaries.legend(judged), "",
+              f"Verdicts (each cell's methods against {reference}):", "",
               *summaries.verdict_lines(verdicts)]  # fmt: skip
     return "\n".join(lines) + "\n"
 
