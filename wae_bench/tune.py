@@ -63,7 +63,8 @@ RESUMABLE = ("trials", "jobs", "executor", "address")  # may change with --resum
 def search_spaces(task: Task, cfg, space_file: str | None = None) -> dict[str, dict]:
     """{method: {"METHOD.PARAM" or knob: Range | Choice}}: each method's declared space and
     the task's knobs, narrowed or replaced by the space file, every range resolved against the
-    task's prior (``Range.per``); ``--set`` fixes a parameter."""
+    task's prior (``Range.per``); ``--set`` fixes a parameter. A method with nothing to tune
+    (no hyper-parameter, or all fixed) has an empty space: its study is its default alone."""
     overrides = _load_space_file(space_file, cfg.methods) if space_file else {}
     prior = task.prior(cfg)
     spaces = {}
@@ -84,11 +85,6 @@ def search_spaces(task: Task, cfg, space_file: str | None = None) -> dict[str, d
             _check_kind(method, name, space[key], space_file)
         for fixed in cfg.params.get(method, {}):
             space.pop(f"{method}.{fixed}", None)
-        if not space:
-            raise UsageError(
-                f"{method} has nothing to tune: it declares no search space (or --set fixes "
-                "all of it); give its parameters in a --space file"
-            )
         spaces[method] = {key: dim.resolve(prior) for key, dim in space.items()}
     return spaces
 
@@ -216,6 +212,7 @@ def run(task: Task, cfg, *, trials: int, final_seeds: int, space_file: str | Non
         }  # fmt: skip
         total = len(cfg.methods) * (trials + CONFIRM_TOP + 1 + 2)
         done = sum(min(trials, _counted(s, spaces[m])) for m, s in studies.items())
+        total -= sum(trials - 1 for space in spaces.values() if not space)
         with tqdm(total=total, initial=done, desc="tune", unit="run", disable=cfg.quiet,
                   dynamic_ncols=True) as progress:  # fmt: skip
             execute = _executor(out, executor, jobs, address, progress)
@@ -336,7 +333,8 @@ def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path,
     while True:
         for method, study in studies.items():
             asked = sum(1 for m, _ in batch if m == method)
-            for _ in range(min(jobs, trials - _counted(study, spaces[method]) - asked)):
+            budget = trials if spaces[method] else 1  # nothing to tune: the default alone
+            for _ in range(min(jobs, budget - _counted(study, spaces[method]) - asked)):
                 batch.append((method, _ask(study, method, spaces[method], sampler)))
         if not batch:
             return

@@ -307,6 +307,7 @@ def markdown(saved: dict, task, trials, confirmed, finals, scores: dict, draws: 
         "",
         _budget_table(trials, scores, draws),
         "",
+        *_untunable(saved),
         "## Confirmation on more tuning seeds",
         "",
         *_confirm_table(confirmed),
@@ -344,6 +345,15 @@ def _budget_table(trials, scores: dict, draws: dict) -> str:
             cells.append(f"{mean:.4g} ± {std:.2g}" if math.isfinite(mean) else "-")
         lines.append(results.markdown_row(cells))
     return "\n".join(lines)
+
+
+def _untunable(saved: dict) -> list[str]:
+    """A line on the methods whose study is their default alone (nothing to tune)."""
+    empty = [m for m, space in saved["tune"].get("spaces", {}).items() if not space]
+    if not empty:
+        return []
+    return [f"Nothing to tune for {', '.join(empty)} (no hyper-parameter, or every one fixed "
+            "by --set): the study is the default alone, and the tuned arm is the default.", ""]
 
 
 def _confirm_table(confirmed) -> list[str]:
