@@ -60,6 +60,9 @@ class Sinkhorn(Regularizer):
         self.scaling = _checks.open_unit_interval("sinkhorn.scaling", scaling)
         self.p = _checks.one_of("sinkhorn.p", p, (1, 2))
         self.backend = _checks.one_of("sinkhorn.backend", backend, BACKENDS)
+        if self.backend in ("online", "multiscale") and not keops_available():
+            raise ValueError(f"sinkhorn.backend {self.backend!r} needs pykeops, which does not "
+                             "import here; use 'tensorized' or 'auto', or install pykeops")
         self.diameter = (
             None if diameter is None else _checks.positive_float("sinkhorn.diameter", diameter)
         )

@@ -274,7 +274,7 @@ def report(out: Path) -> None:
     expected = {m: [expected_best(v, n) for n in range(1, len(v) + 1)]
                 for m, v in draws.items() if len(v)}  # fmt: skip
     plots.budget_curves({m: best_so_far(v).tolist() for m, v in scores.items() if len(v)},
-                        task.label(), out / "budget", expected or None)  # fmt: skip
+                        task.label().split(" (")[0], out / "budget", expected or None)  # fmt: skip
 
 
 def markdown(saved: dict, task, trials, confirmed, finals, scores: dict, draws: dict) -> str:

@@ -16,16 +16,9 @@ import pytest
 from wae_bench import tune, tune_report
 from wae_bench.cli import main
 
-TINY = ["--epochs", "2", "--points", "64", "--batch-size", "16", "--data-dim", "6",
-        "--hidden-dim", "16", "--latent-dim", "8", "--eval-directions", "20",
-        "--quiet"]  # fmt: skip
+from tests.helpers.runs import LATENT_TINY, tune_cli
 
-
-def tune_cli(out, *args, methods="swd,mmd", trials=3, final_seeds=2):
-    return main(["tune", "latent", *TINY, "--methods", methods, "--trials", str(trials),
-                 "--final-seeds", str(final_seeds), "--out", str(out),
-                 *map(str, args)])  # fmt: skip
-
+TINY = LATENT_TINY[1:]
 
 def trials_table(out) -> pd.DataFrame:
     """trials.csv without the wall-clock column."""

@@ -13,17 +13,13 @@ from regularizers.search import Range
 from wae_bench import folders, tune, tune_report
 from wae_bench.cli import main
 
-from tests.helpers.runs import IMAGE_TINY
+from tests.helpers.runs import IMAGE_TINY, LATENT_TINY, tune_cli
 
-TINY = ["--epochs", "2", "--points", "64", "--batch-size", "16", "--data-dim", "6",
-        "--hidden-dim", "16", "--latent-dim", "8", "--eval-directions", "20",
-        "--quiet"]  # fmt: skip
+TINY = LATENT_TINY[1:]
 
 
 def tune_latent(out, *args, methods="swd", trials=4, final_seeds=2):
-    return main(["tune", "latent", *TINY, "--methods", methods, "--trials", str(trials),
-                 "--final-seeds", str(final_seeds), "--out", str(out),
-                 *map(str, args)])  # fmt: skip
+    return tune_cli(out, *args, methods=methods, trials=trials, final_seeds=final_seeds)
 
 
 @pytest.fixture(scope="module")

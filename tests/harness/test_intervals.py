@@ -130,18 +130,16 @@ def test_paired_difference_covers_the_true_difference_at_its_level(n):
     assert _within_monte_carlo(covered / REPEATS, LEVEL), covered / REPEATS
 
 
-def test_skewed_values_undercover_at_three_seeds_and_less_at_ten():
-    # the t interval assumes normal seed values; for lognormal ones (sigma 1) it covers less
-    # at 3 seeds and comes closer with more (docs/tuning.md quotes these rates)
+def test_skewed_values_undercover():
+    # the t interval assumes normal seed values; for lognormal ones (sigma 1) it covers about
+    # 84% at 3 to 10 seeds (docs/tuning.md quotes these rates)
     rng = np.random.default_rng(11)
     true_mean = math.exp(0.5)
-    rates = {}
     for n in (3, 10):
         hits = sum(low <= true_mean <= high for _, low, high in
                    (intervals.mean_interval(rng.lognormal(0, 1, n)) for _ in range(REPEATS)))
-        rates[n] = hits / REPEATS
-    print(f"lognormal(0, 1) coverage of the 95% t interval: {rates}")
-    assert rates[3] < LEVEL - 0.02 and rates[3] < rates[10] < LEVEL
+        print(f"lognormal(0, 1), {n} seeds: the 95% t interval covers {hits / REPEATS:.3f}")
+        assert hits / REPEATS < LEVEL - 0.05
 
 
 @pytest.mark.parametrize(("seeds", "methods", "epochs"), [(3, 2, 4), (3, 9, 4), (5, 9, 4)])

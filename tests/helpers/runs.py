@@ -45,6 +45,13 @@ def run_cli(*args):
     return main([*LATENT_TINY, *map(str, args)])
 
 
+def tune_cli(out, *args, methods="swd,mmd", trials=3, final_seeds=2):
+    """A tiny latent tune into ``out``; returns the exit status."""
+    return main(["tune", *LATENT_TINY, "--methods", methods, "--trials", str(trials),
+                 "--final-seeds", str(final_seeds), "--out", str(out),
+                 *map(str, args)])  # fmt: skip
+
+
 class Exploding(regularizers.Regularizer):
     """A method whose penalty is NaN: the run must be reported as diverged."""
 
