@@ -55,3 +55,21 @@ def test_runs_of_different_tasks_are_refused(reference, tmp_path, capsys):
     assert main([*IMAGE, "--methods", "mmd", "--out", str(tmp_path / "img")]) == 0
     assert main(["compare", str(reference), str(tmp_path / "img")]) == 2
     assert "compare runs of one task" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shift", [0.5, -0.5])
+def test_the_verdict_names_the_lower_run_first(reference, tmp_path, capsys, shift):
+    # run 2 is run 1 shifted on every seed (with a little seed noise): its sign is known
+    shifted = tmp_path / "shifted"
+    shifted.mkdir()
+    for name in ("config.json",):
+        (shifted / name).write_bytes((reference / name).read_bytes())
+    curves = pd.read_csv(reference / "curves.csv")
+    curves["swd"] = curves["swd"] + shift + 0.01 * curves["seed"]
+    curves.to_csv(shifted / "curves.csv", index=False)
+    assert main(["compare", str(reference), str(shifted)]) == 0
+    out = capsys.readouterr().out
+    lower, higher = ("run 1", "run 2") if shift > 0 else ("run 2", "run 1")
+    by = abs(shift + 0.01)  # the mean shift over seeds 0, 1, 2
+    assert f"moca swd at epoch 2: {lower} is lower than {higher} by {by:.3f} [" in out, out
+    assert "Holm-adjusted" in out
