@@ -160,7 +160,7 @@ def parse(name: str, spec) -> Dimension:
     ``{choices = [...]}``; problems raise ValueError naming ``name``.
 
     >>> parse("moca.tau", {"low": 0.05, "high": 0.5, "scale": "log"})
-    Range(low=0.05, high=0.5, scale='log', integer=False)
+    Range(low=0.05, high=0.5, scale='log', integer=False, per='')
     """
     if not isinstance(spec, dict):
         raise ValueError(f"{name}: give {{low, high, scale}} or {{choices = [...]}}, got {spec!r}")

@@ -62,7 +62,8 @@ def _add_shared_flags(p: argparse.ArgumentParser, defaults: config_io.RunConfig)
     p.add_argument("--no-graphs", action="store_false", dest="graphs",
                    help="on CUDA, run steps eagerly, not replayed as CUDA graphs")  # fmt: skip
     p.add_argument("--baseline", metavar="METHOD",
-                   help="summaries compare every method with this one (default: the best)")
+                   help="summaries compare every method with this one (default: the paper's "
+                   "moca when it runs, else the first method listed)")  # fmt: skip
     p.add_argument("--tensorboard", metavar="DIR",
                    help="also log scalars and image grids to TensorBoard in DIR")  # fmt: skip
 

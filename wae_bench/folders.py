@@ -73,22 +73,31 @@ def check_resumable(out: Path, settings: dict, *, free: tuple[str, ...]) -> None
 
 
 def study_url(folder: Path) -> str:
-    """The SQLite URL of the tune's study file in ``folder``, after checking (read-only, with
-    sqlite3) that an existing file is an Optuna study: a damaged file is a one-line error, and
-    nothing opens it for writing."""
+    """The SQLite URL of the tune's study file in ``folder``, after checking that an existing
+    file is an Optuna study: a damaged file is a one-line error. The check runs on a copy (with
+    any journal a killed writer left, which SQLite rolls back there), so it never writes the
+    file itself."""
+    import shutil
     import sqlite3
+    import tempfile
     from contextlib import closing
 
     path = (Path(folder) / STUDY).resolve()
     if path.exists():
         fix = "restore it from a copy, or start the tune again with a new --out"
-        try:
-            with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
-                check = db.execute("PRAGMA quick_check").fetchone()[0]
-                tables = {row[0] for row in db.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'")}  # fmt: skip
-        except sqlite3.DatabaseError as err:
-            raise UsageError(f"{path} is not a readable study database ({err}); {fix}") from None
+        with tempfile.TemporaryDirectory() as scratch:
+            copy = Path(scratch) / STUDY
+            for suffix in ("", "-journal", "-wal"):
+                if Path(f"{path}{suffix}").is_file():
+                    shutil.copyfile(f"{path}{suffix}", f"{copy}{suffix}")
+            try:
+                with closing(sqlite3.connect(copy)) as db:
+                    check = db.execute("PRAGMA quick_check").fetchone()[0]
+                    tables = {row[0] for row in db.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table'")}  # fmt: skip
+            except sqlite3.DatabaseError as err:
+                raise UsageError(f"{path} is not a readable study database ({err}); "
+                                 f"{fix}") from None  # fmt: skip
         if check != "ok" or "studies" not in tables:
             why = f"integrity check: {check}" if check != "ok" else "it holds no Optuna study"
             raise UsageError(f"{path} is damaged ({why}); {fix}")

@@ -33,6 +33,7 @@ import math
 import numpy as np
 
 LEVEL = 0.95
+ALPHA = round(1 - LEVEL, 12)  # 1 - 0.95 is 0.050000000000000044 in floats
 COMPARISON = ("pairs", "diff", "diff_low", "diff_high", "p", "p_adj")
 
 
@@ -166,22 +167,32 @@ def format_interval(mean: float, low: float, high: float) -> str:
     return f"{_fixed(mean, decimals)} [{_fixed(low, decimals)}, {_fixed(high, decimals)}]"
 
 
-def format_p(p: float) -> str:
-    """'p = 0.046' (two significant digits), 'p < 0.0001' below that, 'p: -' for none.
+def format_p(p: float, alpha: float = ALPHA) -> str:
+    """'p = 0.046' (two significant digits, more where two would round across ``alpha`` and
+    so contradict the verdict), 'p < 0.0001' below that, 'p: -' for none.
 
-    >>> format_p(0.04567), format_p(1.0), format_p(3e-7)
-    ('p = 0.046', 'p = 1', 'p < 0.0001')
+    >>> format_p(0.04567), format_p(1.0), format_p(3e-7), format_p(0.0496)
+    ('p = 0.046', 'p = 1', 'p < 0.0001', 'p = 0.0496')
     """
     if not math.isfinite(p):
         return "p: -"
     if p < 1e-4:
         return "p < 0.0001"
-    return f"p = {p:.2g}"
+    digits = 2
+    while (float(f"{p:.{digits}g}") < alpha) != (p < alpha) and digits < 6:
+        digits += 1
+    return f"p = {p:.{digits}g}"
 
 
 def is_clear(row: dict, level: float = LEVEL) -> bool:
     """Whether a compared row's adjusted p rejects "no difference" at 1 - level."""
-    return math.isfinite(row.get("p_adj", math.nan)) and row["p_adj"] < 1 - level
+    p = row.get("p_adj", math.nan)
+    return math.isfinite(p) and p < _alpha(level)
+
+
+def _alpha(level: float) -> float:
+    """1 - level without the float residue (1 - 0.95 is 0.050000000000000044)."""
+    return round(1 - level, 12)
 
 
 def verdict(name: str, reference: str, row: dict, *, head: str = "", seeds: int | None = None,
@@ -201,10 +212,10 @@ def verdict(name: str, reference: str, row: dict, *, head: str = "", seeds: int 
               f"{format_interval(row['diff'], row['diff_low'], row['diff_high'])}")  # fmt: skip
     if pairs == 1:
         return f"{head}one seed, no test ({stated})"
-    test = f"paired t, {used}, Holm-adjusted {format_p(row['p_adj'])}"
+    test = f"paired t, {used}, Holm-adjusted {format_p(row['p_adj'], _alpha(level))}"
     if not is_clear(row, level):
-        return (f"{head}no difference detected at family-wise {1 - level:.0%} between {name} "
-                f"and {reference} ({stated}; {test})")  # fmt: skip
+        return (f"{head}no difference detected at family-wise {_alpha(level):.0%} between "
+                f"{name} and {reference} ({stated}, {level:.0%} unadjusted; {test})")
     if row["diff"] < 0:
         first, second, by = name, reference, (-row["diff"], -row["diff_high"], -row["diff_low"])
     else:

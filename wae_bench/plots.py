@@ -178,7 +178,7 @@ def budget_curves(reached: dict[str, list[float]], label: str, stem: Path,
     ax.set_ylabel(f"best validation {label}")
     title = "Best validation score after n trials, in the order they ran"
     if expected:
-        title += "\n(dashed: expected best of n random trials, Dodge et al., band ± 1 std)"
+        title += "\n(dashed: expected best of n - 1 random trials, Dodge et al.; band ± 1 std)"
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()

@@ -28,8 +28,11 @@ The folder::
     trials.csv, confirm.csv, final.csv, tune.md, budget.png/.pdf    (tune_report.py)
 
 Trials are asked in rounds: a round asks every method for min(jobs, missing) trials before
-any is told, and each ask seeds the sampler with (method, trial number); so the same settings
-and ``--jobs`` give the same trials whether or not the tune was interrupted. A trial cut short
+any is told, and each ask seeds the sampler with (method, number of whole trials asked so
+far); so the same settings and ``--jobs`` give the same trials whether or not the tune was
+interrupted. TPE models the sampled trials: the default trial has no parameter values of its
+own (some defaults are derived when the method is bound), so it counts among TPE's startup
+trials but not in its model. A trial cut short
 resumes from its checkpoint; a finished trial never runs again.
 """
 
@@ -357,15 +360,25 @@ def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path,
         batch = []
 
 
+RUN_FIELDS = ("out", "quiet", "resume", "overwrite", "jobs", "device")  # not what is measured
+
+
 def _pending(task, cfg, out: Path, runs: dict) -> list[dict]:
-    """The points of ``runs`` ({id: (method, values, seeds, validation)}) not yet finished."""
+    """The points of ``runs`` ({id: (method, values, seeds, validation)}) not yet finished with
+    these settings. A finished folder that holds other settings (the winner changed when a
+    resumed tune added trials) is emptied and trained again."""
     pending = []
     for point_id, (method, values, seeds, validation) in runs.items():
-        if folders.read_status(points.point_folder(out, point_id)).get("status") != "finished":
-            settings = trial_settings(task, cfg, method, {**task.tuning_defaults(cfg, method),
-                                                          **values}, seeds,
-                                      validation=validation)  # fmt: skip
-            pending.append({"id": point_id, "task": task.name, "settings": settings})
+        folder = points.point_folder(out, point_id)
+        settings = trial_settings(task, cfg, method, {**task.tuning_defaults(cfg, method),
+                                                      **values}, seeds,
+                                  validation=validation)  # fmt: skip
+        if folders.read_status(folder).get("status") == "finished":
+            saved = folders.read_config(folder).get("config", {})
+            if all(saved.get(k) == v for k, v in settings.items() if k not in RUN_FIELDS):
+                continue
+            shutil.rmtree(folder)
+        pending.append({"id": point_id, "task": task.name, "settings": settings})
     return pending
 
 

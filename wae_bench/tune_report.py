@@ -175,7 +175,8 @@ def collect_confirmations(out: Path, task, trials) -> "pd.DataFrame":  # noqa: F
         if not found:
             continue
         means = np.array([f["mean"] for f in found])
-        pick = int(np.nanargmin(means)) if np.isfinite(means).any() else 0  # sorted: best first
+        first = np.array([f[f"seed_{seeds[0]}"] for f in found])  # finite: candidates finished
+        pick = int(np.nanargmin(means)) if np.isfinite(means).any() else int(np.argmin(first))
         for i, row in enumerate(found):
             rows.append(row | {"winner": i == pick})
     columns = ["method", "trial", "default", "setting", *(f"seed_{s}" for s in seeds), "mean",
@@ -317,7 +318,7 @@ def markdown(saved: dict, task, trials, confirmed, finals, scores: dict, draws: 
         "",
         f"## Default vs tuned on the final seeds ({label}, last epoch)",
         "",
-        *_final_table(finals, task, seeds, confirmed, label),
+        *_final_table(finals, task, seeds, confirmed, label, cfg.get("baseline", "")),
     ]
     return "\n".join(lines) + "\n"
 
@@ -372,7 +373,8 @@ def _confirm_table(confirmed) -> list[str]:
     return lines
 
 
-def _final_table(finals, task, seeds: list[int], confirmed, label: str) -> list[str]:
+def _final_table(finals, task, seeds: list[int], confirmed, label: str,
+                 saved_baseline: str = "") -> list[str]:  # fmt: skip
     if finals.empty:
         return ["No final run has finished yet."]
     metric = task.metric
@@ -384,7 +386,9 @@ def _final_table(finals, task, seeds: list[int], confirmed, label: str) -> list[
     gains = {m: intervals.paired_test(by[(m, "tuned")], by[(m, "default")]) for m in methods
              if (m, "tuned") in by and (m, "default") in by}  # fmt: skip
     tuned = {m: by[(m, "tuned")] for m in methods if (m, "tuned") in by}
-    reference = summary.PAPER_METHOD if summary.PAPER_METHOD in tuned else next(iter(tuned), None)
+    baseline = saved_baseline if saved_baseline in tuned else None
+    reference = baseline or (summary.PAPER_METHOD if summary.PAPER_METHOD in tuned
+                             else next(iter(tuned), None))
     versus = {m: intervals.paired_test(values, tuned[reference]) for m, values in tuned.items()
               if m != reference}  # fmt: skip
     tests = [("gain", m, row) for m, row in gains.items()] + [
@@ -396,7 +400,10 @@ def _final_table(finals, task, seeds: list[int], confirmed, label: str) -> list[
               "tuned setting"]  # fmt: skip
     lines = [intervals.legend(len(seeds), int(np.isfinite(adjusted).sum())), "",
              results.markdown_row(header), "|" + "---|" * len(header)]  # fmt: skip
-    worse = []
+    worse = [f"- **{arm} {method} diverged or did not finish on {missing} of {len(seeds)} "
+             "final seeds**: its comparisons use the others"
+             for (method, arm), values in by.items()
+             if (missing := int(np.sum(~np.isfinite(values))))]  # fmt: skip
     for method in methods:
         cells = [method]
         for arm in ("default", "tuned"):
@@ -405,7 +412,7 @@ def _final_table(finals, task, seeds: list[int], confirmed, label: str) -> list[
                          intervals.format_interval(*intervals.mean_interval(values)))
         row = judged.get(("gain", method))
         if row is not None:
-            p = intervals.format_p(row["p_adj"]).removeprefix("p = ").removeprefix("p ")
+            p = intervals.format_p(row["p_adj"]).split(" ", 1)[1].removeprefix("= ")
             cells += [intervals.format_interval(row["diff"], row["diff_low"], row["diff_high"]), p]
             if row["diff"] > 0:
                 higher = int(np.sum(by[(method, "tuned")] > by[(method, "default")]))
@@ -418,12 +425,13 @@ def _final_table(finals, task, seeds: list[int], confirmed, label: str) -> list[
         cells.append(setting_text(winning[method]) if method in winning else "no trial finished")
         lines.append(results.markdown_row(cells))
     lines += ["", *(worse or ["Every tuned setting is at least as good as its default on "
-                              "average over the final seeds."])]  # fmt: skip
+                              "average over the final seeds, and every final run finished."])]
     lines += ["", f"Verdicts (tuned against default, and every tuned method against tuned "
               f"{reference}, paired by final seed, one family):", ""]
     verdicts = [intervals.verdict(f"tuned {m}", f"default {m}", judged[("gain", m)],
-                                  head=f"{label} at the last epoch") for m in gains]
-    verdicts += [intervals.verdict(m, reference, judged[("versus", m)],
+                                  head=f"{label} at the last epoch", seeds=len(seeds))
+                for m in gains]  # fmt: skip
+    verdicts += [intervals.verdict(m, reference, judged[("versus", m)], seeds=len(seeds),
                                    head=f"{label} at the last epoch, tuned") for m in versus]
     lines += [f"- {v}" for v in verdicts] or ["- nothing to compare"]
     return lines

@@ -78,6 +78,15 @@ def test_more_trials_with_resume_adds_exactly_the_missing_ones(tmp_path, straigh
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # no finished trial ran again
     # the same trials as a tune asked for 3 from the start (same settings, same trials)
     pd.testing.assert_frame_equal(longer, trials_table(straight))
+    # the tuned arm trains the winner of the longer study, whichever it is now
+    confirmed = pd.read_csv(tmp_path / "short/confirm.csv")
+    for _, winner in confirmed[confirmed["winner"]].iterrows():
+        method = winner["method"]
+        saved = json.loads((tmp_path / f"short/runs/final/{method}/config.json").read_text())
+        assert saved["config"]["params"][method] == {
+            k.split(".", 1)[1]: v for k, v in json.loads(winner["setting"]).items()}
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "short/final.csv"),
+                                  pd.read_csv(straight / "final.csv"))  # fmt: skip
 
 
 def _finished_trials(out) -> int:

@@ -120,22 +120,57 @@ def test_the_report_flags_a_winner_on_a_range_edge():
     assert tune_report.edges(saved, inside) == []
 
 
+class _Task:
+    metric = "swd"
+
+
+def _finals(values: dict[tuple[str, str], float], seeds: list[int]) -> pd.DataFrame:
+    """final.csv rows: (method, arm) -> its value on seed 0, + 0.01 per seed after it."""
+    return pd.DataFrame([{"method": m, "arm": a, "seed": s, "swd": v + 0.01 * s}
+                         for (m, a), v in values.items() for s in seeds])  # fmt: skip
+
+
+def _confirmed(methods):
+    return pd.DataFrame({"method": methods, "winner": True, "setting": "{}"})
+
+
 def test_the_tuned_minus_default_sign_and_a_worse_tuned_setting_are_said():
     # tuned higher than default on every seed: a positive difference, said in words
     seeds = [0, 1, 2]
-    finals = pd.DataFrame(
-        [{"method": "swd", "arm": arm, "seed": s, "swd": base + s * 0.01}
-         for arm, base in (("default", 1.0), ("tuned", 1.5)) for s in seeds])  # fmt: skip
-    confirmed = pd.DataFrame({"method": ["swd"], "winner": [True], "setting": ["{}"]})
-
-    class Task:
-        metric = "swd"
-
-    lines = tune_report._final_table(finals, Task, seeds, confirmed, "swd")
+    finals = _finals({("swd", "default"): 1.0, ("swd", "tuned"): 1.5}, seeds)
+    finals.loc[(finals["arm"] == "tuned"), "swd"] += [0.0, 0.002, -0.001]
+    lines = tune_report._final_table(finals, _Task, seeds, _confirmed(["swd"]), "swd")
     row = next(line for line in lines if line.startswith("| swd |"))
-    assert "| 0.5000 [0.5000, 0.5000] |" in row
+    assert "| 0.5003 [0.4965, 0.5041] |" in row, row
     assert any(line.startswith("- **tuned swd is worse than its default**") for line in lines)
-    assert any("default swd is lower than tuned swd by 0.5000" in line for line in lines)
+    assert any("default swd is lower than tuned swd by 0.5003" in line for line in lines)
+
+
+def test_a_tuned_gain_and_the_comparison_with_the_reference_have_their_signs():
+    seeds = [0, 1, 2, 3]
+    finals = _finals({("moca", "default"): 1.0, ("moca", "tuned"): 0.6,
+                      ("mmd", "default"): 2.0, ("mmd", "tuned"): 1.6}, seeds)  # fmt: skip
+    finals["swd"] += np.where(finals["arm"] == "tuned", [0.0, 0.003, -0.002, 0.001] * 4, 0.0)
+    lines = tune_report._final_table(finals, _Task, seeds, _confirmed(["moca", "mmd"]), "swd")
+    text = "\n".join(lines)
+    assert "tuned moca is lower than default moca by 0.3995 [" in text, text
+    assert "tuned: moca is lower than mmd by 1.000 [" in text  # moca, the declared reference
+    # a --baseline recorded by the tune replaces the paper's method as the reference
+    lines = tune_report._final_table(finals, _Task, seeds, _confirmed(["moca", "mmd"]), "swd",
+                                     "mmd")  # fmt: skip
+    assert "tuned: moca is lower than mmd by 1.000 [" in "\n".join(lines)
+    assert "Every tuned setting is at least as good" in text
+
+
+def test_diverged_final_seeds_are_said_and_counted():
+    seeds = [0, 1, 2, 3]
+    finals = _finals({("swd", "default"): 1.0, ("swd", "tuned"): 0.5}, seeds)
+    finals.loc[(finals["arm"] == "tuned") & (finals["seed"] >= 1), "swd"] = np.nan
+    lines = tune_report._final_table(finals, _Task, seeds, _confirmed(["swd"]), "swd")
+    text = "\n".join(lines)
+    assert "**tuned swd diverged or did not finish on 3 of 4 final seeds**" in text
+    assert "at least as good" not in text
+    assert "one seed, no test" in text
 
 
 def test_an_image_tune_never_trains_or_scores_a_trial_on_the_test_set(tmp_path):
@@ -179,8 +214,64 @@ def test_a_damaged_study_is_one_line_and_changes_nothing(tmp_path, capsys, damag
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
+def test_a_study_left_mid_write_by_a_kill_is_not_called_damaged(tmp_path):
+    # a writer killed inside a transaction leaves a hot journal, which SQLite rolls back
+    import subprocess
+    import sys
+
+    out = tmp_path / "tune"
+    assert tune_latent(out, trials=2, final_seeds=1) == 0
+    before = (out / "trials.csv").read_text()
+    study = out / folders.STUDY
+    subprocess.run([sys.executable, "-c", f"""if True:
+        import os, sqlite3
+        db = sqlite3.connect({str(study)!r}, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("UPDATE studies SET study_name = study_name || 'x'")
+        os._exit(0)"""], check=True)  # fmt: skip
+    assert (out / f"{folders.STUDY}-journal").is_file()
+    assert folders.study_url(out).endswith(str(study))
+    assert main(["report", str(out)]) == 0  # SQLite rolls the journal back
+    assert (out / "trials.csv").read_text() == before
+
+
 def test_a_bad_sampler_is_one_line(tmp_path, capsys):
     assert tune_latent(tmp_path / "out", "--sampler", "grid") == 2
     err = capsys.readouterr().err
     assert "--sampler must be one of tpe, random" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_the_validation_split_is_a_fixed_random_draw_disjoint_from_training():
+    import torch
+
+    from wae_bench.data import ImageData
+    from wae_bench.tasks.image.task import validation_split
+
+    # 10 classes stored class by class, as a folder of class subfolders is read
+    train = torch.arange(1000, dtype=torch.float32).reshape(1000, 1, 1, 1)
+    data = ImageData("sorted", train, torch.zeros(150, 1, 1, 1), 1, 1)
+    split = validation_split(data)
+    held_out, kept = split.test.flatten().long(), split.train.flatten().long()
+    assert len(held_out) == 150 and len(kept) == 850  # min(test size, 20% of train)
+    assert set(held_out.tolist()).isdisjoint(kept.tolist())
+    assert len(set(held_out.tolist()) | set(kept.tolist())) == 1000
+    assert len(set((held_out // 100).tolist())) == 10  # every class is in the validation part
+    assert torch.equal(validation_split(data).test, split.test)  # the same draw every time
+
+
+def test_a_resumed_tune_whose_winner_changes_trains_the_new_winner(tmp_path):
+    out = tmp_path / "tune"
+    assert tune_latent(out, "--sampler", "random", trials=2, final_seeds=2) == 0
+
+    def winner_and_final():
+        confirmed = pd.read_csv(out / "confirm.csv")
+        setting = json.loads(confirmed.loc[confirmed["winner"], "setting"].item())
+        final = json.loads((out / "runs/final/swd/config.json").read_text())
+        return setting, final["config"]["params"]["swd"]
+
+    before, _ = winner_and_final()
+    assert tune_latent(out, "--sampler", "random", "--resume", trials=8, final_seeds=2) == 0
+    after, trained = winner_and_final()
+    assert after != before  # the longer study found another winner (fixed seeds: it does)
+    assert trained == {k.split(".", 1)[1]: v for k, v in after.items()}

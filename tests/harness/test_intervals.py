@@ -206,8 +206,14 @@ def test_the_verdict_says_no_difference_detected_when_the_adjusted_p_is_large():
     row = intervals.paired_test([1.0, 2.0, 3.0], [1.2, 1.9, 3.2]) | {"p_adj": 0.6}
     sentence = intervals.verdict("moca", "mmd", row, head="swd at epoch 5", seeds=4)
     assert sentence == ("swd at epoch 5: no difference detected at family-wise 5% between moca "
-                        "and mmd (moca - mmd = -0.10 [-0.53, 0.33]; paired t, 3 of 4 seeds, "
-                        "Holm-adjusted p = 0.6)")  # fmt: skip
+                        "and mmd (moca - mmd = -0.10 [-0.53, 0.33], 95% unadjusted; paired t, "
+                        "3 of 4 seeds, Holm-adjusted p = 0.6)")  # fmt: skip
+
+
+def test_an_adjusted_p_of_exactly_the_level_is_no_finding():
+    # 1 - 0.95 is 0.050000000000000044 in floats: p = 0.05 must not count as below it
+    assert not intervals.is_clear({"p_adj": 0.05})
+    assert intervals.is_clear({"p_adj": 0.0499999})
 
 
 def test_a_clear_raw_p_that_holm_raises_above_the_level_is_no_finding():
@@ -255,7 +261,7 @@ def test_paired_inputs_of_different_lengths_and_levels_outside_0_1_are_refused()
 @pytest.mark.parametrize(
     ("p", "text"),
     [(0.04567, "p = 0.046"), (1.0, "p = 1"), (3e-7, "p < 0.0001"), (0.00012, "p = 0.00012"),
-     (math.nan, "p: -")],
+     (math.nan, "p: -"), (0.0496, "p = 0.0496"), (0.0504, "p = 0.05")],
 )  # fmt: skip
 def test_format_p_gives_two_significant_digits(p, text):
     assert intervals.format_p(p) == text

@@ -54,12 +54,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 # Words that compare two methods. Matched as whole words, case-insensitively, in the prose of
-# README.md and docs/ outside code, markers and generated blocks. The brief's list plus the
-# inflections the docs use ("SSW beat MoCA", "is far behind", "is ahead at").
+# README.md and docs/ outside code, markers and generated blocks: comparatives, rankings and
+# the inflections the docs have used ("SSW beat MoCA", "is far behind", "is ahead at", "MMD is
+# best", "CWAE tracks MMD").
 COMPARATIVE_PHRASES = (
     "lower than", "higher than", "better than", "worse than", "faster than", "slower than",
     "beat", "beats", "outperform", "outperforms", "outperformed", "ties", "tied",
     "no clear difference", "clearly", "survives", "survived", "far behind", "ahead",
+    "is best", "is the best", "best of", "worst", "lowest", "highest", "tracks", "overtakes",
+    "matches it",
 )  # fmt: skip
 # A verdict quotes one of these files; sweep.md is a sweep's summary.
 VERDICT_FILES = ("summary.md", "tune.md", "sweep.md")

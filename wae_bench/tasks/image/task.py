@@ -37,6 +37,7 @@ EVAL_BATCH = 500
 DEFAULT_LAMBDAS = [1.0, 10.0, 100.0]
 SPLITS = ("test", "validation")
 VALIDATION_FRACTION = 0.2  # at most this share of the training images becomes validation
+VALIDATION_SEED = 20_000  # the one random order that picks the validation images
 TUNED_LAM = 10.0  # the default arm's lam when a tune is given the default lam grid
 FID_COLUMNS = ("fid", "kid", "kid_std")
 
@@ -149,15 +150,19 @@ def load_data(dataset: str, root: str, download: bool, size: int) -> datasets.Im
 
 
 def validation_split(data: datasets.ImageData) -> datasets.ImageData:
-    """The last n training images as the evaluation set, n = min(test size, 20% of train);
-    the model trains on the rest. Tuning scores trials here, never on the test set."""
+    """n training images drawn at random (a fixed order, ``VALIDATION_SEED``) as the evaluation
+    set, n = min(test size, 20% of train); the model trains on the rest. Tuning scores trials
+    here, never on the test set; a random draw keeps the classes of a data set stored class by
+    class (a folder of class subfolders) in both parts."""
     n = min(len(data.test), int(VALIDATION_FRACTION * len(data.train)))
-    keep = len(data.train) - n
+    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(
+        VALIDATION_SEED))  # fmt: skip
+    keep, held_out = order[n:].sort().values, order[:n].sort().values
     if isinstance(data.train, Tensor):
-        train, held_out = data.train[:keep], data.train[keep:]
+        train, held_out = data.train[keep], data.train[held_out]
     else:
-        train = torch.utils.data.Subset(data.train, range(keep))
-        held_out = torch.utils.data.Subset(data.train, range(keep, len(data.train)))
+        train = torch.utils.data.Subset(data.train, keep.tolist())
+        held_out = torch.utils.data.Subset(data.train, held_out.tolist())
     return dataclasses.replace(data, train=train, test=held_out)
 
 
