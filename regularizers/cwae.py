@@ -80,7 +80,9 @@ class CramerWold(Regularizer):
 
     name = "cwae"
     capturable = True
-    search_space = {"gamma": Range(1e-5, 10.0, "log", per="variance")}
+    search_space = {"gamma": Range(1e-5, 10.0, "log", per="variance", low_limit=(
+        "as gamma -> 0 the smoothing vanishes: the distance is a constant ~ 1 / sqrt(gamma) plus a "
+        "gamma-free sum of 1 / ||z - z'||, so the steps on its log no longer depend on gamma"))}
     paper = "Knop et al., JMLR 2020 (Cramer-Wold AutoEncoder)"
     prior_assumption = "closed form against N(0, I); any other prior by B prior samples per step"
 

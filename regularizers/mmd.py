@@ -98,7 +98,11 @@ class MMD(Regularizer):
     name = "mmd"
     capturable = True
     search_space = {"kernel": Choice(("imq", "rbf")),
-                    "base_scale": Range(1e-4, 100.0, "log", per="mean_sq_distance")}
+                    "base_scale": Range(1e-4, 100.0, "log", per="mean_sq_distance", low_limit=(
+                        "far below the codes' squared distances the imq kernel C / (C + d^2) is "
+                        "C / d^2 for every pair, so the penalty is C times a scale-free one and "
+                        "Adam's normalized steps do not depend on C (lam absorbs it where a "
+                        "reconstruction term is present)"))}
     min_batch_size = 2  # the unbiased estimate averages over pairs of distinct codes
     paper = "Tolstikhin et al., ICLR 2018 (Wasserstein Auto-Encoders), WAE-MMD"
     prior_assumption = "any prior it can sample (B prior samples per step)"

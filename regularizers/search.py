@@ -36,18 +36,25 @@ UNITS = {  # the prior scales a Range may be declared in: name -> value for a pr
     "variance": lambda prior: prior.mean_sq_distance / (2 * prior.dim),
 }
 EDGE = 0.05  # a value in the outer 5% of a range (on its scale) lies on its edge
+SLICES_LIMIT = ("L only sets how many random slices estimate the distance: more slices lower the "
+                "estimate's variance, never its expectation; the cap is the cost, O(L) per step")
 
 
 @dataclass(frozen=True)
 class Range:
     """A number in [low, high] on a linear, log or log(1 - x) scale; ``integer``: whole numbers;
-    ``per``: the bounds are multiples of that scale of the prior (``UNITS``)."""
+    ``per``: the bounds are multiples of that scale of the prior (``UNITS``); ``low_limit``,
+    ``high_limit``: why a bound is a real limit of the method rather than a choice (e.g. "more
+    slices only lower the estimate's variance"), which the tune report gives when the best
+    value lies there."""
 
     low: float
     high: float
     scale: str = "linear"
     integer: bool = False
     per: str = ""
+    low_limit: str = ""
+    high_limit: str = ""
 
     def __post_init__(self):
         for bound in (self.low, self.high):
@@ -78,7 +85,8 @@ class Range:
         if not self.per:
             return self
         unit = UNITS[self.per](prior)
-        return Range(self.low * unit, self.high * unit, self.scale)
+        return Range(self.low * unit, self.high * unit, self.scale,
+                     low_limit=self.low_limit, high_limit=self.high_limit)  # fmt: skip
 
     def position(self, value: float) -> float:
         """Where ``value`` lies in the range on its own scale: 0 at low, 1 at high (log1m:
@@ -97,9 +105,17 @@ class Range:
         >>> Range(0.02, 500.0, "log").on_edge(0.0202), Range(10, 500, "log", True).on_edge(296)
         (True, False)
         """
-        if self.integer and value in (self.low, self.high):
-            return True
-        return not EDGE <= self.position(value) <= 1 - EDGE
+        return self.edge(value) != ""
+
+    def edge(self, value: float) -> str:
+        """"low" or "high" when ``value`` lies in the outer ``EDGE`` of the range on its scale
+        (an integer: also at either end value), else ""."""
+        position = self.position(value)
+        if position < EDGE or (self.integer and value == self.low):
+            return "low"
+        if position > 1 - EDGE or (self.integer and value == self.high):
+            return "high"
+        return ""
 
     def contains(self, value) -> bool:
         """Whether ``value`` lies in the range."""
@@ -108,8 +124,9 @@ class Range:
     def spec(self) -> dict:
         """The space-file entry of this range (``parse(name, r.spec()) == r``)."""
         out = {"low": self.low, "high": self.high, "scale": self.scale}
-        return out | ({"integer": True} if self.integer else {}) | (
-            {"per": self.per} if self.per else {})
+        optional = {"integer": self.integer, "per": self.per, "low_limit": self.low_limit,
+                    "high_limit": self.high_limit}  # fmt: skip
+        return out | {k: v for k, v in optional.items() if v}
 
     def describe(self) -> str:
         """'[0.02, 1] log', '[0.0001, 100] x mean_sq_distance log' (for tables and
@@ -143,6 +160,10 @@ class Choice:
         """Never: a choice has no edge."""
         return False
 
+    def edge(self, value) -> str:
+        """"": a choice has no edge."""
+        return ""
+
     def spec(self) -> dict:
         """The space-file entry of these choices."""
         return {"choices": list(self.values)}
@@ -159,8 +180,8 @@ def parse(name: str, spec) -> Dimension:
     """A dimension from a space file's entry: ``{low, high[, scale][, integer][, per]}`` or
     ``{choices = [...]}``; problems raise ValueError naming ``name``.
 
-    >>> parse("moca.tau", {"low": 0.05, "high": 0.5, "scale": "log"})
-    Range(low=0.05, high=0.5, scale='log', integer=False, per='')
+    >>> parse("moca.tau", {"low": 0.05, "high": 0.5, "scale": "log"}).describe()
+    '[0.05, 0.5] log'
     """
     if not isinstance(spec, dict):
         raise ValueError(f"{name}: give {{low, high, scale}} or {{choices = [...]}}, got {spec!r}")
@@ -168,9 +189,11 @@ def parse(name: str, spec) -> Dimension:
     try:
         if keys == {"choices"}:
             return Choice(tuple(spec["choices"]) if isinstance(spec["choices"], list) else ())
-        if {"low", "high"} <= keys <= {"low", "high", "scale", "integer", "per"}:
+        if {"low", "high"} <= keys <= {"low", "high", "scale", "integer", "per", "low_limit",
+                                       "high_limit"}:  # fmt: skip
             return Range(spec["low"], spec["high"], spec.get("scale", "linear"),
-                         bool(spec.get("integer", False)), spec.get("per", ""))  # fmt: skip
+                         bool(spec.get("integer", False)), spec.get("per", ""),
+                         spec.get("low_limit", ""), spec.get("high_limit", ""))  # fmt: skip
     except ValueError as err:
         raise ValueError(f"{name}: {err}") from None
     raise ValueError(

@@ -47,7 +47,7 @@ class Sinkhorn(Regularizer):
 
     name = "sinkhorn"
     capturable = True
-    search_space = {"blur": Range(0.003, 0.5, "log", per="rms_distance"),
+    search_space = {"blur": Range(0.003, 3.0, "log", per="rms_distance"),
                     "scaling": Range(0.5, 0.95)}
     paper = ("Patrini et al., UAI 2019 (Sinkhorn AutoEncoders); Feydy et al., AISTATS 2019 "
              "(geomloss)")

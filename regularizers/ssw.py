@@ -32,7 +32,7 @@ from torch import Tensor
 from . import _checks
 from .base import Regularizer, register
 from .priors import SpherePrior
-from .search import Range
+from .search import SLICES_LIMIT, Range
 from .swd import fast_sort
 
 BLOCK_ELEMENTS = 2**24  # |s - r| entries (shifts x samples x circles) searched at once
@@ -98,7 +98,7 @@ class SphericalSlicedWasserstein(Regularizer):
 
     name = "ssw"
     capturable = True
-    search_space = {"L": Range(10, 4000, "log", integer=True)}
+    search_space = {"L": Range(10, 4000, "log", integer=True, high_limit=SLICES_LIMIT)}
     paper = "Bonet et al., ICLR 2023 (Spherical Sliced-Wasserstein)"
     prior_assumption = ("on the unit sphere (refuses another prior); closed form against the "
                         "uniform prior when p = 2, else B prior samples per step")  # fmt: skip

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from . import _checks
 from .base import Regularizer, register
-from .search import Range
+from .search import SLICES_LIMIT, Range
 
 
 def random_directions(dim: int, n: int, device=None, generator=None) -> Tensor:
@@ -67,7 +67,7 @@ class SlicedWasserstein(Regularizer):
 
     name = "swd"
     capturable = True
-    search_space = {"L": Range(10, 4000, "log", integer=True)}
+    search_space = {"L": Range(10, 4000, "log", integer=True, high_limit=SLICES_LIMIT)}
     paper = "Kolouri et al., ICLR 2019 (Sliced-Wasserstein Autoencoder)"
     prior_assumption = "any prior it can sample (B prior samples per step)"
 

@@ -241,15 +241,20 @@ def _spaces(saved: dict) -> dict[str, dict]:
 
 
 def edges(saved: dict, confirmed) -> list[str]:
-    """One sentence per winning value in the outer 5% of its range (on the range's scale)."""
+    """One sentence per winning value in the outer 5% of its range (on the range's scale):
+    why that bound is a real limit of the method where the space says so, else a warning."""
     spaces, lines = _spaces(saved), []
     for _, row in confirmed[confirmed["winner"]].iterrows():
         for key, value in json.loads(row["setting"]).items():
             dim = spaces.get(row["method"], {}).get(key)
-            if dim is not None and dim.on_edge(value):
-                lines.append(f"{row['method']}: {key} = {value:.4g} lies on the edge of its "
-                             f"range {dim.describe()} (outer {search.EDGE:.0%} on its scale): "
-                             "the optimum may lie outside it")  # fmt: skip
+            side = dim.edge(value) if dim is not None else ""
+            if not side:
+                continue
+            where = (f"{row['method']}: {key} = {value:.4g} lies on the {side} edge of its range "
+                     f"{dim.describe()} (outer {search.EDGE:.0%} on its scale)")  # fmt: skip
+            why = getattr(dim, f"{side}_limit")
+            lines.append(f"{where}, a real limit: {why}" if why else
+                         f"{where}: the optimum may lie outside it")  # fmt: skip
     return lines
 
 

@@ -115,7 +115,8 @@ def test_the_report_flags_a_winner_on_a_range_edge():
     confirmed = pd.DataFrame({"method": ["mmd"], "winner": [True],
                               "setting": [json.dumps({"mmd.base_scale": 0.0202})]})  # fmt: skip
     (line,) = tune_report.edges(saved, confirmed)
-    assert line.startswith("mmd: mmd.base_scale = 0.0202 lies on the edge of its range")
+    assert line.startswith("mmd: mmd.base_scale = 0.0202 lies on the low edge of its range")
+    assert line.endswith("the optimum may lie outside it")
     inside = confirmed.assign(setting=json.dumps({"mmd.base_scale": 3.0}))
     assert tune_report.edges(saved, inside) == []
 
@@ -132,6 +133,15 @@ def _finals(values: dict[tuple[str, str], float], seeds: list[int]) -> pd.DataFr
 
 def _confirmed(methods):
     return pd.DataFrame({"method": methods, "winner": True, "setting": "{}"})
+
+
+def test_an_edge_the_space_declares_a_real_limit_says_why():
+    dim = regularizers.get("swd").search_space["L"]
+    saved = {"tune": {"spaces": {"swd": {"swd.L": dim.spec()}}}}
+    confirmed = pd.DataFrame({"method": ["swd"], "winner": [True],
+                              "setting": [json.dumps({"swd.L": 3969})]})  # fmt: skip
+    (line,) = tune_report.edges(saved, confirmed)
+    assert "lies on the high edge" in line and line.endswith(f"a real limit: {dim.high_limit}")
 
 
 def test_the_tuned_minus_default_sign_and_a_worse_tuned_setting_are_said():
