@@ -249,7 +249,6 @@ def test_every_committed_summary_still_has_verdict_lines():
         assert claims.verdict_lines(ROOT / "results" / name), name
 
 
-@pytest.mark.xfail(reason="docs not yet converted", strict=False)
 def test_repository_docs_are_backed():
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     report = claims.check_files(pages, ROOT, claims.tracked_files(ROOT))
