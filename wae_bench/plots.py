@@ -164,7 +164,8 @@ def budget_curves(reached: dict[str, list[float]], label: str, stem: Path,
     values = []
     for i, (method, best) in enumerate(reached.items()):
         color = method_color(method, i)
-        ax.step(range(1, len(best) + 1), best, where="post", color=color, label=method, lw=1.8)
+        ax.step(range(1, len(best) + 1), best, where="post", color=color, label=method, lw=1.8,
+                marker="o" if len(best) == 1 else None)  # a study of one trial: a point
         values += [v for v in best if math.isfinite(v)]
         if expected and expected.get(method):
             mean, std = (pd.Series(v) for v in zip(*expected[method], strict=True))
@@ -181,6 +182,6 @@ def budget_curves(reached: dict[str, list[float]], label: str, stem: Path,
         title += "\n(dashed: expected best of n - 1 random trials, Dodge et al.; band ± 1 std)"
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    bottom = legend_below(fig, ax)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     save(fig, stem)
