@@ -360,9 +360,6 @@ def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path,
         batch = []
 
 
-RUN_FIELDS = ("out", "quiet", "resume", "overwrite", "jobs", "device")  # not what is measured
-
-
 def _pending(task, cfg, out: Path, runs: dict) -> list[dict]:
     """The points of ``runs`` ({id: (method, values, seeds, validation)}) not yet finished with
     these settings. A finished folder that holds other settings (the winner changed when a
@@ -375,7 +372,8 @@ def _pending(task, cfg, out: Path, runs: dict) -> list[dict]:
                                   validation=validation)  # fmt: skip
         if folders.read_status(folder).get("status") == "finished":
             saved = folders.read_config(folder).get("config", {})
-            if all(saved.get(k) == v for k, v in settings.items() if k not in RUN_FIELDS):
+            if all(saved.get(k) == v for k, v in settings.items()
+                   if k not in cfg.FREE_ON_RESUME):  # fmt: skip
                 continue
             shutil.rmtree(folder)
         pending.append({"id": point_id, "task": task.name, "settings": settings})

@@ -55,14 +55,19 @@ def trial_score(task, run_dir: Path, outcome: dict) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _last_epoch(task, path: Path) -> dict[int, float]:
+    """{seed: the task's metric at the last epoch} of a result file."""
+    frame = results.read_csv(path)
+    last = frame[frame["epoch"] == frame["epoch"].max()]
+    return {int(r["seed"]): float(r[task.metric]) for _, r in last.iterrows()}
+
+
 def last_epoch_by_seed(task, run_dir: Path) -> dict[int, float]:
     """{seed: the task's metric at the last epoch} of a finished run folder ({} otherwise)."""
     path = run_dir / task.result_file
     if folders.read_status(run_dir).get("status") != "finished" or not path.is_file():
         return {}
-    frame = results.read_csv(path)
-    last = frame[frame["epoch"] == frame["epoch"].max()]
-    return {int(r["seed"]): float(r[task.metric]) for _, r in last.iterrows()}
+    return _last_epoch(task, path)
 
 
 def optuna_name(key: str, dim) -> str:
@@ -201,20 +206,22 @@ def collect_finals(out: Path, task) -> "pd.DataFrame":  # noqa: F821
             path = out / folders.POINTS / folder / method / task.result_file
             if not path.is_file():
                 continue
-            frame = results.read_csv(path)
-            last = frame[frame["epoch"] == frame["epoch"].max()]
-            for _, row in last.iterrows():
-                rows.append({"method": method, "arm": arm, "seed": int(row["seed"]),
-                             task.metric: row[task.metric]})  # fmt: skip
+            rows += [{"method": method, "arm": arm, "seed": seed, task.metric: value}
+                     for seed, value in _last_epoch(task, path).items()]  # fmt: skip
     return pd.DataFrame(rows, columns=["method", "arm", "seed", task.metric])
+
+
+def _counted(trials):
+    """(method, its trials of the budget: finished, diverged or failed) in trial order."""
+    for method, rows in trials.sort_values("trial").groupby("method", sort=False):
+        yield method, rows[rows["status"].isin(("finished", "diverged", "failed"))]
 
 
 def scored(trials) -> dict[str, np.ndarray]:
     """Per method, every counted trial's score in trial order, a failed one as the worst
     finished one."""
     table = {}
-    for method, rows in trials.sort_values("trial").groupby("method", sort=False):
-        counted = rows[rows["status"].isin(("finished", "diverged", "failed"))]
+    for method, counted in _counted(trials):
         values = counted["value"].to_numpy(dtype=float)
         finite = values[np.isfinite(values)]
         worst = finite.max() if finite.size else math.nan
@@ -224,11 +231,8 @@ def scored(trials) -> dict[str, np.ndarray]:
 
 def _random_draws(trials, scores: dict) -> dict[str, np.ndarray]:
     """Per method, the scores of its random trials (the default trial left out)."""
-    out = {}
-    for method, rows in trials.sort_values("trial").groupby("method", sort=False):
-        counted = rows[rows["status"].isin(("finished", "diverged", "failed"))]
-        out[method] = scores[method][~counted["default"].to_numpy(dtype=bool)]
-    return out
+    return {method: scores[method][~counted["default"].to_numpy(dtype=bool)]
+            for method, counted in _counted(trials)}
 
 
 def _spaces(saved: dict) -> dict[str, dict]:
