@@ -5,9 +5,18 @@ Every loader returns an ``ImageData`` whose splits are either in-memory float te
 images (celeba, folder). Missing or damaged files raise ``UsageError`` naming what was
 expected where (``data_files`` reads the standard formats), before any run starts. For MNIST,
 Fashion-MNIST, CIFAR-10 and CelebA, ``release`` says whether the files are the official ones
-(``releases``).
+(``releases``), and ``folder`` says where they were read from.
+
+MNIST and Fashion-MNIST's four idx files (each plain or .gz) are looked for, in order, in
+``<root>/MNIST/raw/`` (``FashionMNIST/raw/``: torchvision's tree, where ``--download`` puts
+them), in ``<root>`` itself, and in the folder an operating-system package installs them in
+(``SYSTEM_PACKAGES``). The first folder that holds all four is read, and only it: files are
+never mixed from two folders, and a folder that holds some but not all is passed over with a
+warning on stderr naming what it lacks. When no folder holds all four, one ``UsageError``
+names every folder tried and the ways to get the files.
 """
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +35,23 @@ DIGITS_TEST = 297  # 1797 = 1500 train + 297 test
 FOLDER_TEST_FRACTION = 0.1
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 NAMED_UNREADABLE = 5  # how many unreadable files the warning names
+IDX_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]  # fmt: skip
+# Operating-system packages that install a data set's four idx files in one flat folder,
+# {dataset: (package, folder)}, searched after --data-root. Debian's dataset-fashion-mnist
+# keeps the official files recompressed (other .gz bytes, the same content). No Debian package
+# holds MNIST (`apt-cache search mnist` lists only this one), so MNIST has no entry.
+SYSTEM_PACKAGES = {
+    "fashion-mnist": ("dataset-fashion-mnist", Path("/usr/share/datasets/fashion-mnist")),
+}
 
 
 @dataclass
 class ImageData:
-    """A data set's train and test splits, channels, image side and ``release`` verdict (None
-    for digits and folder, which have no official release)."""
+    """A data set's train and test splits, channels, image side, ``release`` verdict (None
+    for digits and folder, which have no official release), the ``folder`` its files were
+    read from ("" for the embedded digits) and its class ``labels`` (digits, MNIST and
+    Fashion-MNIST: int64 tensors beside the train and test images)."""
 
     name: str
     train: Tensor | Dataset
@@ -39,6 +59,8 @@ class ImageData:
     channels: int
     size: int
     release: dict | None = None  # releases.verdict of the files read
+    folder: str = ""  # the folder read, as found (relative when --data-root is)
+    labels: tuple[Tensor, Tensor] | None = None  # (train, test) class labels, where known
 
 
 class ImageFiles(Dataset):
@@ -61,18 +83,13 @@ class ImageFiles(Dataset):
             return self.transform(image.convert("RGB"))
 
 
-def _locate(dataset: str, folder: Path, names: list[str], hint: str = "", *,
-            gzipped: bool = False) -> dict[str, Path]:  # fmt: skip
-    """{name: its path in ``folder``} (with ``gzipped``, NAME.gz stands in for NAME)."""
-    found = {}
-    for name in names:
-        options = [folder / name, folder / f"{name}.gz"] if gzipped else [folder / name]
-        found[name] = next((p for p in options if p.exists()), None)
-    missing = [name for name, path in found.items() if path is None]
+def _locate(dataset: str, folder: Path, names: list[str], hint: str = "") -> dict[str, Path]:
+    """{name: its path in ``folder``}; one ``UsageError`` naming those missing."""
+    found = {name: folder / name for name in names}
+    missing = [name for name, path in found.items() if not path.exists()]
     if missing:
-        plain = " (each may be NAME.gz)" if gzipped else ""
         raise UsageError(
-            f"{dataset}: expected {', '.join(names)} in {folder}{plain} (missing: "
+            f"{dataset}: expected {', '.join(names)} in {folder} (missing: "
             f"{', '.join(missing)}); pass --data-root DIR{hint}"
         )
     return found
@@ -81,11 +98,58 @@ def _locate(dataset: str, folder: Path, names: list[str], hint: str = "", *,
 def _digits(root, download, size) -> ImageData:
     from sklearn.datasets import load_digits
 
-    images = torch.tensor(load_digits().images, dtype=torch.float32)[:, None] / 16.0
+    digits = load_digits()
+    images = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0
     images = F.interpolate(images, size=DIGITS_SIZE, mode="bilinear", align_corners=False)
+    labels = torch.as_tensor(digits.target, dtype=torch.int64)
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
     test, train = order[:DIGITS_TEST], order[DIGITS_TEST:]
-    return ImageData("digits", images[train].clamp(0, 1), images[test].clamp(0, 1), 1, DIGITS_SIZE)
+    return ImageData("digits", images[train].clamp(0, 1), images[test].clamp(0, 1), 1,
+                     DIGITS_SIZE, labels=(labels[train], labels[test]))  # fmt: skip
+
+
+def _idx_files(folder: Path) -> tuple[dict[str, Path], str]:
+    """The idx files ``folder`` holds ({name: NAME, else NAME.gz}) and, when it lacks any,
+    why it cannot be read ("" when it holds all four)."""
+    if not folder.is_dir():
+        return {}, "no such folder"
+    found = {}
+    for name in IDX_FILES:
+        path = next((p for p in (folder / name, folder / f"{name}.gz") if p.exists()), None)
+        if path is not None:
+            found[name] = path
+    if not found:
+        return found, "none of them"
+    missing = [name for name in IDX_FILES if name not in found]
+    return found, f"missing {', '.join(missing)}" if missing else ""
+
+
+def _find_idx_folder(name: str, root, folder_name: str) -> tuple[Path, dict[str, Path]]:
+    """The first folder holding all four idx files of ``name`` and their paths in it: the
+    torchvision tree under ``root``, ``root`` itself, then the system package's folder."""
+    package = SYSTEM_PACKAGES.get(name)
+    candidates = [Path(root) / folder_name / "raw", Path(root), *([package[1]] if package else [])]
+    tried, partial, seen = [], [], set()
+    for folder in candidates:
+        if os.path.abspath(folder) in seen:  # --data-root may be the system folder itself
+            continue
+        seen.add(os.path.abspath(folder))
+        files, lacks = _idx_files(folder)
+        if not lacks:
+            if partial:
+                print(f"wae-bench: warning: {name}: passing over {'; '.join(partial)}; reading "
+                      f"all four files from {folder}", file=sys.stderr)  # fmt: skip
+            return folder, files
+        tried.append(f"{folder} ({lacks})")
+        if files:
+            partial.append(tried[-1])
+    fixes = [f"pass --data-root DIR holding {folder_name}/raw/ or the four files"]
+    if package:
+        fixes.append(f"install them with apt-get install {package[0]}")
+    raise UsageError(
+        f"{name}: expected {', '.join(IDX_FILES)} (each may be NAME.gz) together in one folder; "
+        f"tried {', '.join(tried)}; {', '.join(fixes)}, or add --download when online"
+    )
 
 
 def _mnist_like(name: str, folder_name: str, tv_class: str):
@@ -95,19 +159,17 @@ def _mnist_like(name: str, folder_name: str, tv_class: str):
 
             getattr(torchvision.datasets, tv_class)(root, train=True, download=True)
             getattr(torchvision.datasets, tv_class)(root, train=False, download=True)
-        raw = Path(root) / folder_name / "raw"
-        files = _locate(name, raw, ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
-                        f" holding {folder_name}/raw/, or add --download when online",
-                        gzipped=True)  # fmt: skip
-        states = {}
+        folder, files = _find_idx_folder(name, root, folder_name)
+        states, matched = {}, {}
 
         def read(file: str, item_shape: tuple[int, ...], noun: str) -> Tensor:
             path = files[file]
             raw_bytes = data_files.read_bytes(name, path)
             gzipped = data_files.is_gzip(raw_bytes)
             content = data_files.gunzip(name, path, raw_bytes) if gzipped else raw_bytes
-            states[file] = releases.idx_release(name, raw / file, raw_bytes, content, gzipped)
+            states[file], how = releases.idx_release(name, file, raw_bytes, content)
+            if how:
+                matched[file] = how
             return data_files.parse_idx(name, path, content, item_shape, noun)
 
         def split(prefix):  # 28x28 zero-padded to 32x32 so that A1/A2 and the metric apply
@@ -116,11 +178,12 @@ def _mnist_like(name: str, folder_name: str, tv_class: str):
             if len(labels) != len(images):
                 raise data_files.damaged(name, files[f"{prefix}-labels-idx1-ubyte"],
                                          f"holds {len(labels)} labels for {len(images)} images")
-            return F.pad(images.float()[:, None] / 255.0, (2, 2, 2, 2))
+            return F.pad(images.float()[:, None] / 255.0, (2, 2, 2, 2)), labels.long()
 
-        train, test = split("train"), split("t10k")
-        note = releases.GZ_NOTE if releases.UNCHECKED in states.values() else ""
-        return ImageData(name, train, test, 1, 32, releases.verdict(states, note))
+        (train, train_labels), (test, test_labels) = split("train"), split("t10k")
+        release = releases.verdict(states, matched=matched)
+        return ImageData(name, train, test, 1, 32, release, str(folder),
+                         (train_labels, test_labels))  # fmt: skip
 
     return load
 
@@ -146,7 +209,7 @@ def _cifar10(root, download, size) -> ImageData:
         return torch.from_numpy(data).view(-1, 3, 32, 32).float() / 255.0
 
     train, test = load(train_files), load(["test_batch"])
-    return ImageData("cifar10", train, test, 3, 32, releases.verdict(states))
+    return ImageData("cifar10", train, test, 3, 32, releases.verdict(states), str(folder))
 
 
 def _celeba(root, download, size) -> ImageData:
@@ -164,9 +227,10 @@ def _celeba(root, download, size) -> ImageData:
     _check_celeba_images(partition, [*paths["0"], *paths["2"]])
     states = {partition.name: releases.file_release("celeba", partition.name, raw),
               f"{data_files.CELEBA_IMAGES}/": releases.UNCHECKED}  # fmt: skip
+    release = releases.verdict(states, releases.CELEBA_NOTE)
     # 140x140 center crop resized to 64x64, as the paper
     return ImageData("celeba", ImageFiles(paths["0"], 140, 64), ImageFiles(paths["2"], 140, 64),
-                     3, 64, releases.verdict(states, releases.CELEBA_NOTE))  # fmt: skip
+                     3, 64, release, str(folder))  # fmt: skip
 
 
 def _check_celeba_images(partition: Path, paths: list[Path]) -> None:
@@ -230,7 +294,8 @@ def _folder(root, download, size) -> ImageData:
     n_test = max(1, round(FOLDER_TEST_FRACTION * len(paths)))
     test = [paths[i] for i in sorted(order[:n_test])]
     train = [paths[i] for i in sorted(order[n_test:])]
-    return ImageData("folder", ImageFiles(train, None, size), ImageFiles(test, None, size), 3, size)
+    return ImageData("folder", ImageFiles(train, None, size), ImageFiles(test, None, size), 3, size,
+                     folder=str(folder))  # fmt: skip
 
 
 LOADERS = {

@@ -3,6 +3,7 @@ the sentence of summary.md. Generated files stand in for the official ones by re
 their md5 in place of the published one."""
 
 import gzip
+import json
 
 import pytest
 import torchvision.datasets as tv
@@ -15,6 +16,7 @@ from tests.helpers.data import fake_cifar10, fake_mnist, write_images
 BATCHES = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
 IDX = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]  # fmt: skip
+TREES = [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")]  # data set, torchvision folder
 
 
 def test_the_checksums_are_torchvisions():
@@ -55,47 +57,113 @@ def test_cifar10_official_then_one_batch_modified(tmp_path, monkeypatch):
     )
 
 
-def gzip_beside(raw_folder):
-    """torchvision's download: the official .gz files beside the files extracted from them."""
+def register_content(monkeypatch, dataset, folder):
+    """Make the content of the plain idx files in ``folder`` the official content of
+    ``dataset`` (its .gz md5s stay the published ones, which no generated file has)."""
+    md5s = {name: releases.md5((folder / name).read_bytes()) for name in IDX}
+    monkeypatch.setitem(releases.OFFICIAL_CONTENT_MD5, dataset, md5s)
+
+
+def flip_one_bit(path, at=-1):
+    """One bit of one byte (by default the last pixel or label) of a plain file."""
+    changed = bytearray(path.read_bytes())
+    changed[at] ^= 1
+    path.write_bytes(bytes(changed))
+
+
+def gzip_each(folder, mtime=0):
+    """Every idx file of ``folder`` as NAME.gz only (``mtime`` changes the gzip bytes alone)."""
     for name in IDX:
-        plain = raw_folder / name
-        plain.with_name(f"{name}.gz").write_bytes(gzip.compress(plain.read_bytes(), mtime=0))
+        plain = folder / name
+        plain.with_name(f"{name}.gz").write_bytes(gzip.compress(plain.read_bytes(), mtime=mtime))
+        plain.unlink()
 
 
-def test_mnist_plain_files_are_checked_through_the_gz_beside_them(tmp_path, monkeypatch):
-    fake_mnist(tmp_path)
-    raw = tmp_path / "MNIST" / "raw"
-    release = datasets.load("mnist", str(tmp_path)).release
-    assert release == {"verdict": "unchecked", "files": dict.fromkeys(IDX, "unchecked"),
-                       "note": releases.GZ_NOTE}  # fmt: skip
-    assert releases.sentence("mnist", release) == (
-        f"Data: mnist, not checked against the official release: {', '.join(IDX)} "
-        f"({releases.GZ_NOTE})."
+def test_the_content_checksums_name_every_published_idx_file():
+    for dataset in ("mnist", "fashion-mnist"):
+        published = {name.removesuffix(".gz") for name in releases.OFFICIAL_MD5[dataset]}
+        assert set(releases.OFFICIAL_CONTENT_MD5[dataset]) == published == set(IDX)
+        assert all(len(md5) == 32 for md5 in releases.OFFICIAL_CONTENT_MD5[dataset].values())
+
+
+@pytest.mark.parametrize(("dataset", "tree"), TREES)
+def test_generated_idx_files_are_modified_not_unchecked(tmp_path, dataset, tree):
+    fake_mnist(tmp_path, tree)
+    release = datasets.load(dataset, str(tmp_path)).release
+    assert release == {"verdict": "modified", "files": dict.fromkeys(IDX, "modified")}
+    assert releases.sentence(dataset, release) == (
+        f"Data: MODIFIED {dataset}: {', '.join(IDX)} differ from the official release (md5 as "
+        "torchvision lists it); these results are not on the official data."
     )
-    gzip_beside(raw)
-    register_as_official(monkeypatch, "mnist", raw, [f"{n}.gz" for n in IDX])
-    assert datasets.load("mnist", str(tmp_path)).release["verdict"] == "official"
-    plain = raw / "t10k-images-idx3-ubyte"
-    changed = bytearray(plain.read_bytes())
-    changed[-1] ^= 1  # one bit of one pixel
-    plain.write_bytes(bytes(changed))
-    release = datasets.load("mnist", str(tmp_path)).release
-    assert release["verdict"] == "modified" and release["files"][plain.name] == "modified"
+
+
+@pytest.mark.parametrize(("dataset", "tree"), TREES)
+def test_plain_idx_files_are_official_by_content_until_one_bit_changes(tmp_path, monkeypatch,
+                                                                       dataset, tree):  # fmt: skip
+    fake_mnist(tmp_path, tree)
+    raw = tmp_path / tree / "raw"
+    register_content(monkeypatch, dataset, raw)
+    release = datasets.load(dataset, str(tmp_path)).release
+    assert release == {"verdict": "official", "files": dict.fromkeys(IDX, "official"),
+                       "matched": dict.fromkeys(IDX, "content")}  # fmt: skip
+    assert json.loads(json.dumps(release)) == release
+    assert releases.sentence(dataset, release) == (
+        f"Data: the official {dataset} release (every file's decompressed content has the "
+        "official md5)."
+    )
+    flip_one_bit(raw / "t10k-images-idx3-ubyte")
+    release = datasets.load(dataset, str(tmp_path)).release
+    assert release["verdict"] == "modified"
+    assert release["files"] == {**dict.fromkeys(IDX, "official"),
+                                "t10k-images-idx3-ubyte": "modified"}  # fmt: skip
+    assert release["matched"] == {n: "content" for n in IDX if n != "t10k-images-idx3-ubyte"}
+    assert releases.sentence(dataset, release).startswith(
+        f"Data: MODIFIED {dataset}: t10k-images-idx3-ubyte differs from the official release"
+    )
+
+
+@pytest.mark.parametrize(("dataset", "tree"), TREES)
+def test_recompressed_idx_files_are_official_by_content_and_a_flipped_bit_is_not(
+        tmp_path, monkeypatch, dataset, tree):  # fmt: skip
+    fake_mnist(tmp_path, tree)
+    raw = tmp_path / tree / "raw"
+    register_content(monkeypatch, dataset, raw)
+    gzip_each(raw, mtime=1)  # other gzip bytes than any published .gz: a distribution's copy
+    release = datasets.load(dataset, str(tmp_path)).release
+    assert release["verdict"] == "official" and release["matched"] == dict.fromkeys(IDX, "content")
+    labels = raw / "train-labels-idx1-ubyte.gz"
+    changed = bytearray(gzip.decompress(labels.read_bytes()))
+    changed[-1] ^= 1  # one bit of one label, recompressed: a valid .gz of other data
+    labels.write_bytes(gzip.compress(bytes(changed), mtime=1))
+    release = datasets.load(dataset, str(tmp_path)).release
+    assert release["verdict"] == "modified"
+    assert release["files"]["train-labels-idx1-ubyte"] == "modified"
+    assert "train-labels-idx1-ubyte" not in release["matched"]
     assert list(release["files"].values()).count("official") == 3
 
 
-def test_mnist_read_from_the_gz_files_alone(tmp_path, monkeypatch):
+def test_the_official_gz_bytes_match_as_gzip_and_mixed_matches_are_named(tmp_path, monkeypatch):
     fake_mnist(tmp_path)
     raw = tmp_path / "MNIST" / "raw"
-    gzip_beside(raw)
+    register_content(monkeypatch, "mnist", raw)
+    gzip_each(raw)
     register_as_official(monkeypatch, "mnist", raw, [f"{n}.gz" for n in IDX])
-    for name in IDX:
-        (raw / name).unlink()
-    assert datasets.load("mnist", str(tmp_path)).release["verdict"] == "official"
+    release = datasets.load("mnist", str(tmp_path)).release
+    assert release == {"verdict": "official", "files": dict.fromkeys(IDX, "official"),
+                       "matched": dict.fromkeys(IDX, "gzip")}  # fmt: skip
+    assert releases.sentence("mnist", release) == (
+        "Data: the official mnist release (every file's md5 as torchvision lists it)."
+    )
     packed = raw / "train-labels-idx1-ubyte.gz"
     packed.write_bytes(gzip.compress(gzip.decompress(packed.read_bytes()), mtime=1))
-    release = datasets.load("mnist", str(tmp_path)).release  # same content, other bytes
-    assert release["files"]["train-labels-idx1-ubyte"] == "modified"
+    release = datasets.load("mnist", str(tmp_path)).release  # same content, other gzip bytes
+    assert release["verdict"] == "official"
+    assert release["matched"] == {**dict.fromkeys(IDX, "gzip"),
+                                  "train-labels-idx1-ubyte": "content"}  # fmt: skip
+    assert releases.sentence("mnist", release) == (
+        "Data: the official mnist release (md5 as torchvision lists it; for "
+        "train-labels-idx1-ubyte, that of the decompressed content)."
+    )
 
 
 def test_celeba_images_are_never_called_official(tmp_path, monkeypatch):

@@ -19,16 +19,22 @@ def write_idx_labels(path, labels):
     path.write_bytes(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
 
 
-def fake_mnist(root, folder="MNIST", n_train=12, n_test=5):
-    raw = root / folder / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
+def write_mnist_files(folder, n_train=12, n_test=5, seed=0):
+    """The four idx files of a small MNIST-like set, plain, in ``folder``; its train images."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
     train = rng.integers(0, 256, (n_train, 28, 28))
-    write_idx_images(raw / "train-images-idx3-ubyte", train)
-    write_idx_labels(raw / "train-labels-idx1-ubyte", np.zeros(n_train))
-    write_idx_images(raw / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28)))
-    write_idx_labels(raw / "t10k-labels-idx1-ubyte", np.zeros(n_test))
+    write_idx_images(folder / "train-images-idx3-ubyte", train)
+    write_idx_labels(folder / "train-labels-idx1-ubyte", np.zeros(n_train))
+    write_idx_images(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28)))
+    write_idx_labels(folder / "t10k-labels-idx1-ubyte", np.zeros(n_test))
     return train
+
+
+def fake_mnist(root, folder="MNIST", n_train=12, n_test=5):
+    """A small MNIST-like set in torchvision's tree, ``root/folder/raw/``; its train images."""
+    (root / folder / "raw").mkdir(parents=True)
+    return write_mnist_files(root / folder / "raw", n_train, n_test)
 
 
 def fake_cifar10(root, per_batch=4, n_test=6):
