@@ -160,6 +160,17 @@ def _report(args: argparse.Namespace) -> None:
     print(f"rewrote the summary tables and figures in {args.run_dir}")
 
 
+def _classifier(args: argparse.Namespace) -> None:
+    from . import classifier
+
+    out, card = classifier.train(args.dataset, args.data_root, args.out, seed=args.seed,
+                                 epochs=args.epochs, device=args.device,
+                                 overwrite=args.overwrite, quiet=args.quiet)  # fmt: skip
+    print(f"wrote {out} and {out.with_suffix('.json').name}: {card['dataset']} test accuracy "
+          f"{100 * card['test_accuracy']:.2f}%, sha256 {card['sha256'][:12]}...; use it with "
+          f"wae-bench image --dataset {card['dataset']} --classifier {out}")  # fmt: skip
+
+
 def _list_methods(args: argparse.Namespace) -> None:
     from .methods import catalog
 
@@ -167,8 +178,8 @@ def _list_methods(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``wae-bench`` parser: one subcommand per task, then report, sweep, timing and
-    methods."""
+    """The ``wae-bench`` parser: one subcommand per task, then tune, report, sweep, compare,
+    timing, classifier and methods."""
     parser = _Parser(prog="wae-bench", description="Benchmark WAE latent regularizers.")
     parser.add_argument("--version", action="version", version=f"wae-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -230,6 +241,18 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("json_file", type=Path)
     timing.add_argument("--out", type=Path, help="folder for the outputs (default: the JSON's)")
     timing.set_defaults(handler=_timing)
+    clf = sub.add_parser("classifier", help="train the network whose features give the offline "
+                         "sample quality (classifier Frechet distance, precision, recall)")
+    clf.add_argument("--dataset", required=True, help="digits, mnist or fashion-mnist")
+    clf.add_argument("--data-root", default="data", help="folder holding the dataset "
+                     "(default ./data, then the system package's folder)")  # fmt: skip
+    clf.add_argument("--out", type=Path, help="weights file (default classifiers/<dataset>.pt)")
+    clf.add_argument("--seed", type=int, default=0, help="initial weights and batch order (0)")
+    clf.add_argument("--epochs", type=int, help="default: per data set, e.g. 5 for fashion-mnist")
+    clf.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    clf.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    clf.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    clf.set_defaults(handler=_classifier)
     methods = sub.add_parser("methods", help="every registered regularizer: paper, "
                              "hyper-parameters, prior, CUDA capture")  # fmt: skip
     methods.set_defaults(handler=_list_methods)

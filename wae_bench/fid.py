@@ -92,7 +92,7 @@ def image_features(images: Tensor, extractor: nn.Module, batch_size: int = FEATU
     return torch.cat([extractor(_as_rgb(x).float()).double() for x in images.split(batch_size)])
 
 
-class _Given(nn.Module):
+class GivenFeatures(nn.Module):
     """The torchmetrics ``feature`` module for features extracted beforehand: the identity."""
 
     def __init__(self, num_features: int):
@@ -100,6 +100,7 @@ class _Given(nn.Module):
         self.num_features = num_features
 
     def forward(self, features: Tensor) -> Tensor:
+        """The features as given."""
         return features
 
 
@@ -128,7 +129,7 @@ def features_fid_kid(
     size = min(subset_size, n1, n2)
     if size == n1 == n2:
         subsets = 1
-    given = _Given(generated.shape[1])
+    given = GivenFeatures(generated.shape[1])
     fid = FrechetInceptionDistance(feature=given).to(generated.device)
     with warnings.catch_warnings():  # its note that features are kept: we hold them anyway
         warnings.filterwarnings("ignore", message=".*will save all extracted features")

@@ -48,7 +48,7 @@ NO_CUDA = "not measured (no CUDA in this run)"
 FIXED_COST_RATIO = 1.5  # a command's time / the time to import torch (CPU)
 # tags that pick a training step's default configuration on CUDA (graphs on, float32)
 STEP_DEFAULTS = {"cpu": {}, "cuda": {"graphs": True, "amp": "fp32"}}
-STEP_ROLES = ("latent_epoch", "latent_step", "image_step", "a2_step")
+STEP_ROLES = ("latent_epoch", "fashion_epoch", "latent_step", "image_step", "a2_step")
 
 
 @dataclass
@@ -94,6 +94,12 @@ def verdicts(frame: pd.DataFrame) -> list[Verdict]:
         add("latent epoch: harness / bare loop", device,
             _one(rows, role="latent_epoch", variant="harness", device=device) /
             _one(rows, role="latent_epoch", variant="bare", device=device), 1.1)  # fmt: skip
+        fashion_epoch = _one(rows, role="fashion_epoch", variant="harness", device=device)
+        add("Fashion-MNIST epoch: harness / bare loop", device,
+            fashion_epoch / _one(rows, role="fashion_epoch", variant="bare", device=device),
+            1.1)  # fmt: skip
+        add("image SWD of 10,000 Fashion-MNIST images / one epoch", device,
+            _one(rows, role="image_swd_fashion", n=10_000) / fashion_epoch, 1.0)
         image_steps = rows[rows.get("role") == "image_step"]  # none in a partial run
         for setting in image_steps.get("setting", pd.Series(dtype=object)).dropna().unique():
             add(f"image step ({setting}): moca / plain autoencoder", device,

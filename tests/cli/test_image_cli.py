@@ -157,11 +157,13 @@ def test_a2_on_a_cifar10_folder_prints_its_parameter_count(tmp_path, capsys):
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     batches = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
     release = {"verdict": "modified", "files": dict.fromkeys(batches, "modified")}
+    folder = str(tmp_path / "data" / "cifar-10-batches-py")
     assert saved["data"] == {"name": "cifar10", "train": 40, "test": 16, "channels": 3, "size": 32,
-                             "release": release}  # generated files are not the official ones
+                             "folder": folder, "release": release}  # not the official files
     summary = (tmp_path / "run" / "summary.md").read_text()
     assert (f"Data: MODIFIED cifar10: {', '.join(batches)} differ from the official release (md5 "
-            "as torchvision lists it); these results are not on the official data.") in summary
+            "as torchvision lists it); these results are not on the official data; read from "
+            f"{folder}.") in summary
 
 
 @pytest.mark.parametrize(

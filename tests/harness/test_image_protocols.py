@@ -57,6 +57,18 @@ def test_each_protocol_runs_on_its_datasets_format(tmp_path, protocol, make):
     assert len(pd.read_csv(tmp_path / "run" / "metrics.csv")) == 2
 
 
+def test_the_mnist_protocol_runs_on_fashion_mnist_too(tmp_path):
+    fake_mnist(tmp_path / "data", folder="FashionMNIST")
+    args = ["image", "--protocol", "paper-mnist", "--dataset", "fashion-mnist", "--data-root",
+            str(tmp_path / "data"), "--epochs", "1", "--eval-samples", "2", "--batch-size", "4",
+            "--lambdas", "10", "--methods", "mmd", "--latent-dim", "8", "--quiet", "--out",
+            str(tmp_path / "run")]  # fmt: skip
+    assert main(args) == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["config"]["protocol"] == "paper-mnist" and saved["config"]["arch"] == "a2"
+    assert saved["data"]["name"] == "fashion-mnist" and saved["data"]["size"] == 32
+
+
 def test_fid_and_kid_columns_come_from_the_given_feature_extractor(tmp_path, monkeypatch):
     import wae_bench.fid
 

@@ -38,6 +38,56 @@ def image_swd_curves(metrics: pd.DataFrame, stem: Path, setting: str = "") -> No
     save(fig, stem)
 
 
+PANELS = {  # metrics.csv column: (axis label, log scale)
+    "image_swd": ("image SWD ×10³ (test vs generated)", True),
+    "classifier_fd": ("classifier FD (test vs generated)", True),
+    "precision": ("precision (k = 3)", False),
+    "recall": ("recall (k = 3)", False),
+    "recon": ("test recon (SSE / image)", True),
+    "latent_swd": ("latent SWD (test codes vs prior)", True),
+}
+X_AXES = {"epoch": "epoch", "seconds": "training seconds (wall-clock, excl. evaluation)"}
+
+
+def metric_curves(metrics: pd.DataFrame, stem: Path, x: str, setting: str = "") -> None:
+    """Every evaluated metric of ``PANELS`` against ``x`` (epoch or cumulative training
+    seconds), one panel each, one line per method x lam (mean over seeds, band = std)."""
+    panels = [c for c in PANELS if c in metrics and metrics[c].notna().any()]
+    cols = 3 if len(panels) > 4 else 2
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows + 0.6), squeeze=False)
+    styles = ["-", "--", ":", "-."]
+    for ax, column in zip(axes.flat, panels, strict=False):
+        label, log = PANELS[column]
+        for i, (method, runs) in enumerate(metrics.groupby("method", sort=False)):
+            for j, (lam, by_lam) in enumerate(runs.groupby("lam")):
+                # at each epoch: the metric's and the clock's mean over seeds
+                stats = by_lam.groupby("epoch").agg(mean=(column, "mean"), std=(column, "std"),
+                                                    at=(x, "mean"))  # fmt: skip
+                std, color = stats["std"].fillna(0.0), method_color(method, i)
+                ax.plot(stats["at"], stats["mean"], styles[j % 4], marker="o", ms=2.5, lw=1.4,
+                        color=color, label=f"{method}, λ = {lam:g}")  # fmt: skip
+                ax.fill_between(stats["at"], stats["mean"] - std, stats["mean"] + std,
+                                color=color, alpha=0.15, lw=0)  # fmt: skip
+        if log:
+            ax.set_yscale("log")
+        else:  # a share: its whole range
+            ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel(X_AXES[x], fontsize=9)
+        ax.set_ylabel(label, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    seeds = metrics["seed"].nunique()
+    versus = "epoch" if x == "epoch" else "training time"
+    title = (f"Sample quality and matching vs {versus} ({seeds} seed{'s' * (seeds > 1)}"
+             f"{', mean ± std' * (seeds > 1)}; precision and recall: higher is better, the "
+             "others lower)")  # fmt: skip
+    fig.suptitle(f"{title}\n{setting}" if setting else title, fontsize=10)
+    fig.tight_layout(rect=(0, legend_below(fig, axes.flat[0], per_row=4), 1, 1))
+    save(fig, stem)
+
+
 def singular_value_spectra(values: pd.DataFrame, stem: Path, reference: str) -> None:
     """Singular values of the codes per method x lam (first seed), log y (paper Fig. 4);
     rows whose method is ``reference`` are the prior samples' spectrum."""

@@ -14,7 +14,7 @@ from ... import folders, releases, results
 from ... import summary as summaries
 from ...fid import INCEPTION_FILE
 from . import spectra
-from .figures import image_swd_curves, singular_value_spectra
+from .figures import X_AXES, image_swd_curves, metric_curves, singular_value_spectra
 
 KEYS = ["method", "lam"]
 
@@ -27,21 +27,31 @@ def report(task, run_dir: Path) -> None:
     epochs = summaries.reported_epochs(metrics, task.summary_epochs)
     compared = summaries.compare_epochs(metrics, KEYS, task.metric, epochs, label="image SWD",
                                         baseline=baseline)  # fmt: skip
-    summary = summarize(metrics, compared)
-    folders.write_summary(run_dir, summary, summary_markdown(summary, metrics, compared,
-                                                             _data_sentence(saved)))  # fmt: skip
+    quality = None
+    if "classifier_fd" in metrics:  # its own family, at the last epoch
+        quality = summaries.compare_epochs(metrics, KEYS, "classifier_fd", [max(epochs)],
+                                           label="classifier FD", baseline=baseline)  # fmt: skip
+    summary = summarize(metrics, compared, quality)
+    text = summary_markdown(summary, metrics, compared, _data_sentence(saved), quality,
+                            saved.get("classifier"))  # fmt: skip
+    folders.write_summary(run_dir, summary, text)
     image_swd_curves(metrics, run_dir / "swd_vs_epoch", _setting(saved))
+    for x in X_AXES:
+        metric_curves(metrics, run_dir / f"metrics_vs_{x}", x, _setting(saved))
     if (run_dir / spectra.FILE).is_file():
         singular_value_spectra(results.read_csv(run_dir / spectra.FILE),
                                run_dir / "singular_values", spectra.PRIOR_REFERENCE)  # fmt: skip
 
 
-def summarize(metrics: pd.DataFrame, compared: dict) -> pd.DataFrame:
+def summarize(metrics: pd.DataFrame, compared: dict, quality: dict | None = None
+              ) -> pd.DataFrame:  # fmt: skip
     """Per (method, lam): image SWD at the reported epochs (mean, std, 95% interval over
     seeds), the paired test against its reference group at the last one (``summary.table``), best
-    recon, last latent SWD and FID/KID.
+    recon, last latent SWD, FID/KID, and the classifier FD (95% interval and paired test,
+    ``quality``), precision and recall.
 
-    ``compared``: ``summary.compare_epochs`` of ``metrics`` at the reported epochs."""
+    ``compared``: ``summary.compare_epochs`` of ``metrics`` at the reported epochs;
+    ``quality``: the same of classifier_fd at the last one (None without --classifier)."""
     last = max(compared)
 
     def own(runs: pd.DataFrame) -> dict:
@@ -49,10 +59,16 @@ def summarize(metrics: pd.DataFrame, compared: dict) -> pd.DataFrame:
         final = runs[runs["epoch"] == last]
         row = {"best_recon_mean": best.mean(), "best_recon_std": best.std(),
                "latent_swd_last_mean": final["latent_swd"].mean()}  # fmt: skip
-        for column in ("fid", "kid"):
+        for column in ("fid", "kid", "precision", "recall"):
             if column in final:
                 row[f"{column}_last_mean"], row[f"{column}_last_std"] = (
                     final[column].mean(), final[column].std())  # fmt: skip
+        if quality is not None:
+            group = summaries.group_label(KEYS, (runs["method"].iloc[0], runs["lam"].iloc[0]))
+            fd = summaries.metric_columns(runs, "classifier_fd", quality, group,
+                                          {last: "classifier_fd_last"},
+                                          reference_column="classifier_fd_reference")  # fmt: skip
+            row |= {k.replace("vs_ref_", "classifier_fd_vs_ref_"): v for k, v in fd.items()}
         return row | {"seconds_per_epoch": (final["seconds"] / last).mean()}
 
     names = {e: "image_swd_last" if e == last else f"image_swd_epoch_{e}" for e in compared}
@@ -61,15 +77,20 @@ def summarize(metrics: pd.DataFrame, compared: dict) -> pd.DataFrame:
 
 
 def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dict,
-                     data_note: str = "") -> str:  # fmt: skip
+                     data_note: str = "", quality: dict | None = None,
+                     classifier: dict | None = None) -> str:  # fmt: skip
     """summary.md: one line on the metric (and ``data_note``), the table of ``summarize``,
-    the verdicts."""
+    the verdicts; with ``quality`` (the classifier FD's ``compare_epochs``) and ``classifier``
+    (config.json's record of the network) its columns and verdicts too."""
     last = max(compared)
     with_fid = "fid_last_mean" in summary
+    quality_header = [f"classifier FD @ {last}", f"- reference @ {last}",
+                      f"precision @ {last}", f"recall @ {last}"]  # fmt: skip
     header = ["method", "lam", *(f"image SWD @ epoch {e}" for e in compared),
               f"- reference @ epoch {last}", "best test recon (SSE / image)",
               f"latent SWD @ {last}",
-              *([f"FID @ {last}", f"KID @ {last}"] if with_fid else []), "s / epoch"]  # fmt: skip
+              *([f"FID @ {last}", f"KID @ {last}"] if with_fid else []),
+              *(quality_header if quality else []), "s / epoch"]  # fmt: skip
     lines = [results.markdown_row(header), "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         group = summaries.group_label(KEYS, (r["method"], r["lam"]))
@@ -81,6 +102,11 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dic
         if with_fid:
             cells += [results.mean_std(r["fid_last_mean"], r["fid_last_std"], 2),
                       results.mean_std(r["kid_last_mean"], r["kid_last_std"], 4)]  # fmt: skip
+        if quality:
+            fd = summaries.row_of(quality[last][0], group)
+            cells += [summaries.cell(fd), summaries.difference_cell(fd, named=True),
+                      results.mean_std(r["precision_last_mean"], r["precision_last_std"], 3),
+                      results.mean_std(r["recall_last_mean"], r["recall_last_std"], 3)]  # fmt: skip
         lines.append(results.markdown_row([*cells, f"{r['seconds_per_epoch']:.2f}"]))
     floor = metrics.groupby("seed")["image_swd_floor"].first().mean()
     intro = (
@@ -99,13 +125,35 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dic
     verdicts = [v for e in compared for v in compared[e][1]]
     ending = ["", summaries.legend(compared), "", "Verdicts:", "",
               *summaries.verdict_lines(verdicts)]  # fmt: skip
+    if quality:
+        ending += ["", _quality_sentence(classifier or {}), summaries.legend(quality), "",
+                   "Classifier FD verdicts:", "",
+                   *summaries.verdict_lines(quality[last][1])]  # fmt: skip
     return intro + "\n\n" + "\n".join([*lines, *ending]) + "\n"
 
 
+def _quality_sentence(classifier: dict) -> str:
+    """What the classifier FD, precision and recall columns are, and which network gave them."""
+    network = (f"{classifier.get('path', '?')} (sha256 {str(classifier.get('sha256', ''))[:12]}"
+               f"..., {100 * classifier.get('test_accuracy', float('nan')):.1f}% test accuracy "
+               f"on {classifier.get('dataset', '?')})")  # fmt: skip
+    return (
+        "Classifier FD: the Frechet distance between the test images and as many decoded prior "
+        f"samples in the 128-d features of the suite's own classifier {network}, not Inception "
+        "features (not an FID); precision and recall: k = 3 nearest-neighbour manifolds "
+        "(Kynkaanniemi et al. 2019) in the same features, mean ± std. The classifier FD "
+        "verdicts are a family of their own:"
+    )
+
+
 def _data_sentence(saved: dict) -> str:
-    """Whether the run trained on the official release of its data set (``releases``)."""
+    """Whether the run trained on the official release of its data set (``releases``), and
+    from which folder it was read."""
     data = saved.get("data") or {}
-    return releases.sentence(data.get("name", ""), data.get("release"))
+    sentence = releases.sentence(data.get("name", ""), data.get("release"))
+    if sentence and data.get("folder"):
+        sentence = f"{sentence[:-1]}; read from {data['folder']}."
+    return sentence
 
 
 def _setting(saved: dict) -> str:

@@ -38,8 +38,10 @@ DEFAULT_LAMBDAS = [1.0, 10.0, 100.0]
 SPLITS = ("test", "validation")
 VALIDATION_FRACTION = 0.2  # at most this share of the training images becomes validation
 VALIDATION_SEED = 20_000  # the one random order that picks the validation images
+SUBSET_SEED = 20_001  # the one random order that picks --train-images of the rest
 TUNED_LAM = 10.0  # the default arm's lam when a tune is given the default lam grid
 FID_COLUMNS = ("fid", "kid", "kid_std")
+CLASSIFIER_COLUMNS = ("classifier_fd", "precision", "recall")  # with --classifier
 
 # The paper's protocols (SPEC section 4, Appendix A). Our choices where the paper is silent
 # (docs/image.md, "The paper's protocols"): the lam grids (best lam grows with the pixel
@@ -79,12 +81,14 @@ class ImageConfig(RunConfig):
     eval_samples: int = 0
     swd_padding: str = "zeros"  # swd-pytorch's convention; "reflect": shift-invariant
     fid_weights: str = ""
+    classifier: str = ""  # feature network of `wae-bench classifier` (sample quality)
     protocol: str = ""
     split: str = "test"  # "validation": evaluate on held-out training images (tuning)
+    train_images: int = 0  # > 0: train on this many images outside the validation split
 
     def check(self) -> None:
         """Lambdas (one list per method), splits, paddings and counts are valid."""
-        for name in ("lr_halve_every", "eval_samples"):
+        for name in ("lr_halve_every", "eval_samples", "train_images"):
             check_non_negative_int(name, getattr(self, name))
         self.lambdas = check_lambdas(self.lambdas, self.methods, DEFAULT_LAMBDAS)
         if self.split not in SPLITS:
@@ -112,6 +116,9 @@ class ImageContext(Context):
     singular: list[dict] = field(default_factory=list)  # the runs' rows of singular_values.csv
     inception: torch.nn.Module | None = None  # FID/KID features, with --fid-weights
     real_features: Tensor | None = None  # of the test images (the same for every seed)
+    classifier: torch.nn.Module | None = None  # sample-quality features, with --classifier
+    classifier_card: dict | None = None  # its card (sha256, test accuracy), for config.json
+    real_classifier_features: Tensor | None = None  # of the test images
 
 
 @dataclass
@@ -157,13 +164,53 @@ def validation_split(data: datasets.ImageData) -> datasets.ImageData:
     n = min(len(data.test), int(VALIDATION_FRACTION * len(data.train)))
     order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(
         VALIDATION_SEED))  # fmt: skip
-    keep, held_out = order[n:].sort().values, order[:n].sort().values
+    keep, held = order[n:].sort().values, order[:n].sort().values
     if isinstance(data.train, Tensor):
-        train, held_out = data.train[keep], data.train[held_out]
+        train, held_out = data.train[keep], data.train[held]
     else:
         train = torch.utils.data.Subset(data.train, keep.tolist())
-        held_out = torch.utils.data.Subset(data.train, held_out.tolist())
-    return dataclasses.replace(data, train=train, test=held_out)
+        held_out = torch.utils.data.Subset(data.train, held.tolist())
+    labels = data.labels and (data.labels[0][keep], data.labels[0][held])
+    return dataclasses.replace(data, train=train, test=held_out, labels=labels)
+
+
+def training_images(data: datasets.ImageData, cfg: ImageConfig) -> datasets.ImageData:
+    """The data a run sees: with --split validation, evaluated on the validation split;
+    with --train-images N, trained on N images drawn once (``SUBSET_SEED``) from outside the
+    validation split, so a lam chosen on validation and the test run train on the same N."""
+    if cfg.split == "test" and not cfg.train_images:
+        return data
+    held = validation_split(data)
+    if cfg.split == "test":  # the validation images leave training; the test set stays
+        labels = data.labels and (held.labels[0], data.labels[1])
+        held = dataclasses.replace(held, test=data.test, labels=labels)
+    if not cfg.train_images:
+        return held
+    if cfg.train_images > len(held.train):
+        raise UsageError(
+            f"--train-images {cfg.train_images} exceeds the {len(held.train)} training images "
+            f"of {data.name} outside its validation split; lower it"
+        )
+    pick = torch.randperm(len(held.train), generator=torch.Generator().manual_seed(
+        SUBSET_SEED))[:cfg.train_images].sort().values  # fmt: skip
+    train = (held.train[pick] if isinstance(held.train, Tensor)
+             else torch.utils.data.Subset(held.train, pick.tolist()))  # fmt: skip
+    labels = held.labels and (held.labels[0][pick], held.labels[1])
+    return dataclasses.replace(held, train=train, labels=labels)
+
+
+def classifier_scores(ctx: ImageContext, real: Tensor, generated: Tensor) -> dict:
+    """classifier_fd, precision and recall of ``generated`` against the ``real`` test images
+    in the features of ``--classifier`` (``sample_quality``); the real features once."""
+    from ... import feature_net
+    from ...sample_quality import sample_quality
+
+    if ctx.real_classifier_features is None:
+        ctx.real_classifier_features = feature_net.features(ctx.classifier, real)
+    scores = sample_quality(feature_net.features(ctx.classifier, generated.clamp(0, 1)),
+                            ctx.real_classifier_features)  # fmt: skip
+    return {"classifier_fd": scores["frechet"], "precision": scores["precision"],
+            "recall": scores["recall"]}  # fmt: skip
 
 
 def decode(decoder, codes: Tensor) -> Tensor:
@@ -222,14 +269,23 @@ class ImageTask(Task):
                             help="image SWD borders: zeros (default) or reflect")  # fmt: skip
         fid_help = f"add FID and KID columns: the local {INCEPTION_FILE}"
         parser.add_argument("--fid-weights", metavar="PATH", help=fid_help)
+        parser.add_argument("--classifier", metavar="PATH",
+                            help="add classifier Frechet distance, precision and recall: the "
+                            "weights `wae-bench classifier` wrote for this data set")  # fmt: skip
         parser.add_argument("--protocol", choices=list(PROTOCOLS),
                             help="the paper's settings for a dataset (flags override)")  # fmt: skip
+        parser.add_argument("--split", choices=list(SPLITS),
+                            help="evaluate on the test set (default) or on the validation "
+                            "split of the training images (choose lam there)")  # fmt: skip
+        parser.add_argument("--train-images", type=int, metavar="N",
+                            help="train on N images drawn once from outside the validation "
+                            "split, whichever split is evaluated (default: all)")  # fmt: skip
 
     def setup(self, cfg: ImageConfig, device) -> ImageContext:
-        """Load the data set (and its validation split, and the FID network) once per command."""
-        data = load_data(cfg.dataset, cfg.data_root, cfg.download, cfg.image_size)
-        if cfg.split == "validation":
-            data = validation_split(data)
+        """Load the data set (its validation split, its --train-images subset, the FID and
+        classifier networks) once per command."""
+        data = training_images(load_data(cfg.dataset, cfg.data_root, cfg.download,
+                                         cfg.image_size), cfg)  # fmt: skip
         if cfg.eval_samples > len(data.test):
             raise UsageError(
                 f"eval_samples {cfg.eval_samples} exceeds the {len(data.test)} test images of "
@@ -242,12 +298,18 @@ class ImageTask(Task):
             from ... import fid
 
             ctx.inception = fid.load_inception(cfg.fid_weights).to(device).eval()
+        if cfg.classifier:  # a missing, changed or other data set's file fails here
+            from ... import feature_net
+
+            net, ctx.classifier_card = feature_net.load_classifier(cfg.classifier, cfg.dataset)
+            ctx.classifier = net.to(device)
         return ctx
 
     def tuning_knobs(self, cfg: ImageConfig) -> dict:
         """lam (its best value moves with the method: MoCA's penalty is O(1), MMD's O(1/B))
-        and the learning rate."""
-        return {"lam": Range(1.0, 1000.0, "log"), "lr": Range(1e-4, 3e-3, "log")}
+        and the learning rate, each over five decades or more: the first image tune's ranges
+        (lam 1 to 1000, lr 1e-4 to 3e-3) put four winners on an edge."""
+        return {"lam": Range(0.1, 1e4, "log"), "lr": Range(3e-5, 1e-2, "log")}
 
     def tuning_defaults(self, cfg: ImageConfig, method: str) -> dict:
         """The untuned arm's lam (the one given, else TUNED_LAM) and learning rate."""
@@ -302,12 +364,15 @@ class ImageTask(Task):
         return datasets.batches(ctx.data.train, ctx.cfg.batch_size, rng, ctx.device)
 
     def result_columns(self, cfg: ImageConfig) -> tuple[str, ...]:
-        """The metrics columns, with fid, kid and kid_std when --fid-weights is given."""
-        return self.columns + FID_COLUMNS if cfg.fid_weights else self.columns
+        """The metrics columns, with fid, kid and kid_std when --fid-weights is given and
+        classifier_fd, precision and recall when --classifier is."""
+        return (self.columns + FID_COLUMNS * bool(cfg.fid_weights)
+                + CLASSIFIER_COLUMNS * bool(cfg.classifier))  # fmt: skip
 
     def evaluate(self, ctx: ImageContext, fixtures: Fixtures, models) -> dict:
         """Image SWD (x1000) of decoded prior samples vs test images, test recon (SSE per
-        image), latent SWD of the test codes, the floor, FID/KID with --fid-weights."""
+        image), latent SWD of the test codes, the floor, FID/KID with --fid-weights, the
+        classifier Frechet distance, precision and recall with --classifier."""
         encoder, decoder = models["encoder"], models["decoder"]
         generated = decode(decoder, fixtures.generation_prior)
         codes, squared_error = [], 0.0
@@ -323,6 +388,8 @@ class ImageTask(Task):
                 ctx.real_features = fid.image_features(fixtures.test_images, ctx.inception)
             features = fid.image_features(generated, ctx.inception)
             scores = fid.features_fid_kid(features, ctx.real_features, seed=fixtures.seed)
+        if ctx.classifier is not None:
+            scores |= classifier_scores(ctx, fixtures.test_images, generated)
         return {
             "image_swd": image_swd(fixtures.test_images, generated, seed=fixtures.seed,
                                    padding=ctx.cfg.swd_padding),
@@ -344,7 +411,8 @@ class ImageTask(Task):
 
     def describe(self, ctx: ImageContext, models) -> dict:
         """Parameter counts and the data set (name, the sizes of the training images and of the
-        split evaluated: test, or validation when tuning; release) for config.json."""
+        split evaluated: test, or validation when tuning; the folder read; release) for
+        config.json."""
         cfg, data = ctx.cfg, ctx.data
         enc, dec = models["encoder"], models["decoder"]
         if not cfg.quiet:
@@ -358,7 +426,10 @@ class ImageTask(Task):
             "parameters": {"encoder": parameter_count(enc), "decoder": parameter_count(dec)},
             "data": {"name": data.name, "train": len(data.train), cfg.split: len(data.test),
                      "channels": data.channels, "size": data.size,
+                     **({"folder": data.folder} if data.folder else {}),
                      **({"release": data.release} if data.release else {})},
+            **({"classifier": {"path": cfg.classifier, **ctx.classifier_card}}
+               if ctx.classifier_card else {}),
         }  # fmt: skip
 
     def images(self, ctx, fixtures: Fixtures, models) -> dict[str, Tensor]:

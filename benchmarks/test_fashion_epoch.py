@@ -1,0 +1,92 @@
+"""One Fashion-MNIST epoch of the image task (60,000 images at 32x32, conv autoencoder, batch
+64, MMD at lam 10) through the harness against the same arithmetic as a bare PyTorch loop, and
+the image SWD of 10,000 Fashion-MNIST test images, which should cost at most one such epoch.
+
+Evaluation is excluded from the epochs. The data are the real Fashion-MNIST wherever
+``wae_bench.data.load`` finds it (``--data-root``'s folders, then Debian's
+``dataset-fashion-mnist`` package); without it these benchmarks skip.
+"""
+
+import pytest
+import torch
+
+import regularizers
+from regularizers import TrainingPlan
+from regularizers.mmd import mmd_unbiased
+from wae_bench import data
+from wae_bench.errors import UsageError
+from wae_bench.image_swd import image_swd
+from wae_bench.models import build_autoencoder
+from wae_bench.train import per_image_squared_error, train_epoch
+
+from .conftest import devices, steps, tag, timed, training_step
+
+BATCH, LATENT, LAM, ORDER_SEED = 64, 128, 10.0, 0
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    """Fashion-MNIST's splits (32x32 in [0, 1]), or a skip naming how to get them."""
+    try:
+        return data.load("fashion-mnist")
+    except UsageError as err:
+        pytest.skip(f"no Fashion-MNIST here: {err}")
+
+
+def _epoch_batches(images: torch.Tensor, device: str):
+    """The image task's batches: one shuffled pass in batches of 64, from a fixed order."""
+    return data.batches(images, BATCH, torch.Generator().manual_seed(ORDER_SEED), device)
+
+
+@steps
+def test_fashion_epoch_through_the_harness(benchmark, where, fashion):
+    """The image task's epoch: recipe.assemble's step (MMD, lam 10) + train_epoch; on CUDA
+    also replayed as CUDA graphs, the task's default there."""
+    tag(benchmark, where, "Fashion-MNIST epoch (conv, B=64, mmd)", step=True,
+        role="fashion_epoch", variant="harness")  # fmt: skip
+    torch.manual_seed(0)
+    train = fashion.train.to(where.device)
+    encoder, decoder = build_autoencoder("conv", 1, 32, LATENT)
+    step = training_step(where, encoder, "mmd", TrainingPlan(BATCH, 10**6, len(train)),
+                         decoder=decoder, lam=LAM)  # fmt: skip
+    epoch = timed(where, lambda: train_epoch(step, _epoch_batches(train, where.device)))
+    warmup = 1 if where.graphs else 0  # both batch shapes (64, the last 32) recorded first
+    benchmark.pedantic(epoch, rounds=1, iterations=1, warmup_rounds=warmup)
+
+
+@devices
+def test_fashion_epoch_bare_torch_loop(benchmark, where, fashion):
+    """The same modules, batches, optimizer and loss written as a bare loop, no harness."""
+    tag(benchmark, where, "Fashion-MNIST epoch (conv, B=64, mmd)", role="fashion_epoch",
+        variant="bare")  # fmt: skip
+    torch.manual_seed(0)
+    device = where.device
+    train = fashion.train.to(device)
+    encoder, decoder = (m.to(device) for m in build_autoencoder("conv", 1, 32, LATENT))
+    params = [*encoder.parameters(), *decoder.parameters()]
+    optimizer = torch.optim.Adam(params, lr=1e-3)
+    prior = regularizers.SpherePrior(LATENT)
+
+    def epoch():
+        total = torch.zeros((), device=device)
+        for x in _epoch_batches(train, device):
+            z = encoder(x)
+            y = prior.sample(len(x), device=device)  # E||y - y'||^2 = 2: MMD's default scales
+            loss = per_image_squared_error(x, decoder(z)) + LAM * mmd_unbiased(z, y, "imq")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(x)
+        return float(total) / len(train)
+
+    benchmark.pedantic(timed(where, epoch), rounds=1, iterations=1, warmup_rounds=0)
+
+
+@devices
+def test_fashion_image_swd(benchmark, where, fashion):
+    """Image SWD between 10,000 Fashion-MNIST test images and 10,000 training images."""
+    tag(benchmark, where, "image SWD (Fashion-MNIST, 32x32x1)", role="image_swd_fashion",
+        n=10_000)  # fmt: skip
+    a = fashion.test[:10_000].to(where.device)
+    b = fashion.train[:10_000].to(where.device)
+    benchmark.pedantic(timed(where, image_swd), args=(a, b), rounds=1, iterations=1)
