@@ -65,7 +65,8 @@ def _train_folder(task: Task, cfg: RunConfig, out: Path) -> Path:
             work = out / ".overwrite"
             shutil.rmtree(work, ignore_errors=True)  # a replacement that was itself cut short
         if cfg.resume:
-            folders.check_resumable(out, cfg.to_dict(), free=cfg.FREE_ON_RESUME)
+            folders.check_resumable(out, cfg.to_dict(), free=cfg.FREE_ON_RESUME,
+                                    defaults=type(cfg)().to_dict())  # fmt: skip
         results.prepare_run_dir(work / folders.CHECKPOINTS)
         first = next(iter(probes.values()))
         folders.write_config(work, {

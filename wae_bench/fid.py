@@ -68,12 +68,7 @@ def load_inception(path: str | Path) -> InceptionFeatures:
             f"FID weights {path}: not the FID Inception weights (sha256 {digest[:12]}..., "
             f"expected {INCEPTION_SHA256[:12]}...); {fix}"
         )
-    try:
-        from torch_fidelity import FeatureExtractorInceptionV3
-    except ImportError:
-        raise UsageError(
-            "FID needs torch-fidelity and torchmetrics: pip install 'wae-bench[fid]'"
-        ) from None
+    from torch_fidelity import FeatureExtractorInceptionV3
     # a given path is read with torch.load; only a missing path makes torch-fidelity download
     net = FeatureExtractorInceptionV3(
         "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path)

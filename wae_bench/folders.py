@@ -55,15 +55,18 @@ def write_summary(folder: Path, table, text: str) -> None:
     results.write_text(Path(folder) / SUMMARY_MD, text)
 
 
-def check_resumable(out: Path, settings: dict, *, free: tuple[str, ...]) -> None:
+def check_resumable(out: Path, settings: dict, *, free: tuple[str, ...],
+                    defaults: dict | None = None) -> None:  # fmt: skip
     """--resume continues only a run made with the same settings, except those in ``free``
-    (device, quiet, ...)."""
+    (device, quiet, ...); a setting the saved run predates counts as its value in
+    ``defaults``."""
     previous = read_config(out).get("config")
     if previous is None:
         return
+    defaults = defaults or {}
     changed = [
         key for key in settings
-        if key not in free and previous.get(key) != settings[key]
+        if key not in free and previous.get(key, defaults.get(key)) != settings[key]
     ]  # fmt: skip
     if changed:
         raise UsageError(

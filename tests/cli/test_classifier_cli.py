@@ -131,3 +131,35 @@ def test_a_cut_run_never_trains_on_the_validation_images():
         assert seen.labels[0].tolist() == digits.labels[0][sorted(trained)].tolist()
         if split == "test":
             assert seen.test is digits.test
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--train-images", "100", "--eval-samples", "101"],
+         "101 images per evaluation exceed the 100 training images (the floor compares as "
+         "many); lower --eval-samples or raise --train-images"),
+        (["--classifier", "any.pt", "--eval-samples", "3"],
+         "--classifier needs more than 3 images per evaluation (precision and recall use each "
+         "image's 3 nearest neighbours); raise --eval-samples"),
+    ],
+)  # fmt: skip
+def test_evaluations_the_cut_data_cannot_hold_are_one_line(tmp_path, capsys, flags, message):
+    assert main([*TINY, *flags, "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.strip() == f"wae-bench: error: {message}"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_made_before_the_new_settings_resumes(tmp_path):
+    """config.json of a run that predates --classifier and --train-images lacks them: --resume
+    reads them as their defaults."""
+    out = tmp_path / "run"
+    assert main([*TINY, "--methods", "mmd", "--epochs", "1", "--out", str(out)]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    for key in ("classifier", "train_images"):
+        del saved["config"][key]
+    (out / "config.json").write_text(json.dumps(saved))
+    before = (out / "metrics.csv").read_text()
+    assert main([*TINY, "--methods", "mmd", "--epochs", "1", "--out", str(out),
+                 "--resume"]) == 0  # fmt: skip
+    assert (out / "metrics.csv").read_text() == before  # finished: nothing to add

@@ -137,9 +137,11 @@ def _quality_sentence(classifier: dict) -> str:
     network = (f"{classifier.get('path', '?')} (sha256 {str(classifier.get('sha256', ''))[:12]}"
                f"..., {100 * classifier.get('test_accuracy', float('nan')):.1f}% test accuracy "
                f"on {classifier.get('dataset', '?')})")  # fmt: skip
+    width = classifier.get("features", "?")
     return (
-        "Classifier FD: the Frechet distance between the test images and as many decoded prior "
-        f"samples in the 128-d features of the suite's own classifier {network}, not Inception "
+        "Classifier FD: the Frechet distance between the evaluated images (test, or validation "
+        "when choosing lam: the classifier trained on those) and as many decoded prior "
+        f"samples in the {width}-d features of the suite's own classifier {network}, not Inception "
         "features (not an FID); precision and recall: k = 3 nearest-neighbour manifolds "
         "(Kynkaanniemi et al. 2019) in the same features, mean ± std. The classifier FD "
         "verdicts are a family of their own:"

@@ -29,6 +29,7 @@ from ...fid import INCEPTION_FILE
 from ...image_swd import PADDINGS, image_swd
 from ...metrics import latent_swd
 from ...models import build_autoencoder, parameter_count
+from ...sample_quality import NEIGHBOURS
 from ...train import per_image_squared_error
 from ..base import Context, Task
 from . import spectra
@@ -67,6 +68,7 @@ class ImageConfig(RunConfig):
     """WAE training on images, one run per (method, lam, seed) (SPEC section 4)."""
 
     POSITIVE_INTS = (*RunConfig.POSITIVE_INTS, "eval_every", "image_size")
+    ADDED_LATER = (*RunConfig.ADDED_LATER, "classifier", "train_images")
 
     dataset: str = "digits"
     data_root: str = "data"
@@ -290,6 +292,19 @@ class ImageTask(Task):
             raise UsageError(
                 f"eval_samples {cfg.eval_samples} exceeds the {len(data.test)} test images of "
                 f"{data.name}; lower --eval-samples"
+            )
+        evaluated = cfg.eval_samples or len(data.test)
+        if evaluated > len(data.train):  # the floor compares as many training images
+            raise UsageError(
+                f"{evaluated} images per evaluation exceed the {len(data.train)} training "
+                "images (the floor compares as many); lower --eval-samples or raise "
+                "--train-images"
+            )
+        if cfg.classifier and evaluated <= NEIGHBOURS:
+            raise UsageError(
+                f"--classifier needs more than {NEIGHBOURS} images per evaluation (precision "
+                f"and recall use each image's {NEIGHBOURS} nearest neighbours); raise "
+                "--eval-samples"
             )
         if isinstance(data.train, Tensor):  # small datasets live on the device once
             data = dataclasses.replace(data, train=data.train.to(device))
