@@ -106,7 +106,8 @@ def verdicts(frame: pd.DataFrame) -> list[Verdict]:
                 _one(rows, role="image_step", method="moca", setting=setting, device=device) /
                 _one(rows, role="image_step", method="plain", setting=setting, device=device),
                 1.3)  # fmt: skip
-        for batch in sorted(rows.loc[rows.get("method") == "pot-swd", "batch"].dropna().unique()):
+        pot = rows[rows["method"] == "pot-swd"] if "method" in rows else rows.iloc[:0]
+        for batch in sorted(pot.get("batch", pd.Series(dtype=float)).dropna().unique()):
             add(f"swd / POT sliced_wasserstein_distance, B={int(batch)}", device,
                 _one(rows, role="regularizer", method="swd", batch=batch) /
                 _one(rows, role="regularizer", method="pot-swd", batch=batch), 1.0)  # fmt: skip
@@ -217,8 +218,38 @@ def report(json_path: Path, out: Path | None = None) -> Path:
     frame, machine = load(json_path)
     out = results.prepare_run_dir(Path(out) if out else Path(json_path).parent)
     results.write_text(out / "timing.md", markdown(frame, machine))
-    plots.scaling(frame[frame["device"] == "cpu"], out / "scaling")
-    cuda = frame[frame["device"] == "cuda"]
+    cpu, cuda = frame[frame["device"] == "cpu"], frame[frame["device"] == "cuda"]
+    if (cpu.get("role") == "regularizer").any():
+        plots.scaling(cpu, out / "scaling")
     if (cuda.get("role") == "regularizer").any():
         plots.scaling(cuda, out / "scaling_cuda")
+    if frame["role"].isin(["fashion_epoch", "image_swd_fashion"]).any():
+        fashion_figure(frame, out / "fashion_epoch")
     return out
+
+
+FASHION_BARS = (  # (label, tags) of the bars of fashion_figure, top to bottom
+    ("bare PyTorch loop", {"role": "fashion_epoch", "variant": "bare"}),
+    ("through the harness", {"role": "fashion_epoch", "variant": "harness"}),
+    ("image SWD of 10,000 test images", {"role": "image_swd_fashion", "n": 10_000}),
+)
+
+
+def fashion_figure(frame: pd.DataFrame, stem: Path) -> None:
+    """One Fashion-MNIST epoch through the harness and as a bare loop, and the image SWD of
+    10,000 images, in seconds: one panel per device measured."""
+    devices = _devices(frame)
+    fig, axes = plots.plt.subplots(1, len(devices), figsize=(5.2 * len(devices), 2.6),
+                                   squeeze=False)  # fmt: skip
+    for ax, device in zip(axes[0], devices, strict=True):
+        seconds = [_one(frame, device=device, **tags) for _, tags in FASHION_BARS]
+        labels = [label for label, _ in FASHION_BARS]
+        ax.barh(labels[::-1], seconds[::-1], color=["C2", "C0", "C7"])
+        for y, value in enumerate(seconds[::-1]):
+            text = "not measured" if value != value else f"{value:.1f} s"
+            ax.text(0 if value != value else value, y, f" {text}", va="center", fontsize=9)
+        ax.set_xlabel("seconds (median)")
+        ax.set_title(f"Fashion-MNIST, 60,000 images, conv, B = 64, MMD ({device})", fontsize=10)
+        ax.set_xlim(0, 1.25 * max((v for v in seconds if v == v), default=1.0))
+    fig.tight_layout()
+    plots.save(fig, stem)

@@ -194,3 +194,22 @@ def test_timing_bad_input_exits_2(tmp_path, capsys, content, message):
     assert main(["timing", str(source)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_fashion_epoch_targets_and_figure(tmp_path):
+    """A run of benchmarks/test_fashion_epoch.py alone: its two targets and its figure, and no
+    scaling figure (no regularizer was timed)."""
+    source = tmp_path / "fashion.json"
+    benchmarks = [
+        entry("harness", 33.0, role="fashion_epoch", variant="harness", graphs=False, amp="fp32"),
+        entry("bare", 31.0, role="fashion_epoch", variant="bare"),
+        entry("swd", 12.0, role="image_swd_fashion", n=10_000),
+    ]
+    source.write_text(json.dumps({"machine_info": {}, "benchmarks": benchmarks}))
+    assert main(["timing", str(source), "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "timing.md").read_text()
+    assert "| Fashion-MNIST epoch: harness / bare loop | cpu | 1.06x | <= 1.10x | yes |" in text
+    assert ("| image SWD of 10,000 Fashion-MNIST images / one epoch | cpu | 0.36x | <= 1.00x "
+            "| yes |") in text  # fmt: skip
+    assert (tmp_path / "out" / "fashion_epoch.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "out" / "scaling.png").exists()
