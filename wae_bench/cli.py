@@ -160,6 +160,22 @@ def _report(args: argparse.Namespace) -> None:
     print(f"rewrote the summary tables and figures in {args.run_dir}")
 
 
+def _results(args: argparse.Namespace) -> None:
+    from . import results_best, results_table
+
+    if not args.best and (args.task, args.epoch, args.metric) != (None, None, None):
+        raise UsageError("--task, --epoch and --metric choose what --best ranks; add --best")
+    table = results_table.collect(args.folders)
+    answer = (results_best.markdown(results_best.best(table, args.task, args.epoch,
+                                                      args.metric), args.epoch)
+              if args.best else "")  # fmt: skip
+    results_table.write(table, args.out, args.folders)
+    print(f"wrote {args.out}: {results_table.describe(table)}")
+    if answer:
+        print()
+        print(answer, end="")
+
+
 def _classifier(args: argparse.Namespace) -> None:
     from . import classifier
 
@@ -179,7 +195,7 @@ def _list_methods(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``wae-bench`` parser: one subcommand per task, then tune, report, sweep, compare,
-    timing, classifier and methods."""
+    timing, results, classifier and methods."""
     parser = _Parser(prog="wae-bench", description="Benchmark WAE latent regularizers.")
     parser.add_argument("--version", action="version", version=f"wae-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -241,6 +257,19 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("json_file", type=Path)
     timing.add_argument("--out", type=Path, help="folder for the outputs (default: the JSON's)")
     timing.set_defaults(handler=_timing)
+    res = sub.add_parser("results", help="every run folder under FOLDERs as one long table "
+                         "(Parquet); --best: each experiment's groups ranked, with intervals")
+    res.add_argument("folders", nargs="*", default=["results"], metavar="FOLDER",
+                     help="folders to read run folders from, recursively (default: results)")
+    res.add_argument("--out", type=Path, default=Path("results.parquet"),
+                     help="the Parquet file to write (default ./results.parquet)")
+    res.add_argument("--best", action="store_true", help="per task, each experiment's lowest "
+                     "mean and the next, with 95%% t intervals")  # fmt: skip
+    res.add_argument("--task", help="with --best: this task only")
+    res.add_argument("--epoch", type=int, help="with --best: at this epoch (default: each "
+                     "group's last)")  # fmt: skip
+    res.add_argument("--metric", help="with --best: this metric (default: the task's headline)")
+    res.set_defaults(handler=_results)
     clf = sub.add_parser("classifier", help="train the network whose features give the offline "
                          "sample quality (classifier Frechet distance, precision, recall)")
     clf.add_argument("--dataset", required=True, help="digits, mnist or fashion-mnist")
