@@ -5,6 +5,7 @@ pandas is imported by the functions that build or read a table, so that importin
 """
 
 import csv
+import datetime
 import errno
 import io
 import json
@@ -246,8 +247,29 @@ def read_json(path: Path) -> dict:
     return data
 
 
+def git_commit(start: Path | None = None) -> str:
+    """The commit checked out where wae-bench's source lies ("" outside a git checkout), read
+    from .git (HEAD, then the branch's ref file or packed-refs) without running git."""
+    folder = Path(start or __file__).resolve().parent
+    git = next((f / ".git" for f in (folder, *folder.parents) if (f / ".git").is_dir()), None)
+    if git is None:
+        return ""
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head  # a detached HEAD holds the commit itself
+        ref = head.removeprefix("ref: ")
+        if (git / ref).is_file():
+            return (git / ref).read_text().strip()
+        packed = (git / "packed-refs").read_text().splitlines()
+        return next((line.split()[0] for line in packed if line.endswith(f" {ref}")), "")
+    except OSError:
+        return ""
+
+
 def environment(device: torch.device) -> dict:
-    """Versions and hardware, recorded next to every result."""
+    """Versions, hardware, the git commit of the source and the date (UTC), recorded next to
+    every result."""
     versions = {}
     for name in TRACKED_PACKAGES:
         try:
@@ -260,6 +282,8 @@ def environment(device: torch.device) -> dict:
         "packages": versions,
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
+        "git_commit": git_commit(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
