@@ -157,7 +157,15 @@ def _report(args: argparse.Namespace) -> None:
     from . import report
 
     report.redraw(args.run_dir)
-    print(f"rewrote the summary tables and figures in {args.run_dir}")
+    print(f"rewrote the summary tables and figures in {args.run_dir}, and its page, index.html")
+
+
+def _view(args: argparse.Namespace) -> None:
+    from . import view
+
+    index, written = view.view(args.folders, args.out)
+    print(f"wrote {index} and {len(written)} folder page(s) (index.html in each); open "
+          f"{index} in a browser (it works offline)")
 
 
 def _results(args: argparse.Namespace) -> None:
@@ -194,8 +202,8 @@ def _list_methods(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``wae-bench`` parser: one subcommand per task, then tune, report, sweep, compare,
-    timing, results, classifier and methods."""
+    """The ``wae-bench`` parser: one subcommand per task, then tune, report, view, sweep,
+    compare, timing, results, classifier and methods."""
     parser = _Parser(prog="wae-bench", description="Benchmark WAE latent regularizers.")
     parser.add_argument("--version", action="version", version=f"wae-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -229,6 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="redraw tables and figures of a run folder from its CSV")
     rep.add_argument("run_dir", type=Path)
     rep.set_defaults(handler=_report)
+    view = sub.add_parser("view", help="an index page over result folders (a leaderboard per "
+                          "task) and the page of each folder in them, for a browser")  # fmt: skip
+    view.add_argument("folders", nargs="*", default=["results"], metavar="FOLDER",
+                      help="folders to read run folders from, recursively (default: results)")
+    view.add_argument("--out", type=Path, metavar="DIR",
+                      help="folder for index.html and _static/ (default: the first FOLDER)")
+    view.set_defaults(handler=_view)
     sweep = sub.add_parser("sweep",
                            help="a grid of runs from a TOML/YAML file or a preset ablation")
     sweep.add_argument("spec", nargs="?", help="sweep file (.toml, .yaml)")

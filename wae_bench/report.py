@@ -1,4 +1,5 @@
-"""`wae-bench report DIR`: redraw a run's or a sweep's tables and figures from its files.
+"""`wae-bench report DIR`: redraw a run's, study's, sweep's or tune's tables and figures from
+its files, then its page (index.html, ``pages``).
 
 The task is read from the folder's own record (config.json, or sweep.json for a sweep).
 """
@@ -9,8 +10,16 @@ from . import folders, tasks
 
 
 def redraw(run_dir: Path) -> None:
-    """Rewrite the summaries and figures of the run or sweep folder ``run_dir``."""
+    """Rewrite the summaries and figures of the run, study, sweep or tune folder ``run_dir``,
+    then its page, index.html (``pages``)."""
+    from . import pages
+
     run_dir = Path(run_dir)
+    _redraw_files(run_dir)
+    pages.write_run_page(run_dir)
+
+
+def _redraw_files(run_dir: Path) -> None:
     if (run_dir / folders.SWEEP).is_file():
         from . import sweep
 
