@@ -244,21 +244,39 @@ def _spaces(saved: dict) -> dict[str, dict]:
     return spaces
 
 
-def edges(saved: dict, confirmed) -> list[str]:
+def edges(saved: dict, confirmed, task=None) -> list[str]:
     """One sentence per winning value in the outer 5% of its range (on the range's scale):
-    why that bound is a real limit of the method where the space says so, else a warning."""
+    why that bound is a real limit where the space says so, else a warning.
+
+    The reason of a ``task``'s own knob comes from its current definition when the study
+    recorded the same bounds without one (reasons are prose, not settings). When the winner's
+    penalty weight (``task.penalty_knob``) lies on its low edge, the penalty is all but off, so
+    the method's own values on an edge are said to be unidentified rather than cut off.
+    """
     spaces, lines = _spaces(saved), []
+    knobs = task.tuning_knobs(task.config()) if task is not None else {}
+    weight = getattr(task, "penalty_knob", "")
     for _, row in confirmed[confirmed["winner"]].iterrows():
-        for key, value in json.loads(row["setting"]).items():
-            dim = spaces.get(row["method"], {}).get(key)
+        setting, dims = json.loads(row["setting"]), spaces.get(row["method"], {})
+        off = weight in dims and weight in setting and dims[weight].edge(setting[weight]) == "low"
+        for key, value in setting.items():
+            dim = dims.get(key)
             side = dim.edge(value) if dim is not None else ""
             if not side:
                 continue
             where = (f"{row['method']}: {key} = {value:.4g} lies on the {side} edge of its range "
                      f"{dim.describe()} (outer {search.EDGE:.0%} on its scale)")  # fmt: skip
             why = getattr(dim, f"{side}_limit")
-            lines.append(f"{where}, a real limit: {why}" if why else
-                         f"{where}: the optimum may lie outside it")  # fmt: skip
+            now = knobs.get(key)
+            if not why and now is not None and (now.low, now.high) == (dim.low, dim.high):
+                why = getattr(now, f"{side}_limit")
+            if why:
+                lines.append(f"{where}, a real limit: {why}")
+            elif off and key != weight:
+                lines.append(f"{where}: not identified, since the winner's {weight} lies at its "
+                             "low edge, where the penalty is all but off")  # fmt: skip
+            else:
+                lines.append(f"{where}: the optimum may lie outside it")
     return lines
 
 
@@ -322,7 +340,7 @@ def markdown(saved: dict, task, trials, confirmed, finals, scores: dict, draws: 
         "",
         *_confirm_table(confirmed),
         "",
-        "Range edges: " + ("; ".join(edges(saved, confirmed)) or
+        "Range edges: " + ("; ".join(edges(saved, confirmed, task)) or
                            "no winning value lies in the outer 5% of its range."),
         "",
         f"## Default vs tuned on the final seeds ({label}, last epoch)",

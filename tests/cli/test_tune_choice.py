@@ -285,3 +285,28 @@ def test_a_resumed_tune_whose_winner_changes_trains_the_new_winner(tmp_path):
     after, trained = winner_and_final()
     assert after != before  # the longer study found another winner (fixed seeds: it does)
     assert trained == {k.split(".", 1)[1]: v for k, v in after.items()}
+
+
+def test_a_lam_at_its_off_limit_says_why_and_the_methods_own_edges_are_unidentified():
+    """The image task's lam range: a study that recorded its bounds without a reason takes the
+    reason from the task; with lam at its low edge, an edge of the method's own range is
+    reported as not identified (the penalty is all but off), not as a cut-off optimum."""
+    from wae_bench.tasks.image import TASK
+
+    lam = TASK.tuning_knobs(TASK.config())["lam"]
+    recorded = Range(lam.low, lam.high, "log").spec()  # as a study recorded before the reason
+    blur = regularizers.get("sinkhorn").search_space["blur"]
+    saved = {"tune": {"spaces": {"sinkhorn": {"lam": recorded,
+                                              "sinkhorn.blur": Range(0.003, 3.0, "log").spec()}}}}
+    confirmed = pd.DataFrame({"method": ["sinkhorn"], "winner": [True],
+                              "setting": [json.dumps({"lam": 0.0012, "sinkhorn.blur": 2.9})]})
+    lam_line, blur_line = tune_report.edges(saved, confirmed, TASK)
+    assert lam_line.endswith(f"a real limit: {lam.low_limit}") and "lam -> 0" in lam_line
+    assert blur_line.startswith("sinkhorn: sinkhorn.blur = 2.9 lies on the high edge")
+    assert blur_line.endswith("not identified, since the winner's lam lies at its low edge, "
+                              "where the penalty is all but off")
+    assert not blur.high_limit  # the method itself gives no reason: the rule above does
+    # without the task (or with lam inside its range) the old warning stands
+    (plain,) = tune_report.edges(saved, confirmed.assign(
+        setting=json.dumps({"lam": 10.0, "sinkhorn.blur": 2.9})), TASK)  # fmt: skip
+    assert plain.endswith("the optimum may lie outside it")

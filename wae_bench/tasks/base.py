@@ -72,6 +72,8 @@ class Task:
         """Columns of the result file for these settings (``columns`` plus optional ones)."""
         return self.columns
 
+    penalty_knob = ""  # the tuning knob that weights the regularizer, if the task has one
+
     def tuning_knobs(self, cfg: RunConfig) -> dict:
         """The task's own settings ``wae-bench tune`` varies besides each method's
         hyper-parameters: {name: regularizers.search.Range | Choice}; none by default."""
