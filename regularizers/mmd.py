@@ -102,7 +102,11 @@ class MMD(Regularizer):
                         "far below the codes' squared distances the imq kernel C / (C + d^2) is "
                         "C / d^2 for every pair, so the penalty is C times a scale-free one and "
                         "Adam's normalized steps do not depend on C (lam absorbs it where a "
-                        "reconstruction term is present)"))}
+                        "reconstruction term is present)"), high_limit=(
+                        "as C grows past the codes' squared distances both kernels approach "
+                        "1 - d^2 / C, and the penalty a multiple 1 / C of the squared distance "
+                        "between the codes' mean and the prior's: a larger C then only rescales "
+                        "it, which lam absorbs"))}
     min_batch_size = 2  # the unbiased estimate averages over pairs of distinct codes
     paper = "Tolstikhin et al., ICLR 2018 (Wasserstein Auto-Encoders), WAE-MMD"
     prior_assumption = "any prior it can sample (B prior samples per step)"

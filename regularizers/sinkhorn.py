@@ -47,7 +47,11 @@ class Sinkhorn(Regularizer):
 
     name = "sinkhorn"
     capturable = True
-    search_space = {"blur": Range(0.003, 3.0, "log", per="rms_distance"),
+    search_space = {"blur": Range(0.003, 3.0, "log", per="rms_distance", high_limit=(
+                        "far above the codes' distances the debiased divergence reaches its "
+                        "large-blur limit, half the squared MMD of the kernel -cost (Feydy et "
+                        "al. 2019, Thm 1): for p = 2, ||mean(z) - mean(prior)||^2 / 2 whatever "
+                        "the blur")),
                     "scaling": Range(0.5, 0.95)}
     paper = ("Patrini et al., UAI 2019 (Sinkhorn AutoEncoders); Feydy et al., AISTATS 2019 "
              "(geomloss)")

@@ -248,16 +248,17 @@ def edges(saved: dict, confirmed, task=None) -> list[str]:
     """One sentence per winning value in the outer 5% of its range (on the range's scale):
     why that bound is a real limit where the space says so, else a warning.
 
-    The reason of a ``task``'s own knob comes from its current definition when the study
-    recorded the same bounds without one (reasons are prose, not settings). When the winner's
+    A bound's reason comes from its current definition (the ``task``'s knobs and each
+    method's declared space, resolved for the task's default prior) when the study recorded
+    the same bounds without one (reasons are prose, not settings). When the winner's
     penalty weight (``task.penalty_knob``) lies on its low edge, the penalty is all but off, so
     the method's own values on an edge are said to be unidentified rather than cut off.
     """
     spaces, lines = _spaces(saved), []
-    knobs = task.tuning_knobs(task.config()) if task is not None else {}
     weight = getattr(task, "penalty_knob", "")
     for _, row in confirmed[confirmed["winner"]].iterrows():
         setting, dims = json.loads(row["setting"]), spaces.get(row["method"], {})
+        current = _declared(task, row["method"]) if task is not None else {}
         off = weight in dims and weight in setting and dims[weight].edge(setting[weight]) == "low"
         for key, value in setting.items():
             dim = dims.get(key)
@@ -267,7 +268,7 @@ def edges(saved: dict, confirmed, task=None) -> list[str]:
             where = (f"{row['method']}: {key} = {value:.4g} lies on the {side} edge of its range "
                      f"{dim.describe()} (outer {search.EDGE:.0%} on its scale)")  # fmt: skip
             why = getattr(dim, f"{side}_limit")
-            now = knobs.get(key)
+            now = current.get(key)
             if not why and now is not None and (now.low, now.high) == (dim.low, dim.high):
                 why = getattr(now, f"{side}_limit")
             if why:
@@ -278,6 +279,21 @@ def edges(saved: dict, confirmed, task=None) -> list[str]:
             else:
                 lines.append(f"{where}: the optimum may lie outside it")
     return lines
+
+
+def _declared(task, method: str) -> dict:
+    """The method's declared space and the task's knobs as they are defined now, resolved for
+    the task's default prior ({} for a method no longer registered)."""
+    import regularizers
+
+    cfg = task.config()
+    prior = task.prior(cfg)
+    try:
+        declared = regularizers.get(method).search_space
+    except ValueError:  # no longer registered
+        declared = {}
+    space = {f"{method}.{name}": dim for name, dim in declared.items()}
+    return {key: dim.resolve(prior) for key, dim in (space | task.tuning_knobs(cfg)).items()}
 
 
 def report(out: Path) -> None:

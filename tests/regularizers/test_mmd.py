@@ -91,3 +91,23 @@ def test_blocked_kernel_sums_equal_one_block_in_value_and_gradient():
     assert values[:2] == pytest.approx(values[2:], rel=1e-12)
     for one, blocked in zip(grads[:2], grads[2:], strict=True):  # float64 defaults: 1e-7 each,
         torch.testing.assert_close(one, blocked)  # against 50 terms of O(1): 50 eps64 = 6e-15
+
+
+@pytest.mark.parametrize("kernel", ["imq", "rbf"])
+def test_far_above_the_squared_distances_the_penalty_is_a_rescaled_mean_gap(kernel):
+    """The base-scale range's high_limit: as C grows both kernels approach 1 - d^2 / C, so the
+    unbiased estimate approaches sum_s 1 / (C s) times the U-statistic of -d^2 (which is the
+    squared gap between the means, up to the estimate's own diagonal terms). The next order
+    is d^2 / (C s) relative, at most 8.2 / (0.1 C) here (|x - y| <= 2 + 0.3 sqrt(8))."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(60, 8, generator=g, dtype=torch.float64), dim=1)
+    y = torch.nn.functional.normalize(torch.randn(80, 8, generator=g, dtype=torch.float64), dim=1)
+    x = x + 0.3
+    d2 = lambda a, b: ((a[:, None] - b[None]) ** 2).sum(-1)  # noqa: E731
+    off = lambda m: (m.sum() - m.diagonal().sum()) / (len(m) * (len(m) - 1))  # noqa: E731
+    u_stat = -off(d2(x, x)) - off(d2(y, y)) + 2 * d2(x, y).mean()
+    multipliers = torch.tensor([0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0], dtype=torch.float64)
+    for c in (1e3, 1e5):
+        value = float(mmd_unbiased(x, y, kernel, c * multipliers))
+        limit = float((1 / (c * multipliers)).sum() * u_stat)
+        assert abs(value - limit) <= 8.2 / (0.1 * c) * abs(limit)

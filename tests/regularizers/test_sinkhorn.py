@@ -91,3 +91,21 @@ def test_auto_backend_is_tensorized_without_keops(monkeypatch):
     assert regularizers.build("sinkhorn").loss.backend == "tensorized"
     monkeypatch.setattr(module, "keops_available", lambda: True)
     assert regularizers.build("sinkhorn").loss.backend == "auto"
+
+
+def test_far_above_the_codes_distances_the_divergence_is_half_the_squared_mean_gap():
+    """The blur range's high_limit: with blur 3 (the top of the range on the unit sphere is
+    3 x its RMS distance) the debiased divergence of p = 2 is ||mean(x) - mean(y)||^2 / 2
+    (Feydy et al. 2019, Thm 1), to within the next order in (distance / blur)^2 <= (2.6 / 3)^2
+    / 4 of the limit's size, and a larger blur brings it closer."""
+    from geomloss import SamplesLoss
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(200, 8, generator=g, dtype=torch.float64), dim=1)
+    y = torch.nn.functional.normalize(torch.randn(300, 8, generator=g, dtype=torch.float64), dim=1)
+    x = x + 0.3  # a gap between the means
+    limit = float(((x.mean(0) - y.mean(0)) ** 2).sum()) / 2
+    gaps = [abs(float(SamplesLoss("sinkhorn", p=2, blur=b, scaling=0.9)(x, y)) - limit)
+            for b in (3.0, 30.0)]  # fmt: skip
+    assert gaps[0] <= (2.6 / 3.0) ** 2 / 4 * limit
+    assert gaps[1] < gaps[0]
