@@ -1,6 +1,5 @@
 import hashlib
 import socket
-import sys
 
 import numpy as np
 import pytest
@@ -242,10 +241,3 @@ def test_another_torch_checkpoint_is_not_the_weights(tmp_path):
 
 def test_right_layout_with_other_values_is_not_the_weights(inception_layout_file):
     assert "not the FID Inception weights" in one_line_error(inception_layout_file)
-
-
-def test_missing_library_is_a_usage_error_naming_the_extra(inception_layout_file, monkeypatch):
-    monkeypatch.setattr(fid, "INCEPTION_SHA256", sha256(inception_layout_file))
-    monkeypatch.setitem(sys.modules, "torch_fidelity", None)
-    with pytest.raises(UsageError, match=r"pip install 'wae-bench\[fid\]'"):
-        fid.load_inception(inception_layout_file)

@@ -1,6 +1,7 @@
 """`--device auto` follows each task's documented rule; `--jobs N` trains a command's runs in
 N worker processes and writes exactly what a serial run writes (issue 9, parts 3 and 4)."""
 
+import datetime
 import json
 import os
 import re
@@ -66,6 +67,8 @@ def assert_same_outputs(serial, parallel, result_file: str) -> None:
     configs = [json.loads((folder / "config.json").read_text()) for folder in (serial, parallel)]
     assert [c["config"].pop("jobs") for c in configs] == [1, 2]
     assert [c["config"].pop("out") for c in configs] == [str(serial), str(parallel)]
+    for c in configs:  # when each command started: its own
+        datetime.datetime.fromisoformat(c["environment"].pop("date"))
     assert configs[0] == configs[1]  # the device and every other setting
     files = [sorted(p.relative_to(f) for p in f.rglob("*")) for f in (serial, parallel)]
     assert files[0] == files[1]  # every output, each run's checkpoint, no temporary file
