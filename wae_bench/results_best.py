@@ -132,6 +132,21 @@ def _span(seeds) -> str:
     return f"{len(seeds)}: " + ", ".join(map(str, seeds))
 
 
+def experiments(part: pd.DataFrame):
+    """(experiment, epoch, seeds, its ranked groups, the kinds of folder other than "run")
+    for every experiment of ``part`` (one task of ``best``) that has a group of two seeds or
+    more, in order; then, as the last item, the number left out (one seed per group)."""
+    single = 0
+    for (folder, at, seeds), groups in part.groupby(["experiment", "epoch", "seeds"],
+                                                     sort=True):  # fmt: skip
+        if groups["n"].max() < 2:
+            single += 1
+            continue
+        kinds = ", ".join(k for k in dict.fromkeys(groups["kind"]) if k != "run")
+        yield folder, at, seeds, groups, kinds
+    yield single
+
+
 def markdown(ranked: pd.DataFrame, epoch: int | None = None) -> str:
     """Per task, one Markdown table row per experiment that has an interval: the group with
     the lowest mean and the next, with their 95% intervals, and next - lowest paired; then
@@ -147,13 +162,9 @@ def markdown(ranked: pd.DataFrame, epoch: int | None = None) -> str:
                   results.markdown_row(["experiment", "epoch", "seeds", "lowest mean",
                                         "next", "next - lowest (paired)"]),
                   "|---|---|---|---|---|---|"]  # fmt: skip
-        shown = 0
-        for (folder, at, seeds), groups in part.groupby(["experiment", "epoch", "seeds"],
-                                                         sort=True):  # fmt: skip
-            if groups["n"].max() < 2:
-                single += 1
-                continue
-            kinds = ", ".join(k for k in dict.fromkeys(groups["kind"]) if k != "run")
+        found, shown = list(experiments(part)), 0
+        single += found.pop()
+        for folder, at, seeds, groups, kinds in found:
             top = groups.iloc[0]
             row = [folder + (f" ({kinds})" if kinds else ""), int(at), seeds, _cell(top)]
             if len(groups) > 1:

@@ -80,13 +80,9 @@ def index_page(folders, out, table=None) -> str:
 
 def _leaderboard(task: str, part: pd.DataFrame, out: Path, page_of: dict) -> str:
     metric = part["metric"].iloc[0]
-    rows, every, single = [], [], 0
-    for (experiment, epoch, seeds), groups in part.groupby(["experiment", "epoch", "seeds"],
-                                                           sort=True):  # fmt: skip
-        if groups["n"].max() < 2:
-            single += 1
-            continue
-        kinds = ", ".join(k for k in dict.fromkeys(groups["kind"]) if k != "run")
+    rows, every, found = [], [], [*results_best.experiments(part)]
+    single = found.pop()
+    for experiment, epoch, seeds, groups, kinds in found:
         top = groups.iloc[0]
         page = link(Path(page_of[experiment]) / pages.PAGE, out, experiment)
         row = [page, kinds or "run", Cell(int(epoch), epoch),

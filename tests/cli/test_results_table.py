@@ -17,26 +17,10 @@ from wae_bench import results, results_best, results_table
 from wae_bench.cli import main
 from wae_bench.lock import RunLock
 
-from tests.helpers.runs import IMAGE_TINY, run_cli, tune_cli
+from tests.helpers.runs import IMAGE_TINY, TINY_SWEEP, run_cli, tune_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = ["method", "lam", "seed", "epoch"]
-SWEEP = """\
-task = "latent"
-name = "tiny"
-[settings]
-epochs = 2
-points = 64
-batch_size = 16
-data_dim = 6
-hidden_dim = 16
-latent_dim = 8
-eval_directions = 20
-[grid]
-methods = ["swd"]
-seeds = [0, 1]
-"swd.L" = [10, 20]
-"""
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +34,7 @@ def built(tmp_path_factory):
                    "--out", root / "study") == 0  # fmt: skip
     assert tune_cli(root / "tune", methods="swd", trials=2, final_seeds=2) == 0
     spec = root / "tiny.toml"
-    spec.write_text(SWEEP)
+    spec.write_text(TINY_SWEEP)
     assert main(["sweep", str(spec), "--jobs", "1", "--quiet", "--out",
                  str(root / "sweep")]) == 0  # fmt: skip
     assert main(["compare", str(root / "latent"), str(root / "latent"), "--out",

@@ -9,28 +9,12 @@ import pandas as pd
 
 from wae_bench.cli import main
 
-from tests.helpers.runs import IMAGE_TINY, run_cli, tune_cli
+from tests.helpers.runs import IMAGE_TINY, TINY_SWEEP, run_cli, tune_cli
 
 SCRIPT_TAG = "<script>alert(1)</script>"
 ATTRIBUTE = '" onload="alert(1)'
 FOLDER_NAME = "<img src=x onerror=alert(1)>"  # a folder name cannot hold "/"
 FOLDERS = ["latent", "image", "study", "sweep", "tune", FOLDER_NAME]
-SWEEP = """\
-task = "latent"
-name = "tiny"
-[settings]
-epochs = 2
-points = 64
-batch_size = 16
-data_dim = 6
-hidden_dim = 16
-latent_dim = 8
-eval_directions = 20
-[grid]
-methods = ["swd"]
-seeds = [0, 1]
-"swd.L" = [10, 20]
-"""
 
 
 def hostile_copy(run: Path, target: Path) -> None:
@@ -57,7 +41,7 @@ def build_site(root: Path) -> Path:
     assert run_cli("--methods", "moca,mmd", "--seeds", "2", "--latent-dims", "4,8",
                    "--out", root / "study") == 0  # fmt: skip
     spec = root / "tiny.toml"
-    spec.write_text(SWEEP)
+    spec.write_text(TINY_SWEEP)
     assert main(["sweep", str(spec), "--jobs", "1", "--quiet", "--out", str(root / "sweep")]) == 0
     assert tune_cli(root / "tune", methods="swd,mmd", trials=3, final_seeds=2) == 0
     hostile_copy(root / "latent", root / FOLDER_NAME)

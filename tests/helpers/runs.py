@@ -41,6 +41,24 @@ IMAGE_TINY = [
 ]
 
 
+TINY_SWEEP = """\
+task = "latent"
+name = "tiny"
+[settings]
+epochs = 2
+points = 64
+batch_size = 16
+data_dim = 6
+hidden_dim = 16
+latent_dim = 8
+eval_directions = 20
+[grid]
+methods = ["swd"]
+seeds = [0, 1]
+"swd.L" = [10, 20]
+"""  # a two-point latent sweep file
+
+
 def run_cli(*args):
     return main([*LATENT_TINY, *map(str, args)])
 
