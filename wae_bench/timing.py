@@ -231,7 +231,7 @@ def report(json_path: Path, out: Path | None = None) -> Path:
 FASHION_BARS = (  # (label, tags) of the bars of fashion_figure, top to bottom
     ("bare PyTorch loop", {"role": "fashion_epoch", "variant": "bare"}),
     ("through the harness", {"role": "fashion_epoch", "variant": "harness"}),
-    ("image SWD of 10,000 test images", {"role": "image_swd_fashion", "n": 10_000}),
+    ("image SWD, 10,000 images", {"role": "image_swd_fashion", "n": 10_000}),
 )
 
 
@@ -239,7 +239,7 @@ def fashion_figure(frame: pd.DataFrame, stem: Path) -> None:
     """One Fashion-MNIST epoch through the harness and as a bare loop, and the image SWD of
     10,000 images, in seconds: one panel per device measured."""
     devices = _devices(frame)
-    fig, axes = plots.plt.subplots(1, len(devices), figsize=(5.2 * len(devices), 2.6),
+    fig, axes = plots.plt.subplots(1, len(devices), figsize=(6.8 * len(devices), 2.8),
                                    squeeze=False)  # fmt: skip
     for ax, device in zip(axes[0], devices, strict=True):
         seconds = [_one(frame, device=device, **tags) for _, tags in FASHION_BARS]
@@ -249,7 +249,8 @@ def fashion_figure(frame: pd.DataFrame, stem: Path) -> None:
             text = "not measured" if value != value else f"{value:.1f} s"
             ax.text(0 if value != value else value, y, f" {text}", va="center", fontsize=9)
         ax.set_xlabel("seconds (median)")
-        ax.set_title(f"Fashion-MNIST, 60,000 images, conv, B = 64, MMD ({device})", fontsize=10)
+        ax.set_title(f"Fashion-MNIST on {device}: one epoch (60,000 images,\nconv, B = 64, "
+                     "MMD) and the image SWD of 10,000 images", fontsize=10)
         ax.set_xlim(0, 1.25 * max((v for v in seconds if v == v), default=1.0))
     fig.tight_layout()
     plots.save(fig, stem)
