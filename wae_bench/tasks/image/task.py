@@ -170,13 +170,16 @@ def validation_split(data: datasets.ImageData) -> datasets.ImageData:
     order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(
         VALIDATION_SEED))  # fmt: skip
     keep, held = order[n:].sort().values, order[:n].sort().values
-    if isinstance(data.train, Tensor):
-        train, held_out = data.train[keep], data.train[held]
-    else:
-        train = torch.utils.data.Subset(data.train, keep.tolist())
-        held_out = torch.utils.data.Subset(data.train, held.tolist())
     labels = data.labels and (data.labels[0][keep], data.labels[0][held])
-    return dataclasses.replace(data, train=train, test=held_out, labels=labels)
+    return dataclasses.replace(data, train=subset(data.train, keep),
+                               test=subset(data.train, held), labels=labels)  # fmt: skip
+
+
+def subset(split: Tensor | torch.utils.data.Dataset, index: Tensor):
+    """The images ``index`` of a split: indexed in memory, or a lazy ``Subset`` of files."""
+    if isinstance(split, Tensor):
+        return split[index]
+    return torch.utils.data.Subset(split, index.tolist())
 
 
 def training_images(data: datasets.ImageData, cfg: ImageConfig) -> datasets.ImageData:
@@ -198,10 +201,8 @@ def training_images(data: datasets.ImageData, cfg: ImageConfig) -> datasets.Imag
         )
     pick = torch.randperm(len(held.train), generator=torch.Generator().manual_seed(
         SUBSET_SEED))[:cfg.train_images].sort().values  # fmt: skip
-    train = (held.train[pick] if isinstance(held.train, Tensor)
-             else torch.utils.data.Subset(held.train, pick.tolist()))  # fmt: skip
     labels = held.labels and (held.labels[0][pick], held.labels[1])
-    return dataclasses.replace(held, train=train, labels=labels)
+    return dataclasses.replace(held, train=subset(held.train, pick), labels=labels)
 
 
 def classifier_scores(ctx: ImageContext, real: Tensor, generated: Tensor) -> dict:
