@@ -19,7 +19,6 @@ import torch
 from torch import Tensor, nn
 
 from .errors import UsageError
-from .image_swd import _as_rgb
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = (
@@ -84,7 +83,8 @@ def image_features(images: Tensor, extractor: nn.Module, batch_size: int = FEATU
     device and fed ``batch_size`` images at a time.
     """
     extractor.to(images.device)
-    return torch.cat([extractor(_as_rgb(x).float()).double() for x in images.split(batch_size)])
+    rgb = images.expand(-1, 3, -1, -1)
+    return torch.cat([extractor(x.float()).double() for x in rgb.split(batch_size)])
 
 
 class GivenFeatures(nn.Module):

@@ -19,15 +19,16 @@ sees the same positions and directions as ``image_swd(x1, x2, seed=seed)``. One 
 a seed noise of 1-2% (std over seeds, 2,000 photo crops of 32x32 per set), mostly from the
 directions at the coarsest level: compare values computed with the same seed.
 
-Where the code differs from swd-pytorch without changing the value (beyond float rounding):
-each band is computed one image chunk at a time from only the levels it needs; the patch
-statistics are summed in float64 chunk by chunk instead of ``torch.std_mean`` over the whole
-set; patches are gathered by flat pixel index instead of ``unfold``; projections are computed
-and sorted 64 directions at a time (numpy's sort on CPU) instead of 4; the mean over directions
-is one sum divided by the count, equal to swd-pytorch's mean of per-repeat means since every
-repeat has 4 directions. Images whose levels would have odd sides or be narrower than 7 pixels
-are rejected (swd-pytorch fails on them). Zero padding makes the value change when a constant is
-added to a set; reflection padding does not.
+Where the code differs from swd-pytorch without changing the value (beyond float rounding): each
+band is computed one image chunk at a time from only the levels it needs; the patch statistics are
+summed in float64 chunk by chunk instead of ``torch.std_mean`` over the whole set; patches are
+gathered by flat pixel index instead of ``unfold``; grayscale is never repeated: its 49-pixel
+patches are projected on the sum of each direction's three channel blocks (a third of the arithmetic
+and memory); projections are computed and sorted 64 directions at a time (numpy's sort on CPU)
+instead of 4; the mean over directions is one sum divided by the count, equal to swd-pytorch's mean
+of per-repeat means since every repeat has 4 directions. Images whose levels would have odd sides or
+be narrower than 7 pixels are rejected (swd-pytorch fails on them). Zero padding makes the value
+change when a constant is added to a set; reflection padding does not.
 """
 
 import math
@@ -110,36 +111,41 @@ def patch_pixels(positions: Tensor, width: int) -> Tensor:
     return ((rows * width + cols)[:, None] + within[None, :]).flatten()
 
 
-def _as_rgb(images: Tensor) -> Tensor:
-    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
-
-
 def level_descriptors(
     images: Tensor, positions: Tensor, *, level, n_levels, image_batch, padding
 ) -> Tensor:
-    """Normalized patches of one pyramid level as a [C * 49, N * n_patches] matrix.
+    """Normalized patches of one pyramid level as a [C * 49, N * n_patches] matrix, C = 1 for
+    grayscale (the three copies swd-pytorch makes are equal; ``fold_gray`` folds the
+    directions to match).
 
     Patches are unfolded one image chunk at a time, so memory stays bounded by the chunk.
     """
-    n, p, area = len(images), len(positions), PATCH * PATCH
-    descriptors = torch.empty(3, area, n, p, device=images.device)  # C x 49 x N x P
-    sums = torch.zeros(2, 3, dtype=torch.float64, device=images.device)
+    n, c, p, area = len(images), images.shape[1], len(positions), PATCH * PATCH
+    descriptors = torch.empty(c, area, n, p, device=images.device)  # C x 49 x N x P
+    sums = torch.zeros(2, c, dtype=torch.float64, device=images.device)
     pixels = None
     for start in range(0, n, image_batch):
-        x = _as_rgb(images[start : start + image_batch]).float()
+        x = images[start : start + image_batch].float()
         band = pyramid_band(x, level, n_levels, padding)
         if pixels is None:
             pixels = patch_pixels(positions, band.shape[-1]).to(band.device)
-        patches = band.flatten(2).index_select(2, pixels).view(len(x), 3, p, area)
+        patches = band.flatten(2).index_select(2, pixels).view(len(x), c, p, area)
         descriptors[:, :, start : start + len(x)] = patches.permute(1, 3, 0, 2)
-        flat = patches.view(len(x), 3, p * area)
+        flat = patches.view(len(x), c, p * area)
         sums[0] += flat.sum(dim=(0, 2)).double()
         sums[1] += flat.square().sum(dim=(0, 2)).double()
     count = n * p * area
     mean = sums[0] / count
     std = ((sums[1] - count * mean.square()) / (count - 1)).clamp_min(0).sqrt()
-    descriptors.sub_(mean.float().view(3, 1, 1, 1)).div_((std + 1e-8).float().view(3, 1, 1, 1))
-    return descriptors.view(3 * area, n * p)
+    descriptors.sub_(mean.float().view(c, 1, 1, 1)).div_((std + 1e-8).float().view(c, 1, 1, 1))
+    return descriptors.view(c * area, n * p)
+
+
+def fold_gray(directions: Tensor) -> Tensor:
+    """[49, L] directions for one-channel descriptors p: theta . (p, p, p) = (theta_r +
+    theta_g + theta_b) . p, so projecting p on the folded directions equals projecting the
+    grayscale image repeated to RGB (swd-pytorch's input) on [3 * 49, L] ``directions``."""
+    return directions.view(3, PATCH * PATCH, -1).sum(dim=0)
 
 
 def unit_std_directions(dim: int, n: int, generator: torch.Generator) -> Tensor:
@@ -199,6 +205,9 @@ def image_swd(
             f"image_swd needs sets of equal shape, got {tuple(images1.shape)} "
             f"and {tuple(images2.shape)}"
         )
+    if images1.shape[1] not in (1, 3):
+        channels = images1.shape[1]
+        raise ValueError(f"image_swd takes grayscale or RGB images, got {channels} channels")
     _check_padding(padding)
     height, width = images1.shape[2:]
     n_levels = pyramid_levels(height)
@@ -210,6 +219,8 @@ def image_swd(
         band = dict(level=level, n_levels=n_levels, image_batch=image_batch, padding=padding)
         p1 = level_descriptors(images1, positions, **band)
         p2 = level_descriptors(images2, positions, **band)
-        directions = unit_std_directions(p1.shape[0], n_directions, generator)
+        directions = unit_std_directions(3 * PATCH * PATCH, n_directions, generator)
+        if images1.shape[1] == 1:
+            directions = fold_gray(directions)
         per_level.append(sliced_l1(p1, p2, directions, direction_chunk))
     return float(torch.stack(per_level).mean() * 1000.0)
