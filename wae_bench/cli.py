@@ -88,7 +88,7 @@ def _config(task: tasks.Task, args: argparse.Namespace) -> config_io.RunConfig:
 def _train_command(args: argparse.Namespace) -> None:
     task = tasks.get(args.command)
     out = command.train(task, _config(task, args))
-    print(f"results in {out}")
+    print(f"results in {out} (figures as PNG; `wae-bench report {out}` adds PDFs and a page)")
     print((out / folders.SUMMARY_MD).read_text())
 
 
@@ -132,16 +132,20 @@ def _sweep(args: argparse.Namespace) -> None:
 
 def _timing(args: argparse.Namespace) -> None:
     from . import timing
+    from .plots import pdfs
 
-    out = timing.report(args.json_file, args.out)
+    with pdfs():
+        out = timing.report(args.json_file, args.out)
     print(f"wrote timing.md and the scaling figures (CPU, and CUDA when measured) in {out}")
 
 
 def _compare(args: argparse.Namespace) -> int:
     from . import compare
+    from .plots import pdfs
 
-    text, failures = compare.run(args.run_dirs, reference=args.check, k=args.k, rtol=args.rtol,
-                                 out=args.out)  # fmt: skip
+    with pdfs():
+        text, failures = compare.run(args.run_dirs, reference=args.check, k=args.k,
+                                     rtol=args.rtol, out=args.out)  # fmt: skip
     print(text)
     if args.out:
         print(f"wrote compare.md, compare.csv and compare.png/.pdf in {args.out}")
@@ -157,7 +161,8 @@ def _report(args: argparse.Namespace) -> None:
     from . import report
 
     report.redraw(args.run_dir)
-    print(f"rewrote the summary tables and figures in {args.run_dir}, and its page, index.html")
+    print(f"rewrote the summary tables and figures (PNG and PDF) in {args.run_dir}, and its "
+          "page, index.html")
 
 
 def _view(args: argparse.Namespace) -> None:

@@ -3,6 +3,8 @@ span tasks (sweeps, comparisons, timing, tuning budgets), drawn from saved table
 task draws its own figures (``tasks/<task>/``)."""
 
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import matplotlib
@@ -24,8 +26,24 @@ def method_color(method: str, index: int) -> str:
     return f"C{(known.index(method) if method in known else index) % 10}"
 
 
+_PDFS = ContextVar("pdfs", default=False)  # True inside ``with pdfs():``
+
+
+@contextmanager
+def pdfs():
+    """Figures saved inside this block get their PDF too (``wae-bench report``)."""
+    token = _PDFS.set(True)
+    try:
+        yield
+    finally:
+        _PDFS.reset(token)
+
+
 def save(fig, stem: Path, pdf: bool = True) -> None:
-    """Write stem.png (for READMEs) and stem.pdf (for papers), atomically."""
+    """Write stem.png (for READMEs), atomically, and stem.pdf (for papers) when ``pdf`` and
+    either inside ``pdfs()`` or stem.pdf exists already (kept in step with the PNG): the end
+    of a run draws PNGs only, ``wae-bench report`` the PDFs as well (a run's fixed cost)."""
+    pdf = pdf and (_PDFS.get() or stem.with_suffix(".pdf").exists())
     for suffix, dpi in ((".png", 150), (".pdf", None))[: 2 if pdf else 1]:
         path = stem.with_suffix(suffix)
         results.atomic_write(

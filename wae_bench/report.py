@@ -1,5 +1,6 @@
-"""`wae-bench report DIR`: redraw a run's, study's, sweep's or tune's tables and figures from
-its files, then its page (index.html, ``pages``).
+"""`wae-bench report DIR`: redraw a run's, study's, sweep's or tune's tables and figures (PNG
+and PDF; the end of a run draws PNGs only) from its files, then its page (index.html,
+``pages``).
 
 The task is read from the folder's own record (config.json, or sweep.json for a sweep).
 """
@@ -10,12 +11,14 @@ from . import folders, tasks
 
 
 def redraw(run_dir: Path) -> None:
-    """Rewrite the summaries and figures of the run, study, sweep or tune folder ``run_dir``,
-    then its page, index.html (``pages``)."""
+    """Rewrite the summaries and figures (with their PDFs) of the run, study, sweep or tune
+    folder ``run_dir``, then its page, index.html (``pages``)."""
     from . import pages
+    from .plots import pdfs
 
     run_dir = Path(run_dir)
-    _redraw_files(run_dir)
+    with pdfs():
+        _redraw_files(run_dir)
     pages.write_run_page(run_dir)
 
 

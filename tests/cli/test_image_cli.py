@@ -17,7 +17,6 @@ OUTPUTS = [
     "summary.csv",
     "summary.md",
     "swd_vs_epoch.png",
-    "swd_vs_epoch.pdf",
     "singular_values.csv",
     "singular_values.png",
 ]

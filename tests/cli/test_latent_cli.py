@@ -13,7 +13,7 @@ from tests.conftest import registered
 from tests.helpers.runs import LATENT_TINY as TINY
 from tests.helpers.runs import Exploding, run_cli
 
-OUTPUTS = ["config.json", "curves.csv", "summary.csv", "summary.md", "curves.png", "curves.pdf"]
+OUTPUTS = ["config.json", "curves.csv", "summary.csv", "summary.md", "curves.png"]
 
 
 
@@ -71,6 +71,14 @@ def test_report_redraws_tables_and_figure_from_the_csv_and_config(tmp_path):
     assert main(["report", str(tmp_path)]) == 0
     assert (tmp_path / "summary.md").read_text() == before
     assert (tmp_path / "curves.png").exists() and (tmp_path / "curves.pdf").exists()
+
+
+def test_a_run_draws_pngs_and_report_adds_the_pdfs(tmp_path, capsys):
+    assert run_cli("--epochs", 1, "--out", tmp_path) == 0
+    assert (tmp_path / "curves.png").exists() and not (tmp_path / "curves.pdf").exists()
+    assert f"`wae-bench report {tmp_path}` adds PDFs" in capsys.readouterr().out
+    assert main(["report", str(tmp_path)]) == 0
+    assert (tmp_path / "curves.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_set_and_config_file_reach_the_regularizer(tmp_path):

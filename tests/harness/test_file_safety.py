@@ -236,3 +236,18 @@ def test_a_real_full_disk_and_a_real_read_only_remount_are_write_errors(tiny_fs)
         "True|['curves.csv', 'run.pt']",
         "1 {'epoch': 1}",
     ]
+
+
+def test_a_pdf_is_drawn_inside_pdfs_and_kept_in_step_once_there(tmp_path):
+    def draw(label: str) -> None:
+        fig = plt.figure(figsize=(1, 1))
+        fig.suptitle(label)
+        plots.save(fig, tmp_path / "curves")
+
+    draw("first")
+    assert (tmp_path / "curves.png").exists() and not (tmp_path / "curves.pdf").exists()
+    with plots.pdfs():
+        draw("second")
+    second = (tmp_path / "curves.pdf").read_bytes()
+    draw("third")  # outside pdfs(): the PDF there is redrawn with the PNG, never left stale
+    assert (tmp_path / "curves.pdf").read_bytes() != second
