@@ -42,13 +42,13 @@ def pdfs():
 def save(fig, stem: Path, pdf: bool = True) -> None:
     """Write stem.png (for READMEs), atomically, and stem.pdf (for papers) when ``pdf`` and
     either inside ``pdfs()`` or stem.pdf exists already (kept in step with the PNG): the end
-    of a run draws PNGs only, ``wae-bench report`` the PDFs as well (a run's fixed cost)."""
+    of a run draws PNGs only, ``wae-bench report`` the PDFs as well (a run's fixed cost).
+    The PDF carries no creation date, so the same figure gives the same bytes."""
     pdf = pdf and (_PDFS.get() or stem.with_suffix(".pdf").exists())
-    for suffix, dpi in ((".png", 150), (".pdf", None))[: 2 if pdf else 1]:
-        path = stem.with_suffix(suffix)
-        results.atomic_write(
-            path, lambda tmp, s=suffix, d=dpi: fig.savefig(tmp, dpi=d, format=s[1:])
-        )
+    formats = [("png", {"dpi": 150}), ("pdf", {"metadata": {"CreationDate": None}})]
+    for fmt, options in formats[: 2 if pdf else 1]:
+        results.atomic_write(stem.with_suffix(f".{fmt}"),
+                             lambda tmp, f=fmt, o=options: fig.savefig(tmp, format=f, **o))
     plt.close(fig)
 
 

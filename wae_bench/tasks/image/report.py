@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import folders, releases, results
+from ... import folders, releases, results, settling
 from ... import summary as summaries
 from ...fid import INCEPTION_FILE
 from . import spectra
@@ -124,7 +124,9 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dic
         intro += f" {data_note}"
     verdicts = [v for e in compared for v in compared[e][1]]
     ending = ["", summaries.legend(compared), "", "Verdicts:", "",
-              *summaries.verdict_lines(verdicts)]  # fmt: skip
+              *summaries.verdict_lines(verdicts), "",
+              *settling.settling_lines(settling.settling(metrics, KEYS, "image_swd"),
+                                       "image SWD")]  # fmt: skip
     if quality:
         ending += ["", _quality_sentence(classifier or {}), summaries.legend(quality), "",
                    "Classifier FD verdicts:", "",
