@@ -16,6 +16,7 @@ from . import intervals
 from .summary import group_label
 
 SPAN = 0.2  # the last fifth of the epochs
+COLUMNS = ("from_epoch", "to_epoch", "change", "half_width", "settled")
 
 
 def settling(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
@@ -36,14 +37,17 @@ def settling(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def settling_lines(table: pd.DataFrame, label: str) -> list[str]:
-    """summary.md's lines: the rule, then one line per group."""
+def settling_lines(summary: pd.DataFrame, keys: list[str], label: str) -> list[str]:
+    """summary.md's lines: the rule, then one line per group of ``summary`` (its ``keys`` and
+    the ``settling_*`` columns of ``COLUMNS``)."""
     head = (f"Settled? The {label} must move, from the last evaluation at or before "
             f"{1 - SPAN:.0%} of the epochs to the last, by less than the half-width of its 95% "
             "seed interval at the last epoch (mean change over seeds):")
     lines = [head, ""]
-    for r in table.itertuples():
-        state = "settled" if r.settled else "**still moving**"
-        lines.append(f"- {r.group}: {r.change:+.3g} from epoch {r.from_epoch} to "
-                     f"{r.to_epoch}, half-width {r.half_width:.3g}: {state}")
+    for _, r in summary.iterrows():
+        state = "settled" if r["settling_settled"] else "**still moving**"
+        lines.append(f"- {group_label(keys, tuple(r[k] for k in keys))}: "
+                     f"{r['settling_change']:+.3g} from epoch {int(r['settling_from_epoch'])} to "
+                     f"{int(r['settling_to_epoch'])}, half-width {r['settling_half_width']:.3g}: "
+                     f"{state}")
     return lines

@@ -27,7 +27,9 @@ def test_a_change_inside_the_seed_interval_is_settled_and_one_outside_is_not():
     assert table.loc["flat", "half_width"] == pytest.approx(HALF, rel=1e-12)
     assert table.loc["flat", "change"] == pytest.approx(-1.5, rel=1e-12)
     assert table.loc["flat", "settled"] and not table.loc["moving", "settled"]
-    lines = settling_lines(table.reset_index(), "SWD")
+    summary = table.reset_index().rename(columns={"group": "method"}).rename(
+        columns=lambda c: c if c == "method" else f"settling_{c}")
+    lines = settling_lines(summary, ["method"], "SWD")
     assert "- moving: -2.5 from epoch 15 to 20, half-width 1.96: **still moving**" in lines
 
 

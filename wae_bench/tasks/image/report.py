@@ -47,8 +47,8 @@ def summarize(metrics: pd.DataFrame, compared: dict, quality: dict | None = None
               ) -> pd.DataFrame:  # fmt: skip
     """Per (method, lam): image SWD at the reported epochs (mean, std, 95% interval over
     seeds), the paired test against its reference group at the last one (``summary.table``), best
-    recon, last latent SWD, FID/KID, and the classifier FD (95% interval and paired test,
-    ``quality``), precision and recall.
+    recon, last latent SWD, FID/KID, the classifier FD (95% interval and paired test,
+    ``quality``), precision and recall, and whether the curve settled (``settling``).
 
     ``compared``: ``summary.compare_epochs`` of ``metrics`` at the reported epochs;
     ``quality``: the same of classifier_fd at the last one (None without --classifier)."""
@@ -69,6 +69,8 @@ def summarize(metrics: pd.DataFrame, compared: dict, quality: dict | None = None
                                           {last: "classifier_fd_last"},
                                           reference_column="classifier_fd_reference")  # fmt: skip
             row |= {k.replace("vs_ref_", "classifier_fd_vs_ref_"): v for k, v in fd.items()}
+        settled = settling.settling(runs, KEYS, "image_swd").iloc[0]
+        row |= {f"settling_{k}": settled[k] for k in settling.COLUMNS}
         return row | {"seconds_per_epoch": (final["seconds"] / last).mean()}
 
     names = {e: "image_swd_last" if e == last else f"image_swd_epoch_{e}" for e in compared}
@@ -125,8 +127,7 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dic
     verdicts = [v for e in compared for v in compared[e][1]]
     ending = ["", summaries.legend(compared), "", "Verdicts:", "",
               *summaries.verdict_lines(verdicts), "",
-              *settling.settling_lines(settling.settling(metrics, KEYS, "image_swd"),
-                                       "image SWD")]  # fmt: skip
+              *settling.settling_lines(summary, KEYS, "image SWD")]  # fmt: skip
     if quality:
         ending += ["", _quality_sentence(classifier or {}), summaries.legend(quality), "",
                    "Classifier FD verdicts:", "",
