@@ -45,7 +45,10 @@ def settling_lines(summary: pd.DataFrame, keys: list[str], label: str) -> list[s
             "seed interval at the last epoch (mean change over seeds):")
     lines = [head, ""]
     for _, r in summary.iterrows():
-        state = "settled" if r["settling_settled"] else "**still moving**"
+        if math.isnan(r["settling_half_width"]):
+            state = "one seed, no interval"
+        else:
+            state = "settled" if r["settling_settled"] else "**still moving**"
         lines.append(f"- {group_label(keys, tuple(r[k] for k in keys))}: "
                      f"{r['settling_change']:+.3g} from epoch {int(r['settling_from_epoch'])} to "
                      f"{int(r['settling_to_epoch'])}, half-width {r['settling_half_width']:.3g}: "

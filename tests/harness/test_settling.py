@@ -43,3 +43,6 @@ def test_the_span_starts_at_the_last_evaluation_at_or_before_four_fifths_of_the_
 def test_one_seed_has_no_interval_and_is_never_called_settled():
     table = settling(curves("m", [10.0], 0.0), ["method"], "swd")
     assert np.isnan(table["half_width"].item()) and not table["settled"].item()
+    summary = table.rename(columns={"group": "method"}).rename(
+        columns=lambda c: c if c == "method" else f"settling_{c}")
+    assert settling_lines(summary, ["method"], "SWD")[-1].endswith(": one seed, no interval")
