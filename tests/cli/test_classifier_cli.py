@@ -100,6 +100,8 @@ def test_train_images_come_from_outside_the_validation_split(tmp_path, split, ev
     assert main(args) == 0
     data = json.loads((out / "config.json").read_text())["data"]
     assert data["train"] == 200 and data[split] == evaluated
+    summary = (out / "summary.md").read_text()  # names the images it measured on
+    assert f"between the {split} images" in summary and f"best {split} recon" in summary
 
 
 def test_more_train_images_than_there_are_is_one_line(tmp_path, capsys):

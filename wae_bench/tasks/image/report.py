@@ -32,8 +32,9 @@ def report(task, run_dir: Path) -> None:
         quality = summaries.compare_epochs(metrics, KEYS, "classifier_fd", [max(epochs)],
                                            label="classifier FD", baseline=baseline)  # fmt: skip
     summary = summarize(metrics, compared, quality)
+    split = saved.get("config", {}).get("split", "test")
     text = summary_markdown(summary, metrics, compared, _data_sentence(saved), quality,
-                            saved.get("classifier"))  # fmt: skip
+                            saved.get("classifier"), split)  # fmt: skip
     folders.write_summary(run_dir, summary, text)
     image_swd_curves(metrics, run_dir / "swd_vs_epoch", _setting(saved))
     for x in X_AXES:
@@ -80,16 +81,17 @@ def summarize(metrics: pd.DataFrame, compared: dict, quality: dict | None = None
 
 def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dict,
                      data_note: str = "", quality: dict | None = None,
-                     classifier: dict | None = None) -> str:  # fmt: skip
+                     classifier: dict | None = None, split: str = "test") -> str:  # fmt: skip
     """summary.md: one line on the metric (and ``data_note``), the table of ``summarize``,
     the verdicts; with ``quality`` (the classifier FD's ``compare_epochs``) and ``classifier``
-    (config.json's record of the network) its columns and verdicts too."""
+    (config.json's record of the network) its columns and verdicts too. ``split``: the images
+    evaluated, test or validation (held out of the training images)."""
     last = max(compared)
     with_fid = "fid_last_mean" in summary
     quality_header = [f"classifier FD @ {last}", f"- reference @ {last}",
                       f"precision @ {last}", f"recall @ {last}"]  # fmt: skip
     header = ["method", "lam", *(f"image SWD @ epoch {e}" for e in compared),
-              f"- reference @ epoch {last}", "best test recon (SSE / image)",
+              f"- reference @ epoch {last}", f"best {split} recon (SSE / image)",
               f"latent SWD @ {last}",
               *([f"FID @ {last}", f"KID @ {last}"] if with_fid else []),
               *(quality_header if quality else []), "s / epoch"]  # fmt: skip
@@ -112,12 +114,12 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dic
         lines.append(results.markdown_row([*cells, f"{r['seconds_per_epoch']:.2f}"]))
     floor = metrics.groupby("seed")["image_swd_floor"].first().mean()
     intro = (
-        "Image SWD (x1000, Laplacian-pyramid 7x7 patches) between the test images and as many "
+        f"Image SWD (x1000, Laplacian-pyramid 7x7 patches) between the {split} images and as many "
         f"decoded prior samples; mean [95% interval] over {int(summary['seeds'].max())} "
         "seed(s); '- reference': the paired difference to the group named, with its "
         "Holm-adjusted p (the declared reference method at the same lam; its own other lams "
-        "against its first). Lower is better. Floor (as many training images vs the test "
-        f"images): {floor:.0f}. Recon (sum of squared errors per test image) and FID/KID: "
+        f"against its first). Lower is better. Floor (as many training images vs the {split} "
+        f"images): {floor:.0f}. Recon (sum of squared errors per {split} image) and FID/KID: "
         "mean ± std."
     )
     if not with_fid:
