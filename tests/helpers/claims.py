@@ -138,14 +138,15 @@ def normalize(text: str) -> str:
 
 
 def verdict_lists(text: str) -> list[list[str]]:
-    """The raw lines of each list that follows a line starting with "Verdicts".
+    """The raw lines of each list that follows a line starting with "Verdicts" (or naming
+    its family, "Classifier FD verdicts:").
 
     A list item starts with "- "; blank and indented lines keep the list open (an indented
     line continues the item before it); any other line closes it.
     """
     lists, current = [], None
     for line in text.splitlines():
-        if line.startswith("Verdicts"):
+        if line.startswith("Verdicts") or re.match(r"[A-Z][\w ]* verdicts:$", line):
             current = []
             lists.append(current)
         elif current is None or not line.strip():
