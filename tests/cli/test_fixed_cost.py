@@ -38,17 +38,6 @@ def test_a_latent_run_loads_no_heavy_library_before_it_trains(tmp_path):
     assert loaded == []
 
 
-def test_a_latent_run_draws_its_png_without_the_pdf_backend(tmp_path):
-    loaded = heavy_modules_loaded(f"""
-        from wae_bench import cli
-
-        cli.main(["latent", "--methods", "mmd", "--epochs", "1", "--quiet",
-                  "--out", {str(tmp_path)!r}])
-    """, names=("matplotlib.backends.backend_agg", "matplotlib.backends.backend_pdf"))
-    assert (tmp_path / "curves.png").is_file()
-    assert loaded == ["matplotlib.backends.backend_agg"]
-
-
 @pytest.mark.parametrize(
     ("task", "own", "other"),
     [("latent", ["--latent-dims", "--prior"], "--lambdas"),

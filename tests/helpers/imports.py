@@ -8,10 +8,10 @@ import textwrap
 HEAVY = ("matplotlib", "pandas", "torchvision", "scipy", "sklearn", "torch_fidelity")
 
 
-def heavy_modules_loaded(code: str, names: tuple[str, ...] = HEAVY) -> list[str]:
-    """The modules of ``names`` that a fresh Python process has loaded after ``code``."""
+def heavy_modules_loaded(code: str) -> list[str]:
+    """The libraries of ``HEAVY`` that a fresh Python process has loaded after ``code``."""
     script = textwrap.dedent(code) + textwrap.dedent(f"""
-        print(json.dumps([name for name in {names!r} if name in sys.modules]))
+        print(json.dumps([name for name in {HEAVY!r} if name in sys.modules]))
     """)
     out = subprocess.run([sys.executable, "-c", "import json, sys\n" + script],
                          capture_output=True, text=True, check=True)  # fmt: skip
