@@ -33,7 +33,7 @@ def settling(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
         half = (high - low) / 2
         rows.append({"group": group_label(keys, values), "from_epoch": start, "to_epoch": last,
                      "change": change, "half_width": half,
-                     "settled": bool(abs(change) < half) if not math.isnan(half) else False})
+                     "settled": bool(abs(change) < half)})  # False for a NaN half-width
     return pd.DataFrame(rows)
 
 

@@ -17,6 +17,12 @@ def curves(method: str, last_values, earlier_shift: float, epochs=(0, 5, 10, 15,
     return pd.DataFrame(rows)
 
 
+def as_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """``settling``'s table in summary.csv's shape: the method column and settling_* ones."""
+    return table.rename(columns={"group": "method"}).rename(
+        columns=lambda c: c if c == "method" else f"settling_{c}")
+
+
 FINAL = np.array([10.0, 12.0, 11.0, 9.0, 13.0])  # mean 11, sample std sqrt(2.5)
 HALF = stats.t.ppf(0.975, 4) * np.sqrt(2.5) / np.sqrt(5)  # about 1.96
 
@@ -27,9 +33,7 @@ def test_a_change_inside_the_seed_interval_is_settled_and_one_outside_is_not():
     assert table.loc["flat", "half_width"] == pytest.approx(HALF, rel=1e-12)
     assert table.loc["flat", "change"] == pytest.approx(-1.5, rel=1e-12)
     assert table.loc["flat", "settled"] and not table.loc["moving", "settled"]
-    summary = table.reset_index().rename(columns={"group": "method"}).rename(
-        columns=lambda c: c if c == "method" else f"settling_{c}")
-    lines = settling_lines(summary, ["method"], "SWD")
+    lines = settling_lines(as_summary(table.reset_index()), ["method"], "SWD")
     assert "- moving: -2.5 from epoch 15 to 20, half-width 1.96: **still moving**" in lines
 
 
@@ -43,6 +47,5 @@ def test_the_span_starts_at_the_last_evaluation_at_or_before_four_fifths_of_the_
 def test_one_seed_has_no_interval_and_is_never_called_settled():
     table = settling(curves("m", [10.0], 0.0), ["method"], "swd")
     assert np.isnan(table["half_width"].item()) and not table["settled"].item()
-    summary = table.rename(columns={"group": "method"}).rename(
-        columns=lambda c: c if c == "method" else f"settling_{c}")
-    assert settling_lines(summary, ["method"], "SWD")[-1].endswith(": one seed, no interval")
+    lines = settling_lines(as_summary(table), ["method"], "SWD")
+    assert lines[-1].endswith(": one seed, no interval")
