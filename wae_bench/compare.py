@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import intervals, results, summary, tasks
+from . import intervals, results, summary, table_rows, tasks
 from .errors import UsageError
 
 DEFAULT_K = 3.0
@@ -26,7 +26,7 @@ def load_run(run_dir: Path) -> tuple[tasks.Task, pd.DataFrame]:
     """The task (from config.json) and the result rows of the run folder ``run_dir``."""
     run_dir = Path(run_dir)
     task = tasks.of_folder(run_dir, "pass the folder of a finished wae-bench run")
-    return task, results.read_csv(run_dir / task.result_file, columns=task.columns)
+    return task, table_rows.read_wide(run_dir, task.result_file, task.columns)
 
 
 def _keys(frame: pd.DataFrame) -> list[str]:

@@ -135,6 +135,15 @@ def detectable_ratio(seeds: int, comparisons: int, level: float = LEVEL) -> floa
     return _t_quantile(seeds - 1, 1 - (1 - level) / (2 * comparisons)) / math.sqrt(seeds)
 
 
+def half_widths(std, count, level: float = LEVEL) -> np.ndarray:
+    """Half-widths t_{n-1, (1 + level) / 2} s / sqrt(n) of the mean intervals of groups with
+    standard deviations ``std`` over ``count`` values each: the band of a curve over seeds;
+    NaN for a group of fewer than two values (no interval)."""
+    factors = [detectable_ratio(int(n), 1, level) for n in np.asarray(count)]
+    half = np.asarray(factors, dtype=float) * np.asarray(std, dtype=float)
+    return np.where(np.isfinite(half), half, np.nan)
+
+
 def _decimals(magnitude: float, significant: int) -> int:
     """Decimals that show ``magnitude`` with ``significant`` significant digits (0 for 0).
     The exponent is read after rounding, so 0.00099999 counts as 0.0010."""

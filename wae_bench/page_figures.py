@@ -9,7 +9,6 @@ is HTML-escaped: plotly.js reads a few tags in text (<b>, <a href=...>) and deco
 so an escaped name shows as the characters it holds and is never a tag.
 """
 
-import functools
 import html
 import json
 import math
@@ -85,21 +84,11 @@ def varying_metrics(rows: pd.DataFrame) -> list[str]:
     return [m for m in pd.unique(rows["metric"]) if m in set(moving)]
 
 
-@functools.cache
-def _t_over_root_n(n: int) -> float:
-    """t_{n-1, 0.975} / sqrt(n): the half-width of the 95% interval per unit of s (the
-    smallest detectable ratio of a single comparison); infinite below two seeds."""
-    return intervals.detectable_ratio(n, 1)
-
-
 def _band(values: pd.DataFrame) -> pd.DataFrame:
     """Per epoch: mean, low and high of the 95% t interval over the seeds' values."""
     stats = values.groupby("epoch")["value"].agg(["mean", "std", "count"])
-    factor = np.array([_t_over_root_n(int(n)) for n in stats["count"]])
-    half = factor * stats["std"].to_numpy()  # inf (one seed): no band
-    stats["low"] = np.where(np.isfinite(half), stats["mean"] - half, np.nan)
-    stats["high"] = np.where(np.isfinite(half), stats["mean"] + half, np.nan)
-    return stats
+    half = intervals.half_widths(stats["std"], stats["count"])  # NaN (one seed): no band
+    return stats.assign(low=stats["mean"] - half, high=stats["mean"] + half)
 
 
 def curves(rows: pd.DataFrame, labels: dict, prefix: str) -> list[dict]:

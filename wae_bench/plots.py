@@ -1,21 +1,26 @@
-"""The shared figure helpers (colors, saving, legends) and the figures of the commands that
-span tasks (sweeps, comparisons, timing, tuning budgets), drawn from saved tables only. Each
-task draws its own figures (``tasks/<task>/``)."""
+"""The shared figure helpers (colors, saving, legends), the curves of every task's runs
+(``curves``, from the long rows of the results table) and the figures of the commands that
+span tasks (sweeps, comparisons, timing, tuning budgets), drawn from saved tables only. A task
+draws only the figures no other task has (``tasks/<task>/``)."""
 
 import math
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import regularizers  # noqa: E402
 
-from . import results  # noqa: E402
+from . import intervals, results  # noqa: E402
+
+LINE_STYLES = ("-", "--", ":", "-.")  # a method's groups (its lams), in order
 
 
 def method_color(method: str, index: int) -> str:
@@ -52,6 +57,15 @@ def save(fig, stem: Path, pdf: bool = True) -> None:
     plt.close(fig)
 
 
+def log_scale(ax, axis: str = "y", base: float = 10) -> None:
+    """A log ``axis`` ("x" or "y") whose tick labels are plain text (1e-02, 10, 100) instead of
+    matplotlib's default mathtext, whose parser costs about 0.3 s to build in every process."""
+    getattr(ax, f"set_{axis}scale")("log", base=base)
+    scaled = getattr(ax, f"{axis}axis")
+    scaled.set_major_formatter(matplotlib.ticker.LogFormatter(base))
+    scaled.set_minor_formatter(matplotlib.ticker.LogFormatter(base, labelOnlyBase=False))
+
+
 def legend_below(fig, ax, per_row: int = 5) -> float:
     """The legend of ``ax`` under the panels, ``per_row`` entries a row, so that no curve is
     hidden however many methods there are; returns the share of the figure's height it takes
@@ -60,6 +74,91 @@ def legend_below(fig, ax, per_row: int = 5) -> float:
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), per_row), fontsize=9)
     rows = -(-len(labels) // per_row)
     return (0.19 * rows + 0.08) / fig.get_figheight()  # 0.19 inch a row of 9-point text
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel of ``curves``: ``metric`` against ``x`` ("epoch", or a metric such as
+    "seconds" at its mean over seeds at each epoch), labelled ``label`` and ``x_label``; a log
+    y axis, or a linear one over ``limits`` when given."""
+
+    metric: str
+    label: str
+    x: str = "epoch"
+    x_label: str = "epoch"
+    log: bool = True
+    limits: tuple[float, float] | None = None
+
+
+def curves(rows: pd.DataFrame, panels: list[Panel], stem: Path, *, title: str,
+           floors: dict | None = None, per_row: int = 5) -> None:  # fmt: skip
+    """Each panel's metric per group of the long ``rows`` (``table_rows``: method, lam, seed,
+    epoch, metric, value; a group is a method, or a method at one lam): the mean over seeds at
+    each epoch and its 95% t interval as a band (``intervals.half_widths``; none for one seed;
+    on a log axis drawn down to a twentieth of the mean at most), and a dashed line at
+    ``floors[metric]`` = (value, label). A color per method, a line style per lam; one or two
+    panels in a row, more in rows of two or three; the legend below."""
+    floors = floors or {}
+    keys = ["method", "lam"] if rows["lam"].notna().any() else ["method"]
+    methods = list(pd.unique(rows["method"]))
+    groups = sorted(rows.groupby(keys), key=lambda g: methods.index(g[1]["method"].iloc[0]))
+    cols = len(panels) if len(panels) <= 2 else 3 if len(panels) > 4 else 2
+    lines = -(-len(panels) // cols)
+    fig, axes = plt.subplots(lines, cols, figsize=({1: 7.5, 2: 5.5}.get(cols, 4.6) * cols,
+                                                   3.4 * lines + 1.0), squeeze=False)  # fmt: skip
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        for method, part, style in _styled(groups, keys):
+            values = part[part["metric"] == panel.metric]
+            if values.empty:
+                continue
+            stats = values.groupby("epoch")["value"].agg(["mean", "std", "count"])
+            x = stats.index.to_numpy(dtype=float)
+            if panel.x != "epoch":
+                x = part[part["metric"] == panel.x].groupby("epoch")["value"].mean()
+                x = x.reindex(stats.index).to_numpy(dtype=float)
+            half = intervals.half_widths(stats["std"], stats["count"])
+            low = stats["mean"] - half
+            if panel.log:
+                low = np.maximum(low, stats["mean"] / 20)
+            color = method_color(method, methods.index(method))
+            ax.plot(x, stats["mean"], style, marker="o", ms=2.5, lw=1.5, color=color,
+                    label=_group_label(keys, part))  # fmt: skip
+            ax.fill_between(x, low, stats["mean"] + half, color=color, alpha=0.18, lw=0)
+        if panel.metric in floors:
+            value, label = floors[panel.metric]
+            ax.axhline(value, color="0.3", ls="--", lw=1.2, label=label)
+        if panel.log:
+            log_scale(ax)
+        elif panel.limits:
+            ax.set_ylim(*panel.limits)
+        if panel.x == "epoch":
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel(panel.x_label, fontsize=9)
+        ax.set_ylabel(panel.label, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    seeds = rows["seed"].nunique()
+    band = f"mean and 95% interval over {seeds} seeds" if seeds > 1 else "1 seed, no interval"
+    heading, _, setting = title.partition("\n")
+    fig.suptitle(f"{heading} ({band})" + (f"\n{setting}" if setting else ""), fontsize=10)
+    fig.tight_layout(rect=(0, legend_below(fig, axes.flat[0], per_row), 1, 1))
+    save(fig, stem)
+
+
+def _styled(groups: list, keys: list[str]):
+    """(method, rows, line style) of each group; a method's lams take the styles in order."""
+    seen: dict[str, int] = {}
+    for _, part in groups:
+        method = part["method"].iloc[0]
+        seen[method] = seen.get(method, -1) + 1
+        yield method, part, LINE_STYLES[seen[method] % len(LINE_STYLES)]
+
+
+def _group_label(keys: list[str], part: pd.DataFrame) -> str:
+    """"moca", or "moca, λ = 100" for a group of a method at one lam."""
+    method = part["method"].iloc[0]
+    return method if keys == ["method"] else f"{method}, λ = {part['lam'].iloc[0]:g}"
 
 
 def scaling(frame: pd.DataFrame, stem: Path) -> None:
@@ -99,8 +198,8 @@ def scaling(frame: pd.DataFrame, stem: Path) -> None:
                           color=f"C{j}", label=f"B={int(batch)}")  # fmt: skip
         by_queue.set_title("MoCA cost vs queue size", fontsize=10)
     for ax, xlabel in zip(axes[0], ("batch size B", "queue size K"), strict=False):
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        log_scale(ax, "x", base=2)
+        log_scale(ax)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("forward + backward, median (ms)")
         ax.grid(True, which="both", alpha=0.3)
@@ -128,7 +227,7 @@ def sweep_axis(frame: pd.DataFrame, axis: str, metric: str, label: str, stem: Pa
         ax.axvline(position(float(value)), color="0.6", ls=":", lw=1)
     values = position(done[axis].astype(float))
     if scale == "log1m":  # ticks name the values; m grows to the right as 1 - m shrinks
-        ax.set_xscale("log")
+        log_scale(ax, "x")
         ticks = sorted(set(values))
         ax.set_xticks(ticks, [f"{1 - t:g}" for t in ticks])
         ax.minorticks_off()
@@ -136,7 +235,7 @@ def sweep_axis(frame: pd.DataFrame, axis: str, metric: str, label: str, stem: Pa
         ax.set_xlabel(f"{axis} (axis: log of 1 - {axis})")
     else:
         if len(values) and values.min() > 0 and values.max() / values.min() >= 10:
-            ax.set_xscale("log")
+            log_scale(ax, "x")
         ax.set_xlabel(axis)
     ax.set_ylabel(f"{label}, last epoch")
     seeds = done["seed"].nunique()
@@ -162,7 +261,7 @@ def compare_curves(frames: dict[str, pd.DataFrame], metric: str, label: str,
             mean = runs.groupby("epoch")[metric].mean()
             ax.plot(mean.index, mean, styles[r % 4], color=f"C{i % 10}", lw=1.6,
                     label=f"{group} (run {r + 1})")  # fmt: skip
-    ax.set_yscale("log")
+    log_scale(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{label} (mean over seeds)")
     runs = "; ".join(f"run {r + 1}: {Path(name).name}" for r, name in enumerate(frames))
@@ -191,7 +290,7 @@ def budget_curves(reached: dict[str, list[float]], label: str, stem: Path,
             ax.plot(n, mean, color=color, ls="--", lw=1.2)
             ax.fill_between(n, mean - std, mean + std, color=color, alpha=0.12, lw=0)
     if values and min(values) > 0 and max(values) / min(values) >= 10:  # methods far apart
-        ax.set_yscale("log")
+        log_scale(ax)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("trials run (n; trial 1 is the default setting)")
     ax.set_ylabel(f"best validation {label}")

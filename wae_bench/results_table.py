@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import folders, results, tasks
+from . import folders, results, table_rows, tasks
 from .errors import UsageError
 from .lock import LOCK_NAME
 
@@ -39,7 +39,6 @@ COLUMNS = ("run", "experiment", "kind", "task", "method", "lam", "settings", "se
            "metric", "value", "status", "suite_version", "git_commit", "torch_version",
            "device", "dataset", "data_release", "config_hash", "date")  # fmt: skip
 NUMBERS = {"lam": "float64", "seed": "Int64", "epoch": "Int64", "value": "float64"}  # else text
-KEYS = ("method", "lam", "seed", "epoch")  # the key columns of a result file
 COMPARE_CSV, COMPARE_MD = "compare.csv", "compare.md"
 SKIPPED_DIRS = (folders.CHECKPOINTS, "visuals")  # inside a run folder, never run folders
 TUNE_KINDS = {"confirm": "tune confirm", "final": "tune final", "default": "tune default"}
@@ -214,38 +213,16 @@ def _run_rows(folder: Path, place: _Place, finder: _Finder):
         raise UsageError(f"{folder / folders.CONFIG} names the task {record['task']!r}, which "
                          "is not installed; install the package that adds it or leave the "
                          "folder out") from None  # fmt: skip
-    path = folder / task.result_file
-    if not path.is_file():
+    if not (folder / task.result_file).is_file():
         return None
-    frame = results.read_csv(path, columns=task.columns)
-    metrics = [c for c in frame.columns if c not in KEYS]
-    for column in metrics:
-        if not pd.api.types.is_numeric_dtype(frame[column]):
-            raise UsageError(f"{path.name} in {folder} is damaged (column {column} holds text); "
-                             "re-run the task or restore the file")  # fmt: skip
+    rows = table_rows.read_arrays(folder, task.result_file, task.columns)
     kind, experiment = finder.kind(folder)
-    rows = _long(frame, metrics)
     settings = {m: settings_of(task, record, m) for m in set(rows["method"])}
     rows["settings"] = np.array([settings[m] for m in rows["method"]], dtype=object)
     about = {"run": place.shown(folder), "experiment": place.shown(experiment), "kind": kind,
              "task": task.name, "status": folders.read_status(folder).get("status"),
              **provenance(task, record, folder / folders.CONFIG)}  # fmt: skip
     return rows, about
-
-
-def _long(frame: pd.DataFrame, metrics: list[str], carry=()) -> dict[str, np.ndarray]:
-    """The key columns (method, lam, seed, epoch: NaN where the file has none), the columns
-    ``carry`` and one (metric, value) per row and metric of ``frame``, empty values left out."""
-    n = len(frame)
-    keys = {k: (frame[k].to_numpy(dtype=object if k == "method" else float) if k in frame
-                else np.full(n, np.nan)) for k in KEYS}  # fmt: skip
-    keys |= {k: frame[k].to_numpy(dtype=object) for k in carry}
-    values = frame[metrics].to_numpy(dtype=float).T.ravel()  # metric by metric
-    keep = ~np.isnan(values)
-    out = {k: np.tile(v, len(metrics))[keep] for k, v in keys.items()}
-    out["metric"] = np.repeat(np.array(metrics, dtype=object), n)[keep]
-    out["value"] = values[keep]
-    return out
 
 
 def settings_of(task, record: dict, method: str) -> str:
@@ -313,8 +290,8 @@ def _compare_rows(folder: Path, place: _Place):
     task = next((t for t in tasks.names() if tasks.get(t).metric == first), None)
     if "within" in frame:
         frame = frame.assign(within=frame["within"].astype(float))
-    stats = [c for c in frame.columns if c not in (*KEYS, "run")]
-    rows = _long(frame.drop(columns="seed", errors="ignore"), stats, carry=("run",))
+    stats = [c for c in frame.columns if c not in (*table_rows.KEYS, "run")]
+    rows = table_rows.melt(frame.drop(columns="seed", errors="ignore"), stats, carry=("run",))
     rows["metric"] = np.array([f"{first}_{m}" for m in rows["metric"]], dtype=object)
     rows["settings"] = np.array([json.dumps({"compared": str(r)}) for r in rows.pop("run")],
                                 dtype=object)  # fmt: skip

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 import regularizers
 
 from . import config as config_io
-from . import folders, points, results, tasks
+from . import folders, points, results, table_rows, tasks
 from .errors import UsageError
 from .training_run import check_runnable
 
@@ -169,9 +169,9 @@ def collect(out: Path) -> pd.DataFrame:
                "status": status["status"], "message": status.get("message", ""),
                "seconds": status.get("seconds", math.nan)}  # fmt: skip
         task = tasks.get(point["task"])
-        path = points.point_folder(out, point["id"]) / task.result_file
-        if status["status"] == "finished" and path.is_file():
-            last = results.read_csv(path).sort_values("epoch").iloc[-1]
+        folder = points.point_folder(out, point["id"])
+        if status["status"] == "finished" and (folder / task.result_file).is_file():
+            last = table_rows.read_wide(folder, task.result_file).sort_values("epoch").iloc[-1]
             row.update({k: last[k] for k in task.sweep_columns() if k in last})
         rows.append(row)
     return pd.DataFrame(rows)

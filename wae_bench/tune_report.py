@@ -27,7 +27,7 @@ import numpy as np
 
 from regularizers import search
 
-from . import folders, intervals, results, summary, tasks
+from . import folders, intervals, results, summary, table_rows, tasks
 from .errors import UsageError
 
 ONE_MINUS = ":1-x"  # suffix of a log1m parameter's name in the study (it holds 1 - x)
@@ -48,26 +48,26 @@ def confirm_id(method: str, number: int) -> str:
 
 def trial_score(task, run_dir: Path, outcome: dict) -> float | None:
     """The task's metric at the last epoch of a finished trial; None when it did not finish."""
-    path = run_dir / task.result_file
-    if outcome.get("status") != "finished" or not path.is_file():
+    if outcome.get("status") != "finished" or not (run_dir / task.result_file).is_file():
         return None
-    value = float(results.read_csv(path).sort_values("epoch").iloc[-1][task.metric])
+    frame = table_rows.read_wide(run_dir, task.result_file, (task.metric,))
+    value = float(frame.sort_values("epoch").iloc[-1][task.metric])
     return value if math.isfinite(value) else None
 
 
-def _last_epoch(task, path: Path) -> dict[int, float]:
-    """{seed: the task's metric at the last epoch} of a result file."""
-    frame = results.read_csv(path)
+def _last_epoch(task, run_dir: Path) -> dict[int, float]:
+    """{seed: the task's metric at the last epoch} of a run folder's result file."""
+    frame = table_rows.read_wide(run_dir, task.result_file, (task.metric,))
     last = frame[frame["epoch"] == frame["epoch"].max()]
     return {int(r["seed"]): float(r[task.metric]) for _, r in last.iterrows()}
 
 
 def last_epoch_by_seed(task, run_dir: Path) -> dict[int, float]:
     """{seed: the task's metric at the last epoch} of a finished run folder ({} otherwise)."""
-    path = run_dir / task.result_file
-    if folders.read_status(run_dir).get("status") != "finished" or not path.is_file():
+    finished = folders.read_status(run_dir).get("status") == "finished"
+    if not finished or not (run_dir / task.result_file).is_file():
         return {}
-    return _last_epoch(task, path)
+    return _last_epoch(task, run_dir)
 
 
 def optuna_name(key: str, dim) -> str:
@@ -203,11 +203,11 @@ def collect_finals(out: Path, task) -> "pd.DataFrame":  # noqa: F821
     methods = folders.read_config(out)["config"]["methods"]
     for method in methods:
         for folder, arm in FINAL_ARMS.items():
-            path = out / folders.POINTS / folder / method / task.result_file
-            if not path.is_file():
+            run_dir = out / folders.POINTS / folder / method
+            if not (run_dir / task.result_file).is_file():
                 continue
             rows += [{"method": method, "arm": arm, "seed": seed, task.metric: value}
-                     for seed, value in _last_epoch(task, path).items()]  # fmt: skip
+                     for seed, value in _last_epoch(task, run_dir).items()]  # fmt: skip
     return pd.DataFrame(rows, columns=["method", "arm", "seed", task.metric])
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from wae_bench import results, results_best, results_table
+from wae_bench import results, results_best, results_table, table_rows
 from wae_bench.cli import main
 from wae_bench.lock import RunLock
 
@@ -79,6 +79,15 @@ def test_every_value_of_every_result_file_is_one_row_with_its_keys(built, table)
     assert (merged["_merge"] == "both").all()
     assert np.array_equal(merged["value_csv"], merged["value_table"])  # exactly, not approx
     assert not table["value"].isna().any()
+
+
+def test_the_rows_of_a_run_folder_give_its_result_file_back(built):
+    # every report reads its result file through these rows (``table_rows``)
+    for folder, name in run_folders(built).items():
+        frame = results.read_csv(folder / name)
+        back = table_rows.read_wide(folder, name, frame.columns)
+        assert list(back.columns) == list(frame.columns)
+        pd.testing.assert_frame_equal(back, frame, check_dtype=False)
 
 
 def test_each_run_has_its_kind_and_experiment(built, table):
@@ -190,6 +199,7 @@ def error_of(capsys, *args) -> str:
 @pytest.mark.parametrize(("damage", "why"), [
     (lambda text: text[:-7], "the last line is cut off"),
     (lambda text: text.replace("\nmmd,0,1,", "\nmmd,0,1,abc", 1), "column swd holds text"),
+    (lambda text: text + text.splitlines()[1] + "\n", "two rows for method moca, seed 0, epoch 0"),
 ])  # fmt: skip
 def test_a_damaged_csv_is_one_line_and_nothing_is_written(built, tmp_path, capsys, damage, why):
     folder = copy_of(built, tmp_path)

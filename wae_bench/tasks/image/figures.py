@@ -7,85 +7,38 @@ import pandas as pd
 import torch
 
 from ...metrics import slerp
-from ...plots import legend_below, method_color, plt, save  # plots sets the Agg backend
+from ...plots import Panel, curves, legend_below, log_scale, method_color, plt, save
 
-
-def image_swd_curves(metrics: pd.DataFrame, stem: Path, setting: str = "") -> None:
-    """Image SWD vs epoch, one line per method x lam (paper Fig. 2 right); band = std."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    styles = ["-", "--", ":", "-."]
-    for i, (method, runs) in enumerate(metrics.groupby("method", sort=False)):
-        for j, (lam, by_lam) in enumerate(runs.groupby("lam")):
-            stats = by_lam.groupby("epoch")["image_swd"].agg(["mean", "std"])
-            std = stats["std"].fillna(0.0)
-            color = method_color(method, i)
-            ax.plot(stats.index, stats["mean"], styles[j % 4], marker="o", ms=3.5, color=color,
-                    lw=1.6, label=f"{method}, λ = {lam:g}")  # fmt: skip
-            ax.fill_between(stats.index, stats["mean"] - std, stats["mean"] + std, color=color,
-                            alpha=0.15, lw=0)  # fmt: skip
-    if "image_swd_floor" in metrics:
-        floor = metrics.groupby("seed")["image_swd_floor"].first().mean()
-        ax.axhline(floor, color="0.3", ls="--", lw=1.2, label="floor: train vs test images")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("image SWD ×10³, test vs generated (log)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(ncol=2, fontsize=9)
-    seeds = metrics["seed"].nunique()
-    title = f"Image SWD vs epoch ({seeds} seed{'s' * (seeds > 1)}{', mean ± std' * (seeds > 1)})"
-    ax.set_title(f"{title}\n{setting}" if setting else title, fontsize=10)
-    fig.tight_layout()
-    save(fig, stem)
-
-
-PANELS = {  # metrics.csv column: (axis label, log scale)
-    "image_swd": ("image SWD ×10³ (test vs generated)", True),
-    "classifier_fd": ("classifier FD (test vs generated)", True),
+IMAGE_SWD = "image SWD ×10³ ({split} vs generated)"
+PANELS = {  # metrics.csv column: (axis label, log scale); {split}: test or validation
+    "image_swd": (IMAGE_SWD, True),
+    "classifier_fd": ("classifier FD ({split} vs generated)", True),
     "precision": ("precision (k = 3)", False),
     "recall": ("recall (k = 3)", False),
-    "recon": ("test recon (SSE / image)", True),
-    "latent_swd": ("latent SWD (test codes vs prior)", True),
+    "recon": ("{split} recon (SSE / image)", True),
+    "latent_swd": ("latent SWD ({split} codes vs prior)", True),
 }
 X_AXES = {"epoch": "epoch", "seconds": "training seconds (wall-clock, excl. evaluation)"}
 
 
-def metric_curves(metrics: pd.DataFrame, stem: Path, x: str, setting: str = "") -> None:
-    """Every evaluated metric of ``PANELS`` against ``x`` (epoch or cumulative training
-    seconds), one panel each, one line per method x lam (mean over seeds, band = std)."""
-    panels = [c for c in PANELS if c in metrics and metrics[c].notna().any()]
-    cols = 3 if len(panels) > 4 else 2
-    rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows + 0.6), squeeze=False)
-    styles = ["-", "--", ":", "-."]
-    for ax, column in zip(axes.flat, panels, strict=False):
-        label, log = PANELS[column]
-        for i, (method, runs) in enumerate(metrics.groupby("method", sort=False)):
-            for j, (lam, by_lam) in enumerate(runs.groupby("lam")):
-                # at each epoch: the metric's and the clock's mean over seeds
-                stats = by_lam.groupby("epoch").agg(mean=(column, "mean"), std=(column, "std"),
-                                                    at=(x, "mean"))  # fmt: skip
-                std, color = stats["std"].fillna(0.0), method_color(method, i)
-                ax.plot(stats["at"], stats["mean"], styles[j % 4], marker="o", ms=2.5, lw=1.4,
-                        color=color, label=f"{method}, λ = {lam:g}")  # fmt: skip
-                ax.fill_between(stats["at"], stats["mean"] - std, stats["mean"] + std,
-                                color=color, alpha=0.15, lw=0)  # fmt: skip
-        if log:
-            ax.set_yscale("log")
-        else:  # a share: its whole range
-            ax.set_ylim(-0.03, 1.03)
-        ax.set_xlabel(X_AXES[x], fontsize=9)
-        ax.set_ylabel(label, fontsize=9)
-        ax.grid(True, which="both", alpha=0.3)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.axis("off")
-    seeds = metrics["seed"].nunique()
-    versus = "epoch" if x == "epoch" else "training time"
-    title = (f"Sample quality and matching vs {versus} ({seeds} seed{'s' * (seeds > 1)}"
-             f"{', mean ± std' * (seeds > 1)}; precision and recall: higher is better, the "
-             "others lower)")  # fmt: skip
-    fig.suptitle(f"{title}\n{setting}" if setting else title, fontsize=10)
-    fig.tight_layout(rect=(0, legend_below(fig, axes.flat[0], per_row=4), 1, 1))
-    save(fig, stem)
+def curve_figures(rows: pd.DataFrame, run_dir: Path, setting: str, split: str) -> None:
+    """swd_vs_epoch (paper Fig. 2 right, with the floor of training vs evaluated images) and
+    metrics_vs_epoch / metrics_vs_seconds (every evaluated metric of ``PANELS``; precision
+    and recall over [0, 1]) of the long ``rows``, by ``plots.curves``."""
+    floor = rows.loc[rows["metric"] == "image_swd_floor"].groupby("seed")["value"].first()
+    floors = {"image_swd": (floor.mean(), f"floor: training vs {split} images")} if len(
+        floor) else {}  # fmt: skip
+    where = f"\n{setting}" if setting else ""
+    curves(rows, [Panel("image_swd", IMAGE_SWD.format(split=split))], run_dir / "swd_vs_epoch",
+           title=f"Image SWD vs epoch{where}", floors=floors, per_row=3)  # fmt: skip
+    evaluated = [m for m in PANELS if m in set(rows["metric"])]
+    for x, x_label in X_AXES.items():
+        panels = [Panel(m, PANELS[m][0].format(split=split), x, x_label, PANELS[m][1],
+                        None if PANELS[m][1] else (-0.03, 1.03)) for m in evaluated]  # fmt: skip
+        versus = "epoch" if x == "epoch" else "training time"
+        title = (f"Sample quality and matching vs {versus}; precision and recall: higher is "
+                 f"better, the others lower{where}")  # fmt: skip
+        curves(rows, panels, run_dir / f"metrics_vs_{x}", title=title, per_row=4)
 
 
 def singular_value_spectra(values: pd.DataFrame, stem: Path, reference: str) -> None:
@@ -102,7 +55,7 @@ def singular_value_spectra(values: pd.DataFrame, stem: Path, reference: str) -> 
         for j, (lam, run) in enumerate(runs.groupby("lam")):
             ax.plot(run["index"], run["value"], styles[j % 4], color=method_color(method, i),
                     lw=1.6, label=f"{method}, λ = {lam:g}")  # fmt: skip
-    ax.set_yscale("log")
+    log_scale(ax)
     ax.set_xlabel("index (largest first)")
     ax.set_ylabel("singular value of centered codes")
     seed = values["seed"].min()

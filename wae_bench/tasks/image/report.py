@@ -1,4 +1,5 @@
-"""The image task's report: summary.csv, summary.md and the figures, from its CSVs alone.
+"""The image task's report: summary.csv, summary.md and the figures, from the rows of its
+result file (``table_rows``) and its other CSVs alone.
 
 Per (method, lam): the image SWD at the task's summary epochs and the last one (mean and 95%
 interval over seeds, ``summary``), the paired test against its reference group (the
@@ -10,18 +11,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import folders, releases, results, settling
+from ... import folders, releases, results, settling, table_rows
 from ... import summary as summaries
 from ...fid import INCEPTION_FILE
 from . import spectra
-from .figures import X_AXES, image_swd_curves, metric_curves, singular_value_spectra
+from .figures import curve_figures, singular_value_spectra
 
 KEYS = ["method", "lam"]
 
 
 def report(task, run_dir: Path) -> None:
     """(Re)write summary.csv/.md, swd_vs_epoch and singular_values figures of ``run_dir``."""
-    metrics = results.read_csv(run_dir / task.result_file, columns=task.columns)
+    rows = table_rows.read(run_dir, task.result_file, task.columns)
+    metrics = table_rows.wide(rows, task.columns)
     saved = folders.read_config(run_dir)
     baseline = saved.get("config", {}).get("baseline") or None
     epochs = summaries.reported_epochs(metrics, task.summary_epochs)
@@ -36,9 +38,7 @@ def report(task, run_dir: Path) -> None:
     text = summary_markdown(summary, metrics, compared, _data_sentence(saved), quality,
                             saved.get("classifier"), split)  # fmt: skip
     folders.write_summary(run_dir, summary, text)
-    image_swd_curves(metrics, run_dir / "swd_vs_epoch", _setting(saved))
-    for x in X_AXES:
-        metric_curves(metrics, run_dir / f"metrics_vs_{x}", x, _setting(saved))
+    curve_figures(rows, run_dir, _setting(saved), split)
     if (run_dir / spectra.FILE).is_file():
         singular_value_spectra(results.read_csv(run_dir / spectra.FILE),
                                run_dir / "singular_values", spectra.PRIOR_REFERENCE)  # fmt: skip

@@ -1,4 +1,5 @@
-"""The latent task's report: summary.csv, summary.md and curves.png/.pdf from curves.csv.
+"""The latent task's report: summary.csv, summary.md and curves.png/.pdf from the rows of
+curves.csv (``table_rows``).
 
 Per method: the latent SWD at the task's summary epochs and the last one (mean and 95% interval
 over seeds, ``summary``), the paired test against the reference method (``--baseline``, else
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import folders, results
+from ... import folders, results, table_rows
 from ... import summary as summaries
-from ...plots import legend_below, method_color, plt, save  # plots sets the Agg backend
+from ...plots import Panel, curves
 
 FLOOR_TOLERANCE = 0.10  # "converged" = within 10% of the noise floor
 
@@ -20,10 +21,11 @@ FLOOR_TOLERANCE = 0.10  # "converged" = within 10% of the noise floor
 def report(task, run_dir: Path) -> None:
     """(Re)write summary.csv, summary.md and curves.png/.pdf of ``run_dir`` from its files."""
     saved = folders.read_config(run_dir)
-    curves = results.read_csv(run_dir / task.result_file, columns=task.columns)
+    rows = table_rows.read(run_dir, task.result_file, task.columns)
     baseline = saved.get("config", {}).get("baseline") or None
+    curves = table_rows.wide(rows, task.columns)
     folders.write_summary(run_dir, *tables(curves, task.summary_epochs, baseline))
-    curves_figure(curves, run_dir / "curves", _setting(saved))
+    curves_figure(rows, run_dir / "curves", _setting(saved))
 
 
 def tables(curves: pd.DataFrame, summary_epochs: tuple[int, ...],
@@ -112,34 +114,18 @@ def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame, compared: dict
     return intro + "\n\n" + "\n".join([*lines, *ending]) + "\n"
 
 
-def curves_figure(curves: pd.DataFrame, stem: Path, setting: str = "") -> None:
-    """SWD vs epoch and vs training seconds, log y, mean +- std band, noise floor line."""
-    fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    seeds = curves["seed"].nunique()
-    for i, (method, runs) in enumerate(curves.groupby("method", sort=False)):
-        stats = runs.groupby("epoch").agg(
-            swd=("swd", "mean"), std=("swd", "std"), seconds=("seconds", "mean")
-        )
-        std = stats["std"].fillna(0.0)
-        low = (stats["swd"] - std).clip(lower=stats["swd"] * 0.05)
-        color = method_color(method, i)
-        for ax, x in ((by_epoch, stats.index), (by_time, stats["seconds"])):
-            ax.plot(x, stats["swd"], color=color, lw=1.8, label=method)
-            ax.fill_between(x, low, stats["swd"] + std, color=color, alpha=0.2, lw=0)
-    floor = curves.groupby("seed")["noise_floor"].first().mean()
-    for ax in (by_epoch, by_time):
-        ax.axhline(floor, color="0.3", ls="--", lw=1.2, label="noise floor (prior vs prior)")
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-    by_epoch.set_xlabel("epoch")
-    by_time.set_xlabel("training time (s, mean over seeds)")
-    by_epoch.set_ylabel("latent SWD to prior (SW$_2$)")
-    bottom = legend_below(fig, by_epoch)
-    band = "mean ± std over " if seeds > 1 else ""
-    title = f"Synthetic latent matching: {band}{seeds} seed{'s' * (seeds > 1)}"
-    fig.suptitle(f"{title}\n{setting}" if setting else title)
-    fig.tight_layout(rect=(0, bottom, 1, 1))
-    save(fig, stem)
+PANELS = [Panel("swd", "latent SWD to prior (SW₂)"),
+          Panel("swd", "latent SWD to prior (SW₂)", "seconds",
+                "training time (s, mean over seeds)")]  # fmt: skip
+
+
+def curves_figure(rows: pd.DataFrame, stem: Path, setting: str = "") -> None:
+    """SWD vs epoch and vs training seconds (``plots.curves`` of the long ``rows``), log y,
+    the noise floor as a dashed line."""
+    floor = rows.loc[rows["metric"] == "noise_floor"].groupby("seed")["value"].first().mean()
+    title = "Synthetic latent matching" + (f"\n{setting}" if setting else "")
+    curves(rows, PANELS, stem, title=title,
+           floors={"swd": (floor, "noise floor (prior vs prior)")})  # fmt: skip
 
 
 def _setting(saved: dict) -> str:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import folders, results
+from ... import folders, results, table_rows
 from ... import summary as summaries
-from ...plots import legend_below, method_color, plt, save  # plots sets the Agg backend
+from ...plots import legend_below, log_scale, method_color, plt, save  # plots sets the Agg backend
 from .report import first_within_floor
 
 
@@ -42,7 +42,7 @@ def collect(task, out: Path) -> pd.DataFrame:
     rows = []
     for name in folders.read_config(out).get("study", []):
         run_cfg = folders.read_config(out / name).get("config", {})
-        curves = results.read_csv(out / name / task.result_file, columns=task.columns)
+        curves = table_rows.read_wide(out / name, task.result_file, task.columns)
         last = int(curves["epoch"].max())
         for (method, seed), run in curves.groupby(["method", "seed"], sort=False):
             final = run[run["epoch"] == last].iloc[0]
@@ -139,8 +139,8 @@ def figure(summary: pd.DataFrame, stem: Path, epochs: int) -> None:
             ax.fill_between(rows["latent_dim"], rows["ratio_mean"] - std,
                             rows["ratio_mean"] + std, color=color, alpha=0.15, lw=0)  # fmt: skip
         ax.axhline(1.0, color="0.3", ls="--", lw=1.2, label="noise floor")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        log_scale(ax, "x", base=2)
+        log_scale(ax)
         ax.set_xticks(sorted(part["latent_dim"].unique()))
         ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
         ax.set_xlabel("latent dimension d")
