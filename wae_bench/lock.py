@@ -35,10 +35,11 @@ class RunLock:
         """Whether this object holds the lock now."""
         return self._fd is not None
 
-    def acquire(self, *, raise_if_held: bool = True) -> bool:
-        """Take the lock; if another process holds it, raise ``UsageError`` or return False."""
+    def acquire(self) -> None:
+        """Take the lock; raise ``UsageError`` when another process (or another RunLock of
+        this one) holds it."""
         if self.held:
-            return True
+            return
         fd = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -47,8 +48,6 @@ class RunLock:
         except BlockingIOError:
             holder = _holder(fd)
             os.close(fd)
-            if not raise_if_held:
-                return False
             raise FolderInUse(
                 f"run folder {self.folder} is in use by {holder}; wait for it or pass another --out"
             ) from None
@@ -65,7 +64,6 @@ class RunLock:
             os.ftruncate(fd, 0)
             os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
         self._fd = fd
-        return True
 
     def release(self) -> None:
         """Empty the lock file (its holder is gone) and drop the lock."""
@@ -82,12 +80,6 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
-
-
-def try_lock(folder: Path) -> RunLock | None:
-    """The held lock of ``folder``, or None when another process runs there (sweeps skip it)."""
-    lock = RunLock(folder)
-    return lock if lock.acquire(raise_if_held=False) else None
 
 
 def _holder(fd: int) -> str:

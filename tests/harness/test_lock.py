@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from wae_bench.errors import UsageError
-from wae_bench.lock import LOCK_NAME, RunLock, try_lock
+from wae_bench.lock import LOCK_NAME, RunLock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,6 +57,15 @@ def end(process, how: str) -> None:
     process.wait(timeout=10)
 
 
+
+def is_free(folder) -> bool:
+    """Whether this process can take the lock of ``folder`` now (and lets it go at once)."""
+    try:
+        with RunLock(folder):
+            return True
+    except UsageError:
+        return False
+
 def test_a_second_process_is_refused_with_the_holders_pid(holder):
     process, folder = holder
     with pytest.raises(UsageError) as err:
@@ -68,13 +77,13 @@ def test_a_second_process_is_refused_with_the_holders_pid(holder):
         r"\(started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\); wait for it or pass another --out"
     )
     assert re.fullmatch(pattern, message), message
-    assert try_lock(folder) is None
+    assert not is_free(folder)
 
 
 @pytest.mark.parametrize("how", ["exit", "_exit", "SIGKILL"])
 def test_the_lock_is_free_once_the_holder_ends_however_it_ends(holder, how):
     process, folder = holder
-    assert try_lock(folder) is None
+    assert not is_free(folder)
     end(process, how)
     with RunLock(folder) as lock:
         assert lock.held
@@ -89,16 +98,15 @@ def test_a_lock_file_left_by_a_dead_process_does_not_block(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
     (folder / LOCK_NAME).write_text(json.dumps({"pid": int(dead), "host": "h", "started": "t"}))
-    lock = try_lock(folder)
-    assert lock is not None and lock.held
-    lock.release()
+    with RunLock(folder) as lock:
+        assert lock.held
 
 
 def test_the_lock_is_released_when_the_body_raises(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with RunLock(tmp_path):
             raise ZeroDivisionError
-    assert try_lock(tmp_path) is not None
+    assert is_free(tmp_path)
 
 
 def test_two_locks_in_one_process_exclude_each_other(tmp_path):
@@ -106,7 +114,7 @@ def test_two_locks_in_one_process_exclude_each_other(tmp_path):
     with RunLock(tmp_path):
         with pytest.raises(UsageError, match=f"in use by process {os.getpid()} "):
             RunLock(tmp_path).acquire()
-    assert try_lock(tmp_path) is not None
+    assert is_free(tmp_path)
 
 
 @pytest.mark.parametrize(
