@@ -30,6 +30,7 @@ import torch
 
 import regularizers
 from regularizers import TrainingPlan
+from wae_bench import methods
 from wae_bench.graphs import WARMUP_STEPS, GraphedStep
 from wae_bench.models import MLPEncoder
 from wae_bench.recipe import assemble
@@ -136,13 +137,13 @@ def warm_up(step, x) -> None:
 
 
 def bound_regularizer(method: str, batch: int, device: str = "cpu", **hparams):
-    """(regularizer bound to the latent MLP, codes z with grad, data x) at d = 128."""
+    """(regularizer bound to the latent MLP as a run binds it, ``methods.bind``; codes z with
+    grad; data x) at d = 128."""
     torch.manual_seed(0)
     encoder = MLPEncoder(DATA_DIM, 256, LATENT_DIM).to(device)
-    reg = regularizers.build(method, **hparams)
     plan = TrainingPlan(batch_size=batch, total_steps=10**6, dataset_size=10**6)
-    reg.bind(encoder, regularizers.SpherePrior(LATENT_DIM), plan)
-    reg.to(device)
+    reg = methods.bind(method, hparams, encoder=encoder,
+                       prior=regularizers.SpherePrior(LATENT_DIM), plan=plan).to(device)
     x = torch.randn(batch, DATA_DIM, device=device)
     z = torch.nn.functional.normalize(torch.randn(batch, LATENT_DIM, device=device), dim=1)
     return reg, z.requires_grad_(), x

@@ -21,6 +21,7 @@ import regularizers  # noqa: E402
 from . import intervals, results  # noqa: E402
 
 LINE_STYLES = ("-", "--", ":", "-.")  # a method's groups (its lams), in order
+MARKED = 25  # a curve of at most this many evaluations marks each one
 
 
 def method_color(method: str, index: int) -> str:
@@ -57,13 +58,24 @@ def save(fig, stem: Path, pdf: bool = True) -> None:
     plt.close(fig)
 
 
+class PlainLogFormatter(matplotlib.ticker.LogFormatter):
+    """matplotlib's choice of which log ticks to label, written as plain text: whole numbers
+    as integers (16384), others as ``:g`` (0.06, 1e-05); never mathtext, whose parser costs
+    about 0.3 s to build in every process."""
+
+    def __call__(self, x, pos=None) -> str:
+        """The label of the tick at ``x`` ('' for a tick left unlabelled)."""
+        if not super().__call__(x, pos):
+            return ""
+        return f"{x:.0f}" if x == round(x) and 1 <= x < 1e6 else f"{x:g}"
+
+
 def log_scale(ax, axis: str = "y", base: float = 10) -> None:
-    """A log ``axis`` ("x" or "y") whose tick labels are plain text (1e-02, 10, 100) instead of
-    matplotlib's default mathtext, whose parser costs about 0.3 s to build in every process."""
+    """A log ``axis`` ("x" or "y") with plain-text tick labels (``PlainLogFormatter``)."""
     getattr(ax, f"set_{axis}scale")("log", base=base)
     scaled = getattr(ax, f"{axis}axis")
-    scaled.set_major_formatter(matplotlib.ticker.LogFormatter(base))
-    scaled.set_minor_formatter(matplotlib.ticker.LogFormatter(base, labelOnlyBase=False))
+    scaled.set_major_formatter(PlainLogFormatter(base))
+    scaled.set_minor_formatter(PlainLogFormatter(base, labelOnlyBase=False))
 
 
 def legend_below(fig, ax, per_row: int = 5) -> float:
@@ -96,16 +108,19 @@ def curves(rows: pd.DataFrame, panels: list[Panel], stem: Path, *, title: str,
     epoch, metric, value; a group is a method, or a method at one lam): the mean over seeds at
     each epoch and its 95% t interval as a band (``intervals.half_widths``; none for one seed;
     on a log axis drawn down to a twentieth of the mean at most), and a dashed line at
-    ``floors[metric]`` = (value, label). A color per method, a line style per lam; one or two
-    panels in a row, more in rows of two or three; the legend below."""
+    ``floors[metric]`` = (value, label). A color per method, a line style per lam, a marker
+    per evaluation on curves of at most ``MARKED``; one or two panels in a row, more in rows
+    of two or three, sharing the y axis when they show one metric; the legend below."""
     floors = floors or {}
     keys = ["method", "lam"] if rows["lam"].notna().any() else ["method"]
     methods = list(pd.unique(rows["method"]))
     groups = sorted(rows.groupby(keys), key=lambda g: methods.index(g[1]["method"].iloc[0]))
     cols = len(panels) if len(panels) <= 2 else 3 if len(panels) > 4 else 2
     lines = -(-len(panels) // cols)
+    one_metric = len({p.metric for p in panels}) == 1  # one y axis for all panels
     fig, axes = plt.subplots(lines, cols, figsize=({1: 7.5, 2: 5.5}.get(cols, 4.6) * cols,
-                                                   3.4 * lines + 1.0), squeeze=False)  # fmt: skip
+                                                   3.4 * lines + 1.0), squeeze=False,
+                             sharey=one_metric)  # fmt: skip
     for ax, panel in zip(axes.flat, panels, strict=False):
         for method, part, style in _styled(groups, keys):
             values = part[part["metric"] == panel.metric]
@@ -121,8 +136,8 @@ def curves(rows: pd.DataFrame, panels: list[Panel], stem: Path, *, title: str,
             if panel.log:
                 low = np.maximum(low, stats["mean"] / 20)
             color = method_color(method, methods.index(method))
-            ax.plot(x, stats["mean"], style, marker="o", ms=2.5, lw=1.5, color=color,
-                    label=_group_label(keys, part))  # fmt: skip
+            ax.plot(x, stats["mean"], style, marker="o" if len(x) <= MARKED else None, ms=2.5,
+                    lw=1.5, color=color, label=_group_label(keys, part))  # fmt: skip
             ax.fill_between(x, low, stats["mean"] + half, color=color, alpha=0.18, lw=0)
         if panel.metric in floors:
             value, label = floors[panel.metric]
@@ -132,7 +147,8 @@ def curves(rows: pd.DataFrame, panels: list[Panel], stem: Path, *, title: str,
         elif panel.limits:
             ax.set_ylim(*panel.limits)
         if panel.x == "epoch":
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True,
+                                                                   steps=[1, 2, 5, 10]))
         ax.set_xlabel(panel.x_label, fontsize=9)
         ax.set_ylabel(panel.label, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)

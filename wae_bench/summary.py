@@ -14,6 +14,7 @@ these rows.
 """
 
 import math
+import numbers
 
 import numpy as np
 import pandas as pd
@@ -25,10 +26,12 @@ COLUMNS = ["method", "seeds", "mean", "low", "high", "reference", *intervals.COM
 
 
 def group_label(keys: list[str], values) -> str:
-    """'moca', or 'moca lam=10' when the group has more keys than the method."""
+    """'moca', or 'moca lam=10' when the group has more keys than the method; a number as
+    ``:g`` writes it (lam=1e+07), however the result file spelled it."""
     values = values if isinstance(values, tuple) else (values,)
     parts = [str(values[0])]
-    parts += [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+    parts += [f"{k}={v:g}" if isinstance(v, numbers.Real) and not isinstance(v, bool)
+              else f"{k}={v}"
               for k, v in zip(keys[1:], values[1:], strict=True)]  # fmt: skip
     return " ".join(parts)
 
@@ -217,3 +220,12 @@ def difference_cell(row, *, named: bool = False) -> str:
 def verdict_lines(verdicts: list[str]) -> list[str]:
     """The Markdown list that ends a summary."""
     return [f"- {v}" for v in verdicts] or ["- one group only: nothing to compare"]
+
+
+def verdict_section(parts, heading: str = "Verdicts") -> list[str]:
+    """The lines that end a summary of compared ``parts`` ({key: (rows, verdicts)} or one
+    (rows, verdicts)): the intervals' ``legend``, then ``heading`` and every verdict, in the
+    parts' order."""
+    found = [parts] if isinstance(parts, tuple) else list(parts.values())
+    verdicts = [v for _, part in found for v in part]
+    return [legend(parts), "", f"{heading}:", "", *verdict_lines(verdicts)]

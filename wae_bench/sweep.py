@@ -226,6 +226,5 @@ def _markdown(frame: pd.DataFrame, metric: str, axes: list[str]) -> str:
         cells = [summary.cell(row), summary.difference_cell(row, named=True)]
         bad = "; ".join(rows.loc[rows["status"] != "finished", "message"].astype(str)) or "-"
         lines.append(results.markdown_row([*values, *cells, f"{finished}/{len(rows)}", bad]))
-    lines += ["", summary.legend((compared, verdicts)), "", "Verdicts:", "",
-              *summary.verdict_lines(verdicts)]  # fmt: skip
+    lines += ["", *summary.verdict_section((compared, verdicts))]
     return "\n".join(lines) + "\n"

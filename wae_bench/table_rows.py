@@ -63,9 +63,9 @@ def read(run_dir: Path, result_file: str, columns=()) -> pd.DataFrame:
 def wide(rows: pd.DataFrame, columns=()) -> pd.DataFrame:
     """One row per (method, lam, seed, epoch) of long ``rows`` with a column per metric: the
     metrics of ``columns`` (a result file's) first, NaN throughout when they have no row, then
-    the others, keys
-    and metrics in the order they first appear; a key that is NaN throughout (no lam) is
-    left out, and a value with no row is NaN."""
+    the others. Keys and metrics keep the order they first appear in; a key that is NaN
+    throughout (no lam) is left out, a value with no row is NaN; seeds and epochs are
+    integers, lam and the metrics floats."""
     keys = [k for k in KEYS if rows[k].notna().any()]
     order = pd.MultiIndex.from_frame(rows[keys].drop_duplicates())
     named = [c for c in columns if c not in KEYS]
@@ -73,7 +73,7 @@ def wide(rows: pd.DataFrame, columns=()) -> pd.DataFrame:
     table = rows.set_index([*keys, "metric"])["value"].unstack("metric")
     table = table.reindex(index=order, columns=metrics).reset_index()
     table.columns.name = None
-    return table.astype({k: int for k in ("seed", "epoch") if k in keys})
+    return table.astype({k: "int64" for k in ("seed", "epoch") if k in keys})
 
 
 def read_wide(run_dir: Path, result_file: str, columns=()) -> pd.DataFrame:

@@ -87,7 +87,7 @@ def test_the_rows_of_a_run_folder_give_its_result_file_back(built):
         frame = results.read_csv(folder / name)
         back = table_rows.read_wide(folder, name, frame.columns)
         assert list(back.columns) == list(frame.columns)
-        pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+        pd.testing.assert_frame_equal(back, frame, check_dtype=False)  # lam: float
 
 
 def test_each_run_has_its_kind_and_experiment(built, table):

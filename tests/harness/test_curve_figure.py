@@ -52,7 +52,7 @@ def band_edges(collection, x) -> tuple[np.ndarray, np.ndarray]:
 
 def test_line_is_the_mean_and_band_the_t_interval_against_epoch_and_seconds(drawn):
     rows = long_rows()
-    fig = drawn(rows, [Panel("swd", "SWD", log=False), Panel("swd", "SWD", "seconds", "s")])
+    fig = drawn(rows, [Panel("swd", "SWD"), Panel("swd", "SWD", "seconds", "s")])
     by_epoch, by_seconds = fig.axes[:2]
     t = stats.t.ppf(0.975, SEEDS - 1)
     for index, method in enumerate(("moca", "mmd")):
@@ -61,23 +61,25 @@ def test_line_is_the_mean_and_band_the_t_interval_against_epoch_and_seconds(draw
         mean, half = swd.mean(axis=1).to_numpy(), t * swd.std(axis=1).to_numpy() / SEEDS**0.5
         seconds = rows[(rows.method == method) & (rows.metric == "seconds")]
         seconds = seconds.groupby("epoch")["value"].mean().to_numpy()
-        for ax, x, low in ((by_epoch, np.arange(EPOCHS), mean - half),
-                           (by_seconds, seconds, np.maximum(mean - half, mean / 20))):  # fmt: skip
+        for ax, x in ((by_epoch, np.arange(EPOCHS)), (by_seconds, seconds)):
             line = ax.lines[index]
             assert line.get_label() == method
             np.testing.assert_allclose(line.get_xdata(), x, rtol=1e-12)
             np.testing.assert_allclose(line.get_ydata(), mean, rtol=1e-12)
             lowest, highest = band_edges(ax.collections[index], x)
             np.testing.assert_allclose(highest, mean + half, rtol=1e-12)
-            np.testing.assert_allclose(lowest, low, rtol=1e-12)  # log: at most 20x below
-    assert by_seconds.get_yscale() == "log" and by_epoch.get_yscale() == "linear"
+            # a log axis draws the band down to a twentieth of the mean at most
+            np.testing.assert_allclose(lowest, np.maximum(mean - half, mean / 20), rtol=1e-12)
+    assert by_epoch.get_yscale() == by_seconds.get_yscale() == "log"
+    assert by_epoch.get_shared_y_axes().joined(by_epoch, by_seconds)  # one metric, one y axis
     assert by_epoch.lines[-1].get_label() == "floor" and by_epoch.lines[-1].get_ydata()[0] == 0.05
     assert fig._suptitle.get_text() == "Title (mean and 95% interval over 3 seeds)\nsetting"
 
 
 def test_one_seed_draws_the_mean_without_a_band(drawn):
-    fig = drawn(long_rows(seeds=1), [Panel("swd", "SWD")])
+    fig = drawn(long_rows(seeds=1), [Panel("swd", "SWD", log=False, limits=(0.0, 5.0))])
     ax = fig.axes[0]
+    assert ax.get_yscale() == "linear" and ax.get_ylim() == (0.0, 5.0)
     assert len(ax.lines[0].get_ydata()) == EPOCHS
     band = ax.collections[0].get_paths()
     assert not band or not np.isfinite(band[0].vertices).all(axis=1).any()

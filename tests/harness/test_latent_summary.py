@@ -4,6 +4,7 @@ import re
 import pandas as pd
 import pytest
 
+from wae_bench.summary import group_label
 from wae_bench.tasks.latent.report import tables
 
 EPOCHS = (1, 5, 20)  # the latent task's summary epochs
@@ -99,3 +100,12 @@ def test_moca_is_the_reference_when_present_and_baseline_replaces_it():
     summary = tables(curves, EPOCHS, baseline="a")[0].set_index("method")
     assert summary.loc["moca", "reference_method"] == "a"
     assert summary.loc["moca", "vs_ref_diff"] == pytest.approx(0.01)
+
+
+def test_a_groups_label_is_the_same_however_its_file_spelled_the_number():
+    # pandas reads lam 10000000 as an integer, or as 1e7 when another row says 1e+08
+    keys = ["method", "lam"]
+    assert group_label(keys, ("swd", 10000000)) == "swd lam=1e+07"
+    assert group_label(keys, ("swd", 1e7)) == "swd lam=1e+07"
+    assert group_label(keys, ("moca", 100.0)) == group_label(keys, ("moca", 100)) == "moca lam=100"
+    assert group_label(["method", "symmetric"], ("moca", True)) == "moca symmetric=True"

@@ -126,14 +126,11 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dic
         intro += f" FID/KID: not computed; pass --fid-weights PATH (the file {INCEPTION_FILE})."
     if data_note:
         intro += f" {data_note}"
-    verdicts = [v for e in compared for v in compared[e][1]]
-    ending = ["", summaries.legend(compared), "", "Verdicts:", "",
-              *summaries.verdict_lines(verdicts), "",
+    ending = ["", *summaries.verdict_section(compared), "",
               *settling.settling_lines(summary, KEYS, "image SWD")]  # fmt: skip
     if quality:
-        ending += ["", _quality_sentence(classifier or {}), summaries.legend(quality), "",
-                   "Classifier FD verdicts:", "",
-                   *summaries.verdict_lines(quality[last][1])]  # fmt: skip
+        ending += ["", _quality_sentence(classifier or {}), "",
+                   *summaries.verdict_section(quality, "Classifier FD verdicts")]  # fmt: skip
     return intro + "\n\n" + "\n".join([*lines, *ending]) + "\n"
 
 

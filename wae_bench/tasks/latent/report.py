@@ -99,7 +99,6 @@ def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame, compared: dict
         cells.append(f"{r['seconds_per_epoch']:.3f}")
         lines.append(results.markdown_row(cells))
     floor = curves.groupby("seed")["noise_floor"].first()
-    verdicts = [v for e in epochs for v in compared[e][1]]
     intro = (
         f"Latent SWD (SW_2) to the prior, mean [95% interval] over {seeds} seed(s); "
         f"'- {reference}': the paired difference to {reference}, the declared reference "
@@ -109,8 +108,7 @@ def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame, compared: dict
         f"'to floor' = first epoch with SWD <= {1 + FLOOR_TOLERANCE:.1f} x noise floor; "
         "seconds count training only, not evaluation."
     )
-    ending = ["", summaries.legend(compared), "", "Verdicts:", "",
-              *summaries.verdict_lines(verdicts)]  # fmt: skip
+    ending = ["", *summaries.verdict_section(compared)]
     return intro + "\n\n" + "\n".join([*lines, *ending]) + "\n"
 
 

@@ -105,11 +105,9 @@ def markdown(summary: pd.DataFrame, frame: pd.DataFrame, epochs: int) -> str:
         floor = part.groupby("latent_dim")["noise_floor"].first()
         floors = ", ".join(f"d = {d}: {floor[d]:.4f}" for d in dims)
         lines += ["", f"Noise floors: {floors}.", ""]
-    verdicts = [v for _, found in judged.values() for v in found]
     reference = summaries.reference_group(next(iter(judged.values()))[0])
-    lines += [summaries.legend(judged), "",
-              f"Verdicts (each cell's methods against {reference}):", "",
-              *summaries.verdict_lines(verdicts)]  # fmt: skip
+    lines += summaries.verdict_section(judged,
+                                       f"Verdicts (each cell's methods against {reference})")
     return "\n".join(lines) + "\n"
 
 
