@@ -187,21 +187,23 @@ class Items:
         print("ITEMS " + json.dumps({"all": [i.nodeid for i in session.items],
                                      "cuda": needs_cuda}))
 
-pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", *sys.argv[1:]], plugins=[Items()])
+for args in json.loads(sys.argv[1]):  # one process: torch and the test modules load once
+    pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", *args], plugins=[Items()])
 """
 
 
-def collected(*args: str) -> dict:
-    """The test ids pytest collects from this repository with ``args``, and those of them
-    skipped for want of CUDA."""
-    done = subprocess.run([sys.executable, "-c", COLLECT, *args], cwd=REPO, capture_output=True,
-                          text=True, check=True)  # fmt: skip
-    line = next(x for x in done.stdout.splitlines() if x.startswith("ITEMS "))
-    return json.loads(line[len("ITEMS "):])
+def collected(*selections: list[str]) -> list[dict]:
+    """For each selection (pytest's arguments), the test ids pytest collects from this
+    repository with it, and those of them skipped for want of CUDA."""
+    done = subprocess.run([sys.executable, "-c", COLLECT, json.dumps(selections)], cwd=REPO,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    lines = [x for x in done.stdout.splitlines() if x.startswith("ITEMS ")]
+    assert len(lines) == len(selections), done.stdout[-2000:]
+    return [json.loads(line[len("ITEMS "):]) for line in lines]
 
 
 def test_the_check_runs_every_test_that_needs_cuda():
-    needs_cuda = set(collected("tests")["cuda"])
-    selected = set(collected(*plan.CUDA_TESTS)["all"])
+    everything, check = collected(["tests"], list(plan.CUDA_TESTS))
+    needs_cuda, selected = set(everything["cuda"]), set(check["all"])
     assert len(needs_cuda) > 40  # the equality, capture, fallback and --jobs tests
     assert needs_cuda - selected == set()
