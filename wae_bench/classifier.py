@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from . import data, feature_net
+from .environment import resolve_device
 from .errors import UsageError
-from .results import resolve_device
 
 DEFAULT_FOLDER = Path("classifiers")
 

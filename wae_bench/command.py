@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from . import folders, jobs, results
+from . import environment, folders, jobs, run_files
 from .config import RunConfig
 from .errors import UsageError
 from .lock import LOCK_NAME, RunLock
@@ -41,7 +41,7 @@ def train(task: Task, cfg: RunConfig) -> Path:
 
 def _train_sub_runs(task: Task, cfg: RunConfig, out: Path, subs: dict[str, RunConfig]) -> Path:
     """Every sub-run in its own folder under one lock of ``out``, then the task's report."""
-    results.prepare_run_dir(out)
+    run_files.prepare_run_dir(out)
     with RunLock(out):  # each sub-run locks (and guards) its own folder too
         check_replaceable(out, holds=(out / folders.CONFIG).exists(), cfg=cfg, what="a study")
         folders.write_config(out, {"task": task.name, "config": cfg.to_dict(),
@@ -56,7 +56,7 @@ def _train_folder(task: Task, cfg: RunConfig, out: Path) -> Path:
     device = choose_device(task, cfg)
     ctx = task.setup(cfg, device)
     probes = probe_runs(task, ctx)
-    results.prepare_run_dir(out)
+    run_files.prepare_run_dir(out)
     with RunLock(out):
         holds = holds_run(task, out)
         check_replaceable(out, holds=holds, cfg=cfg)
@@ -67,11 +67,11 @@ def _train_folder(task: Task, cfg: RunConfig, out: Path) -> Path:
         if cfg.resume:
             folders.check_resumable(out, cfg.to_dict(), free=cfg.FREE_ON_RESUME,
                                     defaults=type(cfg)().to_dict())  # fmt: skip
-        results.prepare_run_dir(work / folders.CHECKPOINTS)
+        run_files.prepare_run_dir(work / folders.CHECKPOINTS)
         first = next(iter(probes.values()))
         folders.write_config(work, {
             "task": task.name, "config": cfg.to_dict(),
-            "environment": results.environment(device),
+            "environment": environment.record(device),
             "hparams": {m: probe.reg.resolved() for m, probe in probes.items()},
             **task.describe(ctx, first.models),
         })  # fmt: skip
@@ -85,7 +85,7 @@ def _train_folder(task: Task, cfg: RunConfig, out: Path) -> Path:
 def choose_device(task: Task, cfg: RunConfig) -> torch.device:
     """The device of ``cfg.device``: cpu and cuda as given; auto: cuda only when a GPU is
     visible and the task runs these settings faster there (``Task.prefers_gpu``)."""
-    device = results.resolve_device(cfg.device, gpu_wins=task.prefers_gpu(cfg))
+    device = environment.resolve_device(cfg.device, gpu_wins=task.prefers_gpu(cfg))
     if cfg.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
         if not cfg.quiet:  # a GPU machine that trains on the CPU should say why
             print(f"--device auto: cpu, where the {task.name} task runs faster than on the "

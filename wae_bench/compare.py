@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import intervals, results, summary, table_rows, tasks
+from . import intervals, run_files, summary, table_rows, table_text, tasks
 from .errors import UsageError
 
 DEFAULT_K = 3.0
@@ -95,18 +95,18 @@ def markdown(table: pd.DataFrame, metric: str, *, k: float, checked: bool) -> st
         "",
         *(f"- run {i + 1}: `{run}`" for i, run in enumerate(runs)),
         "",
-        results.markdown_row(header),
+        table_text.markdown_row(header),
         "|" + "---|" * len(header),
     ]
     for values, rows in table.groupby(keys, sort=False):
         cells = [f"{v:g}" if isinstance(v, float) else v for v in values]
         for run in runs:
             r = rows[rows["run"] == run].iloc[0]
-            cell = results.mean_std(r["mean"], r["std"], 4 if abs(r["mean_ref"]) < 10 else 0)
+            cell = table_text.mean_std(r["mean"], r["std"], 4 if abs(r["mean_ref"]) < 10 else 0)
             if not math.isnan(r["z"]):
                 cell += f" (z {r['z']:+.1f})"
             cells.append(cell + (" **out**" if checked and not r["within"] else ""))
-        lines.append(results.markdown_row(cells))
+        lines.append(table_text.markdown_row(cells))
     return "\n".join(lines) + "\n"
 
 
@@ -162,9 +162,9 @@ def run(run_dirs: list[Path], *, reference: Path | None, k: float, rtol: float,
         text += "\n".join(["", legend, "", "Verdicts (paired by seed):", "",
                            *summary.verdict_lines(lines)]) + "\n"  # fmt: skip
     if out is not None:
-        results.prepare_run_dir(out)
-        results.write_csv(out / "compare.csv", table)
-        results.write_text(out / "compare.md", text)
+        run_files.prepare_run_dir(out)
+        run_files.write_csv(out / "compare.csv", table)
+        run_files.write_text(out / "compare.md", text)
         plots.compare_curves({d: frame for d, (_, frame) in runs.items()}, task.metric,
                              task.label(), out / "compare")  # fmt: skip
     return text, (failures if reference is not None else [])

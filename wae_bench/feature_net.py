@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import UsageError
-from .results import atomic_write
+from .run_files import atomic_write
 
 FEATURES = 128  # width d of the feature layer
 CLASSES = 10

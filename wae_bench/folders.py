@@ -9,7 +9,7 @@ points under ``runs/``.
 
 from pathlib import Path
 
-from . import results
+from . import run_files
 from .errors import UsageError
 
 CONFIG = "config.json"
@@ -25,23 +25,23 @@ STUDY = "study.db"  # a tune's Optuna studies (SQLite)
 
 def read_config(folder: Path) -> dict:
     """The record of ``folder`` (its config.json), {} when there is none."""
-    return results.read_json(Path(folder) / CONFIG)
+    return run_files.read_json(Path(folder) / CONFIG)
 
 
 def write_config(folder: Path, record: dict) -> None:
     """Write the record of ``folder`` atomically."""
-    results.write_json(Path(folder) / CONFIG, record)
+    run_files.write_json(Path(folder) / CONFIG, record)
 
 
 def read_status(folder: Path) -> dict:
     """How the point or trial in ``folder`` ended (status.json), {} when it has not."""
-    return results.read_json(Path(folder) / STATUS)
+    return run_files.read_json(Path(folder) / STATUS)
 
 
 def write_status(folder: Path, outcome: dict) -> None:
     """Record how the point or trial in ``folder`` ended."""
     Path(folder).mkdir(parents=True, exist_ok=True)
-    results.write_json(Path(folder) / STATUS, outcome)
+    run_files.write_json(Path(folder) / STATUS, outcome)
 
 
 def checkpoint_file(folder: Path, run_id: str) -> Path:
@@ -51,8 +51,8 @@ def checkpoint_file(folder: Path, run_id: str) -> Path:
 
 def write_summary(folder: Path, table, text: str) -> None:
     """A report's summary.csv (``table``, a DataFrame) and summary.md (``text``)."""
-    results.write_csv(Path(folder) / SUMMARY_CSV, table)
-    results.write_text(Path(folder) / SUMMARY_MD, text)
+    run_files.write_csv(Path(folder) / SUMMARY_CSV, table)
+    run_files.write_text(Path(folder) / SUMMARY_MD, text)
 
 
 def check_resumable(out: Path, settings: dict, *, free: tuple[str, ...],

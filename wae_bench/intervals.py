@@ -162,7 +162,7 @@ def _fixed(value: float, decimals: int) -> str:
 def format_interval(mean: float, low: float, high: float) -> str:
     """'m [l, h]', all with the decimals that give the interval's width 2 significant digits
     (at most 6 for the largest value, 4 for a zero width); just 'm' (4 significant digits)
-    without an interval, '-' without a mean, as ``results.mean_std`` does."""
+    without an interval, '-' without a mean, as ``table_text.mean_std`` does."""
     if not math.isfinite(mean):
         return "-"
     width = high - low

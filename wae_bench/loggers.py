@@ -9,7 +9,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from . import results
+from . import run_files
 from .errors import UsageError
 
 
@@ -24,7 +24,7 @@ class CsvLogger:
     def row(self, run_id: str, row: dict) -> None:
         """Keep ``row`` and rewrite the CSV, atomically, with every row so far."""
         self.rows.append(row)
-        results.write_rows(self.path, self.rows, self.columns)
+        run_files.write_rows(self.path, self.rows, self.columns)
 
     def images(self, run_id: str, epoch: int, grids: dict[str, Tensor]) -> None:
         """Nothing: the CSV holds no images (``wants_images`` is False)."""

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import intervals, results
+from . import intervals, run_files
 
 GROUP = ["kind", "method", "lam", "settings"]
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -258,10 +258,10 @@ def default_vs_tuned(final: pd.DataFrame, metric: str) -> dict:
 
 def read_tune(folder) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """(trials.csv, final.csv) of a tune folder, None for a file it has not written yet; a
-    damaged file is bad input (``results.read_csv``)."""
+    damaged file is bad input (``run_files.read_csv``)."""
     out = []
     for name, columns in (("trials.csv", ("method", "trial", "default", "value", "setting")),
                           ("final.csv", ("method", "arm", "seed"))):  # fmt: skip
         path = folder / name
-        out.append(results.read_csv(path, columns=columns) if path.is_file() else None)
+        out.append(run_files.read_csv(path, columns=columns) if path.is_file() else None)
     return out[0], out[1]

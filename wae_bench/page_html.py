@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import quote
 
-from . import results
+from . import run_files
 from .errors import UsageError
 
 STATIC = "_static"
@@ -191,7 +191,7 @@ def write_page(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (readers see the old page or the new one)."""
     path = Path(path)
     _mkdir(path.parent)
-    results.atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    run_files.atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return path
 
 
@@ -214,7 +214,7 @@ def copy_plotly(static: Path) -> Path:
             and target.read_bytes() == source.read_bytes())  # fmt: skip
     if not same:
         _mkdir(target.parent)
-        results.atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+        run_files.atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
     _COPIED.add(target.resolve())
     return target
 

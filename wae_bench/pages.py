@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import folders as folder_files
-from . import intervals, page_figures, page_html, results, results_best, results_table
+from . import intervals, page_figures, page_html, results_best, results_table, run_files
 from .errors import UsageError
 from .page_html import Cell, Markup, esc, link, table
 
@@ -242,7 +242,7 @@ def _images(folder: Path, shown: pd.DataFrame) -> str:
 def _config(folder: Path, rows: pd.DataFrame) -> str:
     out = ["<h2>Config and provenance</h2>"]
     for name in (folder_files.CONFIG, folder_files.SWEEP):
-        record = results.read_json(folder / name)
+        record = run_files.read_json(folder / name)
         if record:
             pretty = json.dumps(record, indent=2, ensure_ascii=False, default=str)
             out.append(f"<h3>{esc(name)}</h3><pre>{esc(pretty)}</pre>")

@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 
 import regularizers  # noqa: E402
 
-from . import intervals, results  # noqa: E402
+from . import intervals, run_files  # noqa: E402
 
 LINE_STYLES = ("-", "--", ":", "-.")  # a method's groups (its lams), in order
 MARKED = 25  # a curve of at most this many evaluations marks each one
@@ -53,7 +53,7 @@ def save(fig, stem: Path, pdf: bool = True) -> None:
     pdf = pdf and (_PDFS.get() or stem.with_suffix(".pdf").exists())
     formats = [("png", {"dpi": 150}), ("pdf", {"metadata": {"CreationDate": None}})]
     for fmt, options in formats[: 2 if pdf else 1]:
-        results.atomic_write(stem.with_suffix(f".{fmt}"),
+        run_files.atomic_write(stem.with_suffix(f".{fmt}"),
                              lambda tmp, f=fmt, o=options: fig.savefig(tmp, format=f, **o))
     plt.close(fig)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from . import folders, results, tasks
+from . import folders, run_files, tasks
 from .command import train
 from .errors import Diverged, UsageError
 from .jobs import spawn_pool
@@ -45,7 +45,7 @@ def execute(task: str, settings: dict, folder: str) -> dict:
         status = "failed"
         message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         Path(folder).mkdir(parents=True, exist_ok=True)
-        results.write_text(Path(folder) / folders.TRACEBACK, traceback.format_exc())
+        run_files.write_text(Path(folder) / folders.TRACEBACK, traceback.format_exc())
     torch.set_num_threads(threads)
     outcome = {"status": status, "message": message, "seconds": time.perf_counter() - start}
     folders.write_status(folder, outcome)

@@ -21,7 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import intervals, results, tasks
+from . import intervals, table_text, tasks
 from .errors import UsageError
 
 GROUP = ["kind", "method", "lam", "settings"]
@@ -159,7 +159,7 @@ def markdown(ranked: pd.DataFrame, epoch: int | None = None) -> str:
         direction = ("lower is better" if declared else
                      "ranked lowest first: the task declares no direction for this metric")
         lines += [f"**{task}**: {metric} {where}; {direction}.", "",
-                  results.markdown_row(["experiment", "epoch", "seeds", "lowest mean",
+                  table_text.markdown_row(["experiment", "epoch", "seeds", "lowest mean",
                                         "next", "next - lowest (paired)"]),
                   "|---|---|---|---|---|---|"]  # fmt: skip
         found, shown = list(experiments(part)), 0
@@ -173,7 +173,7 @@ def markdown(ranked: pd.DataFrame, epoch: int | None = None) -> str:
                     second["diff"], second["diff_low"], second["diff_high"])]  # fmt: skip
             else:
                 row += ["-", "-"]
-            lines.append(results.markdown_row(row))
+            lines.append(table_text.markdown_row(row))
             shown += 1
         if not shown:
             lines.append("| (no experiment with two seeds or more) | | | | | |")

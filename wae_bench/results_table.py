@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import folders, results, table_rows, tasks
+from . import folders, run_files, table_rows, tasks
 from .errors import UsageError
 from .lock import LOCK_NAME
 
@@ -113,7 +113,7 @@ def write(table: pd.DataFrame, out: Path, sources) -> None:
     note = json.dumps({"folders": [str(s) for s in sources], "columns": list(COLUMNS)})
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
                                            b"wae_bench.results": note.encode()})  # fmt: skip
-    results.atomic_write(out, lambda tmp: pq.write_table(arrow, tmp))
+    run_files.atomic_write(out, lambda tmp: pq.write_table(arrow, tmp))
 
 
 def describe(table: pd.DataFrame) -> str:
@@ -281,7 +281,7 @@ def _compare_rows(folder: Path, place: _Place):
     """(rows, run columns) of a compare folder: metric ``<task metric>_<statistic>`` per
     compared run (settings {"compared": run}), method, lam and epoch; no seed, and no
     provenance but the date (compare writes no config.json)."""
-    frame = results.read_csv(folder / COMPARE_CSV, columns=("run", "method", "epoch", "mean"))
+    frame = run_files.read_csv(folder / COMPARE_CSV, columns=("run", "method", "epoch", "mean"))
     try:
         first = (folder / COMPARE_MD).read_text().split(",", 1)[0].strip()
     except (OSError, UnicodeDecodeError) as err:

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 import regularizers
 
 from . import config as config_io
-from . import folders, points, results, table_rows, tasks
+from . import folders, points, run_files, table_rows, table_text, tasks
 from .errors import UsageError
 from .training_run import check_runnable
 
@@ -141,8 +141,8 @@ def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = No
     e.g. 0.25 for four points on one card."""
     jobs, share = points.check_executor(executor, jobs, gpus_per_run)
     grid = expand(spec)
-    results.prepare_run_dir(out / folders.POINTS)
-    results.write_json(out / folders.SWEEP, {"spec": spec, "runs": [p["id"] for p in grid]})
+    run_files.prepare_run_dir(out / folders.POINTS)
+    run_files.write_json(out / folders.SWEEP, {"spec": spec, "runs": [p["id"] for p in grid]})
     pending = [p for p in grid if points.status(out, p)["status"] != "finished"]
     with tqdm(total=len(grid), initial=len(grid) - len(pending), desc="sweep", unit="run",
               disable=quiet, dynamic_ncols=True) as progress:  # fmt: skip
@@ -157,7 +157,7 @@ def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = No
 
 def collect(out: Path) -> pd.DataFrame:
     """sweep.csv: one row per point with its settings, status and last evaluation."""
-    saved = results.read_json(out / folders.SWEEP)
+    saved = run_files.read_json(out / folders.SWEEP)
     if not saved:
         raise UsageError(f"{out} holds no sweep (sweep.json missing); pass a sweep's folder")
     rows = []
@@ -183,12 +183,12 @@ def report(out: Path) -> None:
     from . import plots
 
     frame = collect(out)
-    results.write_csv(out / "sweep.csv", frame)
-    task = tasks.get(results.read_json(out / folders.SWEEP)["spec"]["task"])
+    run_files.write_csv(out / "sweep.csv", frame)
+    task = tasks.get(run_files.read_json(out / folders.SWEEP)["spec"]["task"])
     axes = [c for c in frame.columns if "." in c and frame[c].nunique() > 1]
     if frame["lam"].nunique() > 1:
         axes.insert(0, "lam")
-    results.write_text(out / "sweep.md", _markdown(frame, task.metric, axes))
+    run_files.write_text(out / "sweep.md", _markdown(frame, task.metric, axes))
     for axis in axes:
         stem = out / f"sweep_{axis.replace('.', '_')}"
         plots.sweep_axis(frame, axis, task.metric, task.label(), stem, scale=_axis_scale(axis))
@@ -218,13 +218,13 @@ def _markdown(frame: pd.DataFrame, metric: str, axes: list[str]) -> str:
                                           label=metric)  # fmt: skip
     header = [*keys, f"{metric} (last epoch)", "- reference", "runs finished",
               "diverged / failed"]  # fmt: skip
-    lines = [results.markdown_row(header), "|" + "---|" * len(header)]
+    lines = [table_text.markdown_row(header), "|" + "---|" * len(header)]
     for values, rows in frame.groupby(keys, dropna=False, sort=False):
         finished = int((rows["status"] == "finished").sum())
         group = summary.group_label(keys, values)
         row = summary.row_of(compared, group)
         cells = [summary.cell(row), summary.difference_cell(row, named=True)]
         bad = "; ".join(rows.loc[rows["status"] != "finished", "message"].astype(str)) or "-"
-        lines.append(results.markdown_row([*values, *cells, f"{finished}/{len(rows)}", bad]))
+        lines.append(table_text.markdown_row([*values, *cells, f"{finished}/{len(rows)}", bad]))
     lines += ["", *summary.verdict_section((compared, verdicts))]
     return "\n".join(lines) + "\n"

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UsageError
-from .results import read_csv
+from .run_files import read_csv
 
 KEYS = ("method", "lam", "seed", "epoch")
 COLUMNS = (*KEYS, "metric", "value")

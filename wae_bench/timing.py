@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import plots, results
+from . import plots, run_files
 from .errors import UsageError
 from .gpu_targets import A2_METHODS, LATENT_STEP_MS, LIMITS, STEPS_PER_EPOCH
 
@@ -216,8 +216,8 @@ def report(json_path: Path, out: Path | None = None) -> Path:
     """Write timing.md and scaling.png/.pdf (CPU; scaling_cuda.png/.pdf too when the run has
     CUDA rows) for a pytest-benchmark JSON; returns the folder."""
     frame, machine = load(json_path)
-    out = results.prepare_run_dir(Path(out) if out else Path(json_path).parent)
-    results.write_text(out / "timing.md", markdown(frame, machine))
+    out = run_files.prepare_run_dir(Path(out) if out else Path(json_path).parent)
+    run_files.write_text(out / "timing.md", markdown(frame, machine))
     cpu, cuda = frame[frame["device"] == "cpu"], frame[frame["device"] == "cuda"]
     if (cpu.get("role") == "regularizer").any():
         plots.scaling(cpu, out / "scaling")

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from regularizers import TrainingPlan
 
-from . import folders, results
+from . import checkpoints, folders, run_files
 from .batching import steps_per_epoch, without_single_remainder
 from .config import RunConfig
 from .loss_display import LossDisplay
@@ -137,7 +137,7 @@ def open_run(task: Task, ctx: Context, key: RunKey, out: Path, *, resume: bool) 
     run = Run(task, ctx, key, ctx.device)
     checkpoint = folders.checkpoint_file(out, run.id)
     if resume and checkpoint.exists():
-        results.resume_from(checkpoint, run.load)
+        checkpoints.resume_from(checkpoint, run.load)
     return run
 
 
@@ -160,7 +160,7 @@ def train_run(task, ctx, fixtures, key: RunKey, out: Path, *, loggers, label: st
     try:
         train_to_end(task, ctx, fixtures, current, loggers=loggers, label=label, bar=bar,
                      checkpoint=folders.checkpoint_file(out, current.id))  # fmt: skip
-    except results.WriteError as err:
+    except run_files.WriteError as err:
         last = current.saved_epoch
         note = (f"the last complete checkpoint of {current.id} is epoch {last}"
                 if last is not None else f"{current.id} has no checkpoint yet")  # fmt: skip
@@ -197,7 +197,7 @@ def train_to_end(task, ctx, fixtures, run: Run, *, checkpoint: Path, loggers, la
             loss = run.train_one_epoch(fixtures, on_step)
             check_finite(loss, run.id, run.epoch)
             row = run.record(fixtures, loss) if task.eval_due(cfg, run.epoch) else None
-            results.save_checkpoint(checkpoint, run.state())
+            checkpoints.save_checkpoint(checkpoint, run.state())
             run.saved_epoch = run.epoch
             if row is not None:
                 log(row)

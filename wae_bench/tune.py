@@ -48,7 +48,7 @@ import regularizers
 from regularizers import search
 
 from . import config as config_io
-from . import folders, points, results, tune_report
+from . import environment, folders, points, run_files, tune_report
 from .command import choose_device
 from .errors import UsageError
 from .lock import RunLock
@@ -201,11 +201,11 @@ def run(task: Task, cfg, *, trials: int, final_seeds: int, space_file: str | Non
                  "spaces": {m: {k: d.spec() for k, d in s.items()}
                             for m, s in spaces.items()}},
     }  # fmt: skip
-    results.prepare_run_dir(out)
+    run_files.prepare_run_dir(out)
     with RunLock(out):
         _check_folder(out, record, cfg)
         url = folders.study_url(out)  # a damaged study.db fails here, before any write
-        folders.write_config(out, {**record, "environment": results.environment(
+        folders.write_config(out, {**record, "environment": environment.record(
             choose_device(task, cfg))})  # fmt: skip
         storage = optuna.storages.RDBStorage(url)
         studies = {

@@ -27,7 +27,7 @@ import numpy as np
 
 from regularizers import search
 
-from . import folders, intervals, results, summary, table_rows, tasks
+from . import folders, intervals, run_files, summary, table_rows, table_text, tasks
 from .errors import UsageError
 
 ONE_MINUS = ":1-x"  # suffix of a log1m parameter's name in the study (it holds 1 - x)
@@ -305,13 +305,13 @@ def report(out: Path) -> None:
     trials = collect_trials(out)
     confirmed = collect_confirmations(out, task, trials)
     finals = collect_finals(out, task)
-    results.write_csv(out / "trials.csv", trials)
-    results.write_csv(out / "confirm.csv", confirmed)
-    results.write_csv(out / "final.csv", finals)
+    run_files.write_csv(out / "trials.csv", trials)
+    run_files.write_csv(out / "confirm.csv", confirmed)
+    run_files.write_csv(out / "final.csv", finals)
     scores = scored(trials)
     random = saved["tune"].get("sampler") == "random"
     draws = _random_draws(trials, scores) if random else {}
-    results.write_text(out / "tune.md", markdown(saved, task, trials, confirmed, finals, scores,
+    run_files.write_text(out / "tune.md", markdown(saved, task, trials, confirmed, finals, scores,
                                                  draws))  # fmt: skip
     from . import plots
 
@@ -374,7 +374,7 @@ def _budget_table(trials, scores: dict, draws: dict) -> str:
     header += [f"best after {n}" for n in marks]
     if draws:
         header += [f"expected best of {n - 1} random" for n in marks if n > 1]
-    lines = [results.markdown_row(header), "|" + "---|" * len(header)]
+    lines = [table_text.markdown_row(header), "|" + "---|" * len(header)]
     for method, rows in trials.groupby("method", sort=False):
         counts = [int((rows["status"] == s).sum()) for s in ("finished", "diverged", "failed")]
         values = scores[method]
@@ -387,7 +387,7 @@ def _budget_table(trials, scores: dict, draws: dict) -> str:
             random = draws.get(method, [])
             mean, std = expected_best(random, n) if len(random) else (math.nan, math.nan)
             cells.append(f"{mean:.4g} ± {std:.2g}" if math.isfinite(mean) else "-")
-        lines.append(results.markdown_row(cells))
+        lines.append(table_text.markdown_row(cells))
     return "\n".join(lines)
 
 
@@ -406,13 +406,13 @@ def _confirm_table(confirmed) -> list[str]:
     seed_columns = [c for c in confirmed.columns if c.startswith("seed_")]
     header = ["method", "trial", *(c.replace("_", " ") for c in seed_columns), "mean",
               "winner", "setting"]  # fmt: skip
-    lines = [results.markdown_row(header), "|" + "---|" * len(header)]
+    lines = [table_text.markdown_row(header), "|" + "---|" * len(header)]
     for _, row in confirmed.iterrows():
         cells = [row["method"], str(row["trial"] + 1)]
         cells += [f"{row[c]:.4g}" if math.isfinite(row[c]) else "-" for c in seed_columns]
         cells += [f"{row['mean']:.4g}" if math.isfinite(row["mean"]) else "-",
                   "**winner**" if row["winner"] else "", setting_text(row["setting"])]
-        lines.append(results.markdown_row(cells))
+        lines.append(table_text.markdown_row(cells))
     return lines
 
 
@@ -442,7 +442,7 @@ def _final_table(finals, task, seeds: list[int], confirmed, label: str,
     header = ["method", "default", "tuned", "tuned - default", "Holm-adjusted p",
               "tuned setting"]  # fmt: skip
     lines = [intervals.legend(len(seeds), int(np.isfinite(adjusted).sum())), "",
-             results.markdown_row(header), "|" + "---|" * len(header)]  # fmt: skip
+             table_text.markdown_row(header), "|" + "---|" * len(header)]  # fmt: skip
     worse = [f"- **{arm} {method} diverged or did not finish on {missing} of {len(seeds)} "
              "final seeds**: its comparisons use the others"
              for (method, arm), values in by.items()
@@ -466,7 +466,7 @@ def _final_table(finals, task, seeds: list[int], confirmed, label: str,
         else:
             cells += ["-", "-"]
         cells.append(setting_text(winning[method]) if method in winning else "no trial finished")
-        lines.append(results.markdown_row(cells))
+        lines.append(table_text.markdown_row(cells))
     lines += ["", *(worse or ["Every tuned setting is at least as good as its default on "
                               "average over the final seeds, and every final run finished."])]
     lines += ["", f"Verdicts (tuned against default, and every tuned method against tuned "

@@ -132,7 +132,7 @@ def run_sections(check, sections: list, say, write) -> None:
 
 def write_summary(check, sections: list, out: Path, stem: str, finished: bool) -> dict:
     """``<stem>.json`` and ``.md``; before the end, marked incomplete."""
-    from wae_bench import results
+    from wae_bench import run_files
 
     from .summary import markdown, target_rows
 
@@ -144,7 +144,7 @@ def write_summary(check, sections: list, out: Path, stem: str, finished: bool) -
                "targets": targets,
                "sections": [{k: v for k, v in asdict(s).items() if k != "details"}
                             for s in sections]}  # fmt: skip
-    results.write_text(out / f"{stem}.json", json.dumps(summary, indent=2) + "\n")
+    run_files.write_text(out / f"{stem}.json", json.dumps(summary, indent=2) + "\n")
     page = markdown(check, sections, targets, total, f"{check.logs.name}/", finished)
-    results.write_text(out / f"{stem}.md", page)
+    run_files.write_text(out / f"{stem}.md", page)
     return summary

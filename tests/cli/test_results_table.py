@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from wae_bench import results, results_best, results_table, table_rows
+from wae_bench import environment, results_best, results_table, run_files, table_rows
 from wae_bench.cli import main
 from wae_bench.lock import RunLock
 
@@ -84,7 +84,7 @@ def test_every_value_of_every_result_file_is_one_row_with_its_keys(built, table)
 def test_the_rows_of_a_run_folder_give_its_result_file_back(built):
     # every report reads its result file through these rows (``table_rows``)
     for folder, name in run_folders(built).items():
-        frame = results.read_csv(folder / name)
+        frame = run_files.read_csv(folder / name)
         back = table_rows.read_wide(folder, name, frame.columns)
         assert list(back.columns) == list(frame.columns)
         pd.testing.assert_frame_equal(back, frame, check_dtype=False)  # lam: float
@@ -127,7 +127,7 @@ def test_provenance_is_recorded_for_every_run(built, table):
     assert (runs["device"] == "cpu").all() and runs["suite_version"].notna().all()
     assert set(runs["dataset"]) == {"synthetic", "digits"}
     # config.json records the commit of the source the runs were made from (this checkout)
-    assert (runs["git_commit"].fillna("") == results.git_commit()).all()
+    assert (runs["git_commit"].fillna("") == environment.git_commit()).all()
     assert runs["date"].map(lambda d: pd.Timestamp(d).year >= 2024).all()
     assert runs["config_hash"].str.fullmatch("[0-9a-f]{64}").all()
     per_run = runs.groupby("run")["config_hash"].nunique()

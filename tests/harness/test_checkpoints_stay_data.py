@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import regularizers
-from wae_bench import results
+from wae_bench import checkpoints
 from wae_bench.errors import UsageError
 
 from tests.helpers.runs import run_cli  # tiny latent runs
@@ -75,7 +75,7 @@ def test_any_other_object_is_refused_with_the_way_out(tmp_path):
     path = tmp_path / "run.pt"
     torch.save({"epoch": 1, "price": Decimal("1.5")}, path)
     with pytest.raises(UsageError) as err:
-        results.load_checkpoint(path)
+        checkpoints.load_checkpoint(path)
     assert str(err.value) == (
         f"checkpoint {path} holds more than tensors, numbers and text (it names "
         "decimal.Decimal, which loading could run as code), so it is not loaded; pass "
@@ -94,7 +94,7 @@ def test_any_other_object_is_refused_with_the_way_out(tmp_path):
 )
 def test_saving_anything_weights_only_would_refuse_is_an_error(tmp_path, state, where):
     with pytest.raises(TypeError) as err:
-        results.save_checkpoint(tmp_path / "run.pt", state)
+        checkpoints.save_checkpoint(tmp_path / "run.pt", state)
     assert str(err.value) == (
         f"a checkpoint holds tensors, numbers, text, lists and dicts only; {where}"
     )
@@ -109,8 +109,8 @@ def test_what_is_saved_loads_weights_only_bit_for_bit(tmp_path):
         "optimizer": {"betas": (0.9, 0.999), "steps": torch.tensor(4.0, dtype=torch.float64)},
         "rng": torch.get_rng_state(), "batch_rng": torch.Generator().manual_seed(1).get_state(),
     }  # fmt: skip
-    results.save_checkpoint(tmp_path / "run.pt", state)
-    assert same(results.load_checkpoint(tmp_path / "run.pt"), state)
+    checkpoints.save_checkpoint(tmp_path / "run.pt", state)
+    assert same(checkpoints.load_checkpoint(tmp_path / "run.pt"), state)
 
 
 def test_a_checkpoint_is_read_onto_the_cpu_whatever_device_saved_it(tmp_path, monkeypatch):
@@ -125,5 +125,5 @@ def test_a_checkpoint_is_read_onto_the_cpu_whatever_device_saved_it(tmp_path, mo
         return real(*args, **kwargs)
 
     monkeypatch.setattr(torch, "load", spy)
-    torch.set_rng_state(results.load_checkpoint(tmp_path / "run.pt")["rng"])
+    torch.set_rng_state(checkpoints.load_checkpoint(tmp_path / "run.pt")["rng"])
     assert seen["map_location"] == "cpu" and seen["weights_only"] is True

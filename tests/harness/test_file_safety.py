@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from wae_bench import plots, results
+from wae_bench import checkpoints, plots, run_files
 from wae_bench.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,10 +31,10 @@ def umask(mask):
 
 def write_every_kind(folder: Path) -> list[Path]:
     """One file of each kind a run writes, through the code that writes it."""
-    results.write_csv(folder / "curves.csv", pd.DataFrame({"epoch": [1, 2], "swd": [0.5, 0.25]}))
-    results.write_json(folder / "config.json", {"task": "latent"})
-    results.write_text(folder / "summary.md", "| a |\n")
-    results.save_checkpoint(folder / "run.pt", {"epoch": 2, "w": torch.ones(3)})
+    run_files.write_csv(folder / "curves.csv", pd.DataFrame({"epoch": [1, 2], "swd": [0.5, 0.25]}))
+    run_files.write_json(folder / "config.json", {"task": "latent"})
+    run_files.write_text(folder / "summary.md", "| a |\n")
+    checkpoints.save_checkpoint(folder / "run.pt", {"epoch": 2, "w": torch.ones(3)})
     fig = plt.figure(figsize=(1, 1))
     plots.save(fig, folder / "curves", pdf=False)
     return [folder / n for n in ("curves.csv", "config.json", "summary.md", "run.pt", "curves.png")]
@@ -61,17 +61,17 @@ def test_result_files_get_the_mode_of_an_ordinary_write(tmp_path, mask, expected
 def test_rewriting_a_file_keeps_the_mode_its_owner_gave_it(tmp_path):
     path = tmp_path / "summary.md"
     with umask(0o022):
-        results.write_text(path, "old\n")
+        run_files.write_text(path, "old\n")
         path.chmod(0o640)
-        results.write_text(path, "new\n")
+        run_files.write_text(path, "new\n")
     assert (path.read_text(), mode(path)) == ("new\n", 0o640)
 
 
 @pytest.mark.parametrize("mask", [0o000, 0o022, 0o027, 0o077], ids=oct)
 def test_umask_is_read_from_proc_and_by_the_fallback_alike(tmp_path, mask):
     with umask(mask):
-        from_proc = results.current_umask()
-        fallback = results.current_umask(status=tmp_path / "no-proc")
+        from_proc = run_files.current_umask()
+        fallback = run_files.current_umask(status=tmp_path / "no-proc")
         after = os.umask(mask)  # the fallback restored the umask it read
     assert (from_proc, fallback, after) == (mask, mask, mask)
 
@@ -88,9 +88,9 @@ def enospc_after(n_bytes):
 
 def test_disk_full_mid_write_is_a_one_line_error_and_keeps_the_old_file(tmp_path):
     path = tmp_path / "curves.csv"
-    results.write_text(path, "epoch,swd\n1,0.5\n")
-    with pytest.raises(results.WriteError) as err:
-        results.atomic_write(path, enospc_after(1000))
+    run_files.write_text(path, "epoch,swd\n1,0.5\n")
+    with pytest.raises(run_files.WriteError) as err:
+        run_files.atomic_write(path, enospc_after(1000))
     assert str(err.value) == (
         f"cannot write curves.csv in {tmp_path}: no space left on device; "
         "free space or pass another --out"
@@ -102,21 +102,21 @@ def test_disk_full_mid_write_is_a_one_line_error_and_keeps_the_old_file(tmp_path
 
 
 def test_a_write_error_takes_a_note_before_the_fix(tmp_path):
-    with pytest.raises(results.WriteError) as err:
-        results.atomic_write(tmp_path / "run.pt", enospc_after(10))
+    with pytest.raises(run_files.WriteError) as err:
+        run_files.atomic_write(tmp_path / "run.pt", enospc_after(10))
     noted = err.value.with_note("the last complete checkpoint is epoch 3")
     assert str(noted) == (
         f"cannot write run.pt in {tmp_path}: no space left on device; "
         "the last complete checkpoint is epoch 3; free space or pass another --out"
     )
-    assert isinstance(noted, results.WriteError) and noted.reason == err.value.reason
+    assert isinstance(noted, run_files.WriteError) and noted.reason == err.value.reason
 
 
 def test_disk_full_inside_pandas_and_torch_is_a_write_error(tmp_path, monkeypatch):
     """pandas raises the OSError; torch wraps it in a RuntimeError, which is unwrapped."""
     frame = pd.DataFrame({"epoch": [1]})
-    results.write_csv(tmp_path / "metrics.csv", frame)
-    results.save_checkpoint(tmp_path / "run.pt", {"epoch": 1})
+    run_files.write_csv(tmp_path / "metrics.csv", frame)
+    checkpoints.save_checkpoint(tmp_path / "run.pt", {"epoch": 1})
 
     def to_csv_full(self, path, **kwargs):
         enospc_after(100)(path)
@@ -131,13 +131,13 @@ def test_disk_full_inside_pandas_and_torch_is_a_write_error(tmp_path, monkeypatc
     monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv_full)
     monkeypatch.setattr(torch, "save", torch_save_full)
     for write, name in (
-        (lambda: results.write_csv(tmp_path / "metrics.csv", frame), "metrics.csv"),
-        (lambda: results.save_checkpoint(tmp_path / "run.pt", {"epoch": 2}), "run.pt"),
+        (lambda: run_files.write_csv(tmp_path / "metrics.csv", frame), "metrics.csv"),
+        (lambda: checkpoints.save_checkpoint(tmp_path / "run.pt", {"epoch": 2}), "run.pt"),
     ):
-        with pytest.raises(results.WriteError, match=f"cannot write {name} .*no space left"):
+        with pytest.raises(run_files.WriteError, match=f"cannot write {name} .*no space left"):
             write()
     monkeypatch.undo()
-    assert results.load_checkpoint(tmp_path / "run.pt") == {"epoch": 1}
+    assert checkpoints.load_checkpoint(tmp_path / "run.pt") == {"epoch": 1}
     assert sorted(os.listdir(tmp_path)) == ["metrics.csv", "run.pt"]
 
 
@@ -147,7 +147,7 @@ def test_other_exceptions_pass_through_and_still_remove_the_temporary_file(tmp_p
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        results.atomic_write(tmp_path / "a.csv", write)
+        run_files.atomic_write(tmp_path / "a.csv", write)
     assert os.listdir(tmp_path) == []
 
 
@@ -156,45 +156,45 @@ def test_other_exceptions_pass_through_and_still_remove_the_temporary_file(tmp_p
     reason="root writes through mode 0555; the read-only remount test covers root",
 )
 def test_a_folder_made_read_only_mid_run_is_a_write_error(tmp_path):
-    results.write_json(tmp_path / "status.json", {"status": "running"})
+    run_files.write_json(tmp_path / "status.json", {"status": "running"})
     tmp_path.chmod(0o555)
     try:
-        with pytest.raises(results.WriteError) as err:
-            results.write_json(tmp_path / "status.json", {"status": "done"})
+        with pytest.raises(run_files.WriteError) as err:
+            run_files.write_json(tmp_path / "status.json", {"status": "done"})
     finally:
         tmp_path.chmod(0o755)
     assert str(err.value) == (
         f"cannot write status.json in {tmp_path}: permission denied; "
         "make the folder writable or pass another --out"
     )
-    assert results.read_json(tmp_path / "status.json") == {"status": "running"}
+    assert run_files.read_json(tmp_path / "status.json") == {"status": "running"}
 
 
 TINY_FS_SCRIPT = """
 import os, subprocess, sys
 import pandas as pd, torch
-from wae_bench import results
+from wae_bench import checkpoints, run_files
 
 out = sys.argv[1]
 def check(write, expected):
     try:
         write()
-    except results.WriteError as err:
+    except run_files.WriteError as err:
         print(str(err) == expected, sorted(os.listdir(out)), sep="|")
     else:
         print("no error")
 
-results.write_csv(f"{out}/curves.csv", pd.DataFrame({"epoch": [1]}))
-results.save_checkpoint(f"{out}/run.pt", {"epoch": 1})
+run_files.write_csv(f"{out}/curves.csv", pd.DataFrame({"epoch": [1]}))
+checkpoints.save_checkpoint(f"{out}/run.pt", {"epoch": 1})
 full = f"no space left on device; free space or pass another --out"
-check(lambda: results.write_csv(f"{out}/curves.csv", pd.DataFrame({"x": range(50000)})),
+check(lambda: run_files.write_csv(f"{out}/curves.csv", pd.DataFrame({"x": range(50000)})),
       f"cannot write curves.csv in {out}: {full}")
-check(lambda: results.save_checkpoint(f"{out}/run.pt", {"w": torch.zeros(50000)}),
+check(lambda: checkpoints.save_checkpoint(f"{out}/run.pt", {"w": torch.zeros(50000)}),
       f"cannot write run.pt in {out}: {full}")
 subprocess.run(["mount", "-o", "remount,ro", out], check=True)
-check(lambda: results.write_json(f"{out}/status.json", {"status": "done"}),
+check(lambda: run_files.write_json(f"{out}/status.json", {"status": "done"}),
       f"cannot write status.json in {out}: the file system is read-only; pass a writable --out")
-print(len(results.read_csv(f"{out}/curves.csv")), results.load_checkpoint(f"{out}/run.pt"))
+print(len(run_files.read_csv(f"{out}/curves.csv")), checkpoints.load_checkpoint(f"{out}/run.pt"))
 """
 
 

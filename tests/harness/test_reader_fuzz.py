@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import torch
 
+from wae_bench import checkpoints, run_files
 from wae_bench import data as datasets
-from wae_bench import results
 from wae_bench.errors import UsageError
 
 from tests.helpers.data import fake_cifar10, fake_mnist, write_images
@@ -77,15 +77,15 @@ def damaged_versions(data: bytes, rng, n_cuts=N_CUTS, n_flips=N_FLIPS):
 
 def test_damaged_csv_reads_as_a_prefix_of_whole_rows_or_is_refused(tmp_path):
     whole = tmp_path / "curves.csv"
-    results.write_csv(whole, curves_frame())
-    original = results.read_csv(whole)
+    run_files.write_csv(whole, curves_frame())
+    original = run_files.read_csv(whole)
     data = whole.read_bytes()
     path = tmp_path / "damaged" / "curves.csv"
     path.parent.mkdir()
     outcomes = {"read": 0, "refused": 0}
     for kind, damaged in damaged_versions(data, np.random.default_rng(RNG_SEED)):
         path.write_bytes(damaged)
-        frame = read_or_refuse(lambda p: results.read_csv(p, columns=("method", "swd")), path)
+        frame = read_or_refuse(lambda p: run_files.read_csv(p, columns=("method", "swd")), path)
         outcomes["read" if frame is not None else "refused"] += 1
         if frame is not None and kind == "cut":  # a cut is only readable at a line's end
             assert damaged.endswith(b"\n")
@@ -112,7 +112,7 @@ def test_csv_damage_is_named(tmp_path, text, why):
     path = tmp_path / "metrics.csv"
     path.write_bytes(text.encode("latin-1"))
     with pytest.raises(UsageError) as err:
-        results.read_csv(path, columns=("method", "swd"))
+        run_files.read_csv(path, columns=("method", "swd"))
     assert str(err.value) == (
         f"metrics.csv in {tmp_path} is damaged ({why}); re-run the task or restore the file"
     )
@@ -121,18 +121,18 @@ def test_csv_damage_is_named(tmp_path, text, why):
 def test_a_header_only_csv_and_blank_lines_read(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("method,swd\n")
-    assert list(results.read_csv(path, columns=("swd",)).columns) == ["method", "swd"]
+    assert list(run_files.read_csv(path, columns=("swd",)).columns) == ["method", "swd"]
     path.write_text("method,swd\nmmd,0.5\n\n")
-    assert results.read_csv(path)["swd"].tolist() == [0.5]
+    assert run_files.read_csv(path)["swd"].tolist() == [0.5]
 
 
 def test_damaged_json_reads_whole_or_is_refused(tmp_path):
     path = tmp_path / "config.json"
-    results.write_json(path, CONFIG)
+    run_files.write_json(path, CONFIG)
     data = path.read_bytes()
     for kind, damaged in damaged_versions(data, np.random.default_rng(RNG_SEED + 1)):
         path.write_bytes(damaged)
-        got = read_or_refuse(results.read_json, path)
+        got = read_or_refuse(run_files.read_json, path)
         if got is not None:
             assert kind == "flip" or damaged.strip() == data.strip(), (kind, damaged)
             assert isinstance(got, dict)
@@ -153,29 +153,29 @@ def test_json_that_is_not_an_object_is_named(tmp_path, text, why):
     path = tmp_path / "status.json"
     path.write_text(text)
     with pytest.raises(UsageError) as err:
-        results.read_json(path)
+        run_files.read_json(path)
     assert str(err.value) == (
         f"status.json in {tmp_path} is damaged ({why}); re-run the task or restore the file"
     )
 
 
 def test_a_missing_json_is_empty_and_a_missing_csv_is_not_found(tmp_path):
-    assert results.read_json(tmp_path / "sweep.json") == {}
+    assert run_files.read_json(tmp_path / "sweep.json") == {}
     with pytest.raises(UsageError, match="curves.csv not found"):
-        results.read_csv(tmp_path / "curves.csv")
+        run_files.read_csv(tmp_path / "curves.csv")
 
 
 def test_damaged_checkpoint_loads_whole_or_is_refused(tmp_path):
     path = tmp_path / "run.pt"
     state = {"epoch": 3, "model": {"w": torch.arange(64.0)}, "rng": torch.get_rng_state()}
-    results.save_checkpoint(path, state)
+    checkpoints.save_checkpoint(path, state)
     data = path.read_bytes()
     loaded = 0
     for kind, damaged in damaged_versions(data, np.random.default_rng(RNG_SEED + 2)):
         if kind == "flip" and loaded > 20:
             continue  # flips mostly hit tensor bytes and load; a few suffice
         path.write_bytes(damaged)
-        got = read_or_refuse(lambda p: results.load_checkpoint(p), path)
+        got = read_or_refuse(lambda p: checkpoints.load_checkpoint(p), path)
         assert got is None or kind == "flip", kind  # a cut zip has no central directory
         loaded += got is not None
         assert got is None or isinstance(got, dict)
@@ -185,7 +185,7 @@ def test_a_checkpoint_that_is_not_a_dict_is_refused(tmp_path):
     path = tmp_path / "run.pt"
     torch.save([1, 2], path)
     with pytest.raises(UsageError) as err:
-        results.load_checkpoint(path)
+        checkpoints.load_checkpoint(path)
     assert str(err.value) == (
         f"checkpoint {path} cannot be read (holds a list, not a dict); "
         "delete it to restart that run"

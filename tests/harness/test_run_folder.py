@@ -7,8 +7,8 @@ import stat
 
 import pandas as pd
 import pytest
+import torch
 
-from wae_bench import results
 from wae_bench.cli import main
 from wae_bench.lock import RunLock
 
@@ -65,7 +65,7 @@ def test_resume_and_overwrite_together_are_refused(tmp_path, capsys):
 
 def test_a_full_disk_names_the_folder_and_the_last_complete_checkpoint(tmp_path, monkeypatch,
                                                                       capsys):  # fmt: skip
-    real, calls = results.torch.save, {"n": 0}
+    real, calls = torch.save, {"n": 0}
 
     def save(obj, f, *args, **kwargs):
         calls["n"] += 1
@@ -73,7 +73,7 @@ def test_a_full_disk_names_the_folder_and_the_last_complete_checkpoint(tmp_path,
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(obj, f, *args, **kwargs)
 
-    monkeypatch.setattr(results.torch, "save", save)
+    monkeypatch.setattr(torch, "save", save)
     assert run(tmp_path, "--methods", "moca") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err

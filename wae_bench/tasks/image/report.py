@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import folders, releases, results, settling, table_rows
+from ... import folders, releases, run_files, settling, table_rows, table_text
 from ... import summary as summaries
 from ...fid import INCEPTION_FILE
 from . import spectra
@@ -40,7 +40,7 @@ def report(task, run_dir: Path) -> None:
     folders.write_summary(run_dir, summary, text)
     curve_figures(rows, run_dir, _setting(saved), split)
     if (run_dir / spectra.FILE).is_file():
-        singular_value_spectra(results.read_csv(run_dir / spectra.FILE),
+        singular_value_spectra(run_files.read_csv(run_dir / spectra.FILE),
                                run_dir / "singular_values", spectra.PRIOR_REFERENCE)  # fmt: skip
 
 
@@ -95,23 +95,23 @@ def summary_markdown(summary: pd.DataFrame, metrics: pd.DataFrame, compared: dic
               f"latent SWD @ {last}",
               *([f"FID @ {last}", f"KID @ {last}"] if with_fid else []),
               *(quality_header if quality else []), "s / epoch"]  # fmt: skip
-    lines = [results.markdown_row(header), "|" + "---|" * len(header)]
+    lines = [table_text.markdown_row(header), "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         group = summaries.group_label(KEYS, (r["method"], r["lam"]))
         stats = {e: summaries.row_of(compared[e][0], group) for e in compared}
         cells = [r["method"], f"{r['lam']:g}", *(summaries.cell(stats[e]) for e in compared),
                  summaries.difference_cell(stats[last], named=True),
-                 results.mean_std(r["best_recon_mean"], r["best_recon_std"], 2),
+                 table_text.mean_std(r["best_recon_mean"], r["best_recon_std"], 2),
                  f"{r['latent_swd_last_mean']:.4f}"]  # fmt: skip
         if with_fid:
-            cells += [results.mean_std(r["fid_last_mean"], r["fid_last_std"], 2),
-                      results.mean_std(r["kid_last_mean"], r["kid_last_std"], 4)]  # fmt: skip
+            cells += [table_text.mean_std(r["fid_last_mean"], r["fid_last_std"], 2),
+                      table_text.mean_std(r["kid_last_mean"], r["kid_last_std"], 4)]  # fmt: skip
         if quality:
             fd = summaries.row_of(quality[last][0], group)
             cells += [summaries.cell(fd), summaries.difference_cell(fd, named=True),
-                      results.mean_std(r["precision_last_mean"], r["precision_last_std"], 3),
-                      results.mean_std(r["recall_last_mean"], r["recall_last_std"], 3)]  # fmt: skip
-        lines.append(results.markdown_row([*cells, f"{r['seconds_per_epoch']:.2f}"]))
+                      *(table_text.mean_std(r[f"{m}_last_mean"], r[f"{m}_last_std"], 3)
+                        for m in ("precision", "recall"))]  # fmt: skip
+        lines.append(table_text.markdown_row([*cells, f"{r['seconds_per_epoch']:.2f}"]))
     floor = metrics.groupby("seed")["image_swd_floor"].first().mean()
     intro = (
         f"Image SWD (x1000, Laplacian-pyramid 7x7 patches) between the {split} images and as many "

@@ -22,7 +22,7 @@ from regularizers.search import Range
 from regularizers.swd import random_directions
 
 from ... import data as datasets
-from ... import results
+from ... import run_files
 from ...config import RunConfig, check_lambdas, check_non_negative_int
 from ...errors import UsageError
 from ...fid import INCEPTION_FILE
@@ -478,7 +478,7 @@ class ImageTask(Task):
     def finish(self, ctx: ImageContext, out: Path) -> None:
         """Write singular_values.csv: the prior's spectrum, then every run's."""
         rows = spectra.prior_rows(ctx.cfg.latent_dim, len(ctx.data.train), ctx.cfg.seeds[0])
-        results.write_rows(out / spectra.FILE, rows + ctx.singular)
+        run_files.write_rows(out / spectra.FILE, rows + ctx.singular)
 
     def report(self, run_dir: Path) -> None:
         """(Re)write summary.csv/.md, swd_vs_epoch and singular_values figures from the CSVs."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import folders, results, table_rows
+from ... import folders, table_rows, table_text
 from ... import summary as summaries
 from ...plots import Panel, curves
 
@@ -80,7 +80,7 @@ def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame, compared: dict
     reference = summaries.reference_group(compared[last][0])
     header = ["method"] + [f"SWD @ epoch {e}" for e in epochs]
     header += [f"- {reference} @ epoch {last}", "epochs to floor", "seconds to floor", "s / epoch"]
-    lines = [results.markdown_row(header), "|" + "---|" * len(header)]
+    lines = [table_text.markdown_row(header), "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         cells = [r["method"]] + [summaries.cell(summaries.row_of(compared[e][0], r["method"]))
                                  for e in epochs]  # fmt: skip
@@ -91,20 +91,20 @@ def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame, compared: dict
             else f" ({r['reached_floor']}/{r['seeds']} seeds)"
         )
         cells.append(
-            results.mean_std(r["epochs_to_floor_mean"], r["epochs_to_floor_std"], 1) + note
+            table_text.mean_std(r["epochs_to_floor_mean"], r["epochs_to_floor_std"], 1) + note
         )
         cells.append(
-            results.mean_std(r["seconds_to_floor_mean"], r["seconds_to_floor_std"], 2) + note
+            table_text.mean_std(r["seconds_to_floor_mean"], r["seconds_to_floor_std"], 2) + note
         )
         cells.append(f"{r['seconds_per_epoch']:.3f}")
-        lines.append(results.markdown_row(cells))
+        lines.append(table_text.markdown_row(cells))
     floor = curves.groupby("seed")["noise_floor"].first()
     intro = (
         f"Latent SWD (SW_2) to the prior, mean [95% interval] over {seeds} seed(s); "
         f"'- {reference}': the paired difference to {reference}, the declared reference "
         f"({'--baseline' if baseline else 'the paper method, else the first listed'}), with "
         "its Holm-adjusted p. Noise floor (two "
-        f"independent prior sets): {results.mean_std(floor.mean(), floor.std(), 4)}. "
+        f"independent prior sets): {table_text.mean_std(floor.mean(), floor.std(), 4)}. "
         f"'to floor' = first epoch with SWD <= {1 + FLOOR_TOLERANCE:.1f} x noise floor; "
         "seconds count training only, not evaluation."
     )

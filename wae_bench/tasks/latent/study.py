@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import folders, results, table_rows
+from ... import folders, table_rows, table_text
 from ... import summary as summaries
 from ...plots import legend_below, log_scale, method_color, plt, save  # plots sets the Agg backend
 from .report import first_within_floor
@@ -90,7 +90,7 @@ def markdown(summary: pd.DataFrame, frame: pd.DataFrame, epochs: int) -> str:
     for batch, part in summary.groupby("batch_size", sort=False):
         dims = list(dict.fromkeys(part["latent_dim"]))
         lines += [f"**batch size {batch}**", "",
-                  results.markdown_row(["method", *(f"d = {d}" for d in dims)]),
+                  table_text.markdown_row(["method", *(f"d = {d}" for d in dims)]),
                   "|" + "---|" * (len(dims) + 1)]  # fmt: skip
         for method, rows in part.groupby("method", sort=False):
             row_cells = [method]
@@ -98,10 +98,10 @@ def markdown(summary: pd.DataFrame, frame: pd.DataFrame, epochs: int) -> str:
                 r = rows[rows["latent_dim"] == d].iloc[0]
                 cell = summaries.cell(summaries.row_of(judged[(batch, d)][0], method))
                 if r["reached"]:
-                    cell += (f" ({results.mean_std(r['epochs_mean'], r['epochs_std'], 0)} ep, "
+                    cell += (f" ({table_text.mean_std(r['epochs_mean'], r['epochs_std'], 0)} ep, "
                              f"{int(r['reached'])}/{int(r['seeds'])})")  # fmt: skip
                 row_cells.append(cell)
-            lines.append(results.markdown_row(row_cells))
+            lines.append(table_text.markdown_row(row_cells))
         floor = part.groupby("latent_dim")["noise_floor"].first()
         floors = ", ".join(f"d = {d}: {floor[d]:.4f}" for d in dims)
         lines += ["", f"Noise floors: {floors}.", ""]

@@ -1,35 +1,25 @@
-"""Run folders and files: atomic writes, CSV/Markdown/JSON, the run's environment.
+"""A run folder's files: atomic writes of text, JSON and CSV, and reading them back, where a
+damaged file or a failed write is one line of bad input and never a half-written file.
 
 pandas is imported by the functions that build or read a table, so that importing this module
 (every command does) does not load it.
 """
 
 import csv
-import datetime
 import errno
 import io
 import json
-import math
 import os
-import pickle
-import platform
-import re
 import stat
 import tempfile
-from collections import OrderedDict
 from contextlib import suppress
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import torch
 
 from .errors import UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-TRACKED_PACKAGES = ("wae-bench", "torch", "geomloss", "pot", "numpy", "pandas", "matplotlib")
 
 
 def prepare_run_dir(path: Path) -> Path:
@@ -83,7 +73,8 @@ _REASONS = {  # errno -> (reason, fix); anything else keeps the system's words
 }
 
 
-def _first_line(err: Exception) -> str:
+def first_line(err: Exception) -> str:
+    """The first line of an error's message (its type's name when it has none)."""
     return (str(err).splitlines() or [type(err).__name__])[0]
 
 
@@ -143,18 +134,6 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
-def mean_std(mean: float, std: float, digits: int) -> str:
-    """'m ± s' with ``digits`` decimals; just 'm' for one seed (std NaN); '-' when no mean."""
-    if math.isnan(mean):
-        return "-"
-    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def markdown_row(cells) -> str:
-    """One row of a Markdown table: | a | b |."""
-    return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (``atomic_write``)."""
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
@@ -208,7 +187,7 @@ def _check_rows(path: Path, text: str) -> None:
     try:
         widths = [len(row) for row in csv.reader(io.StringIO(text, newline=""))]
     except csv.Error as err:
-        raise _damaged(path, _first_line(err)) from None
+        raise _damaged(path, first_line(err)) from None
     for line, width in enumerate(widths[1:], start=2):
         if width not in (0, widths[0]):  # 0: a blank line, which pandas skips
             raise _damaged(path, f"row {line} has {width} fields, the header {widths[0]}")
@@ -226,7 +205,7 @@ def read_csv(path: Path, columns=()) -> "pd.DataFrame":
     try:
         frame = pd.read_csv(io.StringIO(text))
     except (ValueError, pd.errors.ParserError) as err:  # EmptyDataError is a ValueError
-        raise _damaged(path, _first_line(err)) from None
+        raise _damaged(path, first_line(err)) from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise _damaged(path, f"no column {', '.join(missing)}")
@@ -245,147 +224,3 @@ def read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise _damaged(path, f"a JSON {type(data).__name__}, not an object")
     return data
-
-
-def git_commit(start: Path | None = None) -> str:
-    """The commit checked out where wae-bench's source lies ("" outside a git checkout), read
-    from .git (HEAD, then the branch's ref file or packed-refs) without running git."""
-    folder = Path(start or __file__).resolve().parent
-    git = next((f / ".git" for f in (folder, *folder.parents) if (f / ".git").is_dir()), None)
-    if git is None:
-        return ""
-    try:
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head  # a detached HEAD holds the commit itself
-        ref = head.removeprefix("ref: ")
-        if (git / ref).is_file():
-            return (git / ref).read_text().strip()
-        packed = (git / "packed-refs").read_text().splitlines()
-        return next((line.split()[0] for line in packed if line.endswith(f" {ref}")), "")
-    except OSError:
-        return ""
-
-
-def environment(device: torch.device) -> dict:
-    """Versions, hardware, the git commit of the source and the date (UTC), recorded next to
-    every result."""
-    versions = {}
-    for name in TRACKED_PACKAGES:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    info = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": versions,
-        "device": str(device),
-        "torch_threads": torch.get_num_threads(),
-        "git_commit": git_commit(),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
-def resolve_device(name: str, *, gpu_wins: bool = True) -> torch.device:
-    """auto -> cuda when a GPU is visible and the work runs faster there (``gpu_wins``, the
-    task's ``prefers_gpu``), else cpu; an explicit cuda without a GPU is bad input."""
-    if name == "auto":
-        return torch.device("cuda" if gpu_wins and torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda asked for, but no CUDA GPU is visible; use --device cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"unknown device {name!r}; use auto, cpu or cuda") from None
-
-
-CHECKPOINT_LEAVES = (torch.Tensor, torch.nn.Parameter, bool, int, float, str, bytes, type(None))
-CHECKPOINT_BRANCHES = (dict, OrderedDict, list, tuple)
-FOREIGN_GLOBAL = re.compile(r"(?:GLOBAL|Unsupported class) ([\w.]+)")  # in torch's message
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """torch.save through a temporary file: a kill leaves the old or the new checkpoint.
-
-    ``state`` holds tensors, numbers, text, lists, tuples and dicts only, so that
-    ``load_checkpoint`` reads it with ``torch.load(weights_only=True)``, which runs nothing.
-    """
-    foreign = _foreign_value(state, "state")
-    if foreign:
-        raise TypeError(f"a checkpoint holds tensors, numbers, text, lists and dicts only; "
-                        f"{foreign}")  # fmt: skip
-
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            try:
-                torch.save(state, f)
-            except RuntimeError as err:  # torch hides the file's OSError (disk full) inside
-                if isinstance(err.__context__, OSError):
-                    raise err.__context__ from None
-                raise
-
-    atomic_write(path, write)
-
-
-def _foreign_value(value, where: str) -> str:
-    """Where ``value`` holds anything else than CHECKPOINT_LEAVES in CHECKPOINT_BRANCHES
-    ('' when nowhere). Types are compared exactly: numpy.float64 is a float subclass that
-    ``torch.load(weights_only=True)`` refuses."""
-    kind = type(value)
-    if kind in CHECKPOINT_LEAVES:
-        return ""
-    if kind not in CHECKPOINT_BRANCHES:
-        return f"{where} is a {kind.__module__}.{kind.__qualname__}"
-    items = value.items() if isinstance(value, dict) else enumerate(value)
-    for key, item in items:
-        found = _foreign_value(key, f"a key of {where}")
-        found = found or _foreign_value(item, f"{where}[{key!r}]")
-        if found:
-            return found
-    return ""
-
-
-def load_checkpoint(path: Path) -> dict:
-    """The state dict saved by ``save_checkpoint``, read with ``weights_only=True``: tensors,
-    numbers, text, lists and dicts, nothing that runs. A torn or foreign file, or one that
-    names any other object (which loading could run as code), is bad input.
-
-    Tensors are read onto the CPU whatever device the run uses: the RNG states must be CPU
-    byte tensors (``torch.set_rng_state``, ``Generator.set_state``), and the modules and the
-    optimizer copy their saved tensors into their own, on their device, in place."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        found = FOREIGN_GLOBAL.search(str(err))
-        if found is None:
-            raise _unreadable(path, type(err).__name__) from None
-        raise UsageError(
-            f"checkpoint {path} holds more than tensors, numbers and text (it names "
-            f"{found.group(1)}, which loading could run as code), so it is not loaded; pass "
-            "--overwrite to replace the run, or delete it to restart that run"
-        ) from None
-    except Exception as err:  # torch raises many kinds for a torn or foreign file
-        raise _unreadable(path, type(err).__name__) from None
-    if not isinstance(state, dict):
-        raise _unreadable(path, f"holds a {type(state).__name__}, not a dict")
-    return state
-
-
-def _unreadable(path: Path, why: str) -> UsageError:
-    return UsageError(f"checkpoint {path} cannot be read ({why}); delete it to restart that run")
-
-
-def resume_from(path: Path, load) -> None:
-    """Read the checkpoint at ``path`` and hand it to ``load``; misfits are bad input."""
-    state = load_checkpoint(path)
-    try:
-        load(state)
-    except (ValueError, KeyError, RuntimeError) as err:
-        raise UsageError(
-            f"checkpoint {path} does not fit this run ({_first_line(err)}); "
-            "delete it to restart the run"
-        ) from None
