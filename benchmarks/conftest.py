@@ -31,7 +31,7 @@ import torch
 import regularizers
 from regularizers import TrainingPlan
 from wae_bench import methods
-from wae_bench.graphs import WARMUP_STEPS, GraphedStep
+from wae_bench.cuda_graphs import WARMUP_STEPS, GraphedStep
 from wae_bench.models import MLPEncoder
 from wae_bench.recipe import assemble
 

@@ -59,7 +59,7 @@ class RunConfig:
     overwrite: bool = False
     amp: str = "none"
     compile: bool = False
-    graphs: bool = True  # on CUDA, replay each training step as a CUDA graph (graphs.py)
+    graphs: bool = True  # on CUDA, replay each training step as a CUDA graph (cuda_graphs.py)
     tensorboard: str = ""
     baseline: str = ""  # summaries compare every method with this one (default: the best)
 

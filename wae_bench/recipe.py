@@ -17,7 +17,7 @@ from regularizers import Prior, Regularizer, TrainingPlan
 from regularizers.optim import Adam
 
 from . import methods
-from .graphs import training_step
+from .cuda_graphs import training_step
 from .train import TrainingStep
 
 AMP_DTYPES = {"none": None, "fp32": None, "bf16": torch.bfloat16}

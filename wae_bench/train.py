@@ -4,7 +4,7 @@
 In the latent task there is no decoder and the loss is the penalty alone.
 
 A step (forward, loss, backward, Adam, ``after_step``) makes no host read and has the
-batch's shape only, so on CUDA it is captured and replayed as a graph (``graphs.py``);
+batch's shape only, so on CUDA it is captured and replayed as a graph (``cuda_graphs.py``);
 ``train_epoch`` reads the device once, for the epoch's mean loss.
 """
 

@@ -45,7 +45,7 @@ def _image_step(arch, device, method, graphs, amp, batch):
 
 def _time_step(check, section, build, config, device, graphs, batch) -> tuple[str, str]:
     """The median ms per step of one configuration, as shown (see the module docstring)."""
-    from wae_bench.graphs import WARMUP_STEPS, GraphedStep
+    from wae_bench.cuda_graphs import WARMUP_STEPS, GraphedStep
 
     task, _, method, amp, block_steps, _ = config
     torch.manual_seed(0)

@@ -14,7 +14,7 @@ import torch
 import regularizers
 from regularizers import Regularizer, SpherePrior, TrainingPlan
 from regularizers.optim import Adam
-from wae_bench.graphs import WARMUP_STEPS, GraphedStep, training_step
+from wae_bench.cuda_graphs import WARMUP_STEPS, GraphedStep, training_step
 from wae_bench.models import MLPEncoder
 from wae_bench.recipe import assemble
 from wae_bench.snapshot import attempt
