@@ -88,7 +88,7 @@ def _config(task: tasks.Task, args: argparse.Namespace) -> config_io.RunConfig:
 def _train_command(args: argparse.Namespace) -> None:
     task = tasks.get(args.command)
     out = command.train(task, _config(task, args))
-    print(f"results in {out} (figures as PNG; `wae-bench report {out}` adds PDFs and a page)")
+    print(f"results in {out} (tables; `wae-bench report {out}` draws the figures and a page)")
     print((out / folders.SUMMARY_MD).read_text())
 
 

@@ -48,7 +48,7 @@ def _train_sub_runs(task: Task, cfg: RunConfig, out: Path, subs: dict[str, RunCo
                                    "study": list(subs)})  # fmt: skip
         for sub in subs.values():
             _train_folder(task, sub, Path(sub.out))
-        task.report(out)
+        task.report(out, figures=False)
     return out
 
 
@@ -76,7 +76,7 @@ def _train_folder(task: Task, cfg: RunConfig, out: Path) -> Path:
             **task.describe(ctx, first.models),
         })  # fmt: skip
         _train_runs(task, ctx, work)
-        task.report(work)
+        task.report(work, figures=False)
         if work != out:
             _replace_contents(out, work)
     return out

@@ -48,7 +48,7 @@ def pdfs():
 def save(fig, stem: Path, pdf: bool = True) -> None:
     """Write stem.png (for READMEs), atomically, and stem.pdf (for papers) when ``pdf`` and
     either inside ``pdfs()`` or stem.pdf exists already (kept in step with the PNG): the end
-    of a run draws PNGs only, ``wae-bench report`` the PDFs as well (a run's fixed cost).
+    of a sweep or tune draws its figure as PNG, ``wae-bench report`` the PDFs as well.
     The PDF carries no creation date, so the same figure gives the same bytes."""
     pdf = pdf and (_PDFS.get() or stem.with_suffix(".pdf").exists())
     formats = [("png", {"dpi": 150}), ("pdf", {"metadata": {"CreationDate": None}})]

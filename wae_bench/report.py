@@ -1,6 +1,6 @@
 """`wae-bench report DIR`: redraw a run's, study's, sweep's or tune's tables and figures (PNG
-and PDF; the end of a run draws PNGs only) from its files, then its page (index.html,
-``pages``).
+and PDF; the end of a training command writes its tables only) from its files, then its page
+(index.html, ``pages``).
 
 The task is read from the folder's own record (config.json, or sweep.json for a sweep).
 """

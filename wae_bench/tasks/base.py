@@ -150,8 +150,10 @@ class Task:
     def finish(self, ctx: Context, out: Path) -> None:
         """Called after every run, before ``report``."""
 
-    def report(self, run_dir: Path) -> None:
-        """(Re)write the summary tables and figures from the run folder's files alone."""
+    def report(self, run_dir: Path, figures: bool = True) -> None:
+        """(Re)write the summary tables and, with ``figures``, the figures from the run
+        folder's files alone. The end of a training command writes the tables only;
+        ``wae-bench report`` draws the figures (matplotlib is a run's largest fixed cost)."""
         raise NotImplementedError
 
     def default_out(self) -> Path:

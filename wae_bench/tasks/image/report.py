@@ -15,13 +15,13 @@ from ... import folders, releases, run_files, settling, table_rows, table_text
 from ... import summary as summaries
 from ...fid import INCEPTION_FILE
 from . import spectra
-from .figures import curve_figures, singular_value_spectra
 
 KEYS = ["method", "lam"]
 
 
-def report(task, run_dir: Path) -> None:
-    """(Re)write summary.csv/.md, swd_vs_epoch and singular_values figures of ``run_dir``."""
+def report(task, run_dir: Path, figures: bool = True) -> None:
+    """(Re)write summary.csv/.md and, with ``figures``, the curves (swd_vs_epoch,
+    metrics_vs_epoch/seconds) and singular_values figures of ``run_dir``."""
     rows = table_rows.read(run_dir, task.result_file, task.columns)
     metrics = table_rows.wide(rows, task.columns)
     saved = folders.read_config(run_dir)
@@ -38,6 +38,10 @@ def report(task, run_dir: Path) -> None:
     text = summary_markdown(summary, metrics, compared, _data_sentence(saved), quality,
                             saved.get("classifier"), split)  # fmt: skip
     folders.write_summary(run_dir, summary, text)
+    if not figures:
+        return
+    from .figures import curve_figures, singular_value_spectra  # matplotlib only for figures
+
     curve_figures(rows, run_dir, _setting(saved), split)
     if (run_dir / spectra.FILE).is_file():
         singular_value_spectra(run_files.read_csv(run_dir / spectra.FILE),

@@ -480,11 +480,12 @@ class ImageTask(Task):
         rows = spectra.prior_rows(ctx.cfg.latent_dim, len(ctx.data.train), ctx.cfg.seeds[0])
         run_files.write_rows(out / spectra.FILE, rows + ctx.singular)
 
-    def report(self, run_dir: Path) -> None:
-        """(Re)write summary.csv/.md, swd_vs_epoch and singular_values figures from the CSVs."""
+    def report(self, run_dir: Path, figures: bool = True) -> None:
+        """(Re)write summary.csv/.md and (``figures``) the curves and singular-value figures
+        from the CSVs."""
         from . import report
 
-        report.report(self, Path(run_dir))
+        report.report(self, Path(run_dir), figures)
 
 
 TASK = ImageTask()

@@ -1,5 +1,5 @@
-"""The latent task's report: summary.csv, summary.md and curves.png/.pdf from the rows of
-curves.csv (``table_rows``).
+"""The latent task's report: summary.csv, summary.md and (``figures``) curves.png/.pdf from
+the rows of curves.csv (``table_rows``).
 
 Per method: the latent SWD at the task's summary epochs and the last one (mean and 95% interval
 over seeds, ``summary``), the paired test against the reference method (``--baseline``, else
@@ -13,19 +13,22 @@ import pandas as pd
 
 from ... import folders, table_rows, table_text
 from ... import summary as summaries
-from ...plots import Panel, curves
 
 FLOOR_TOLERANCE = 0.10  # "converged" = within 10% of the noise floor
 
 
-def report(task, run_dir: Path) -> None:
-    """(Re)write summary.csv, summary.md and curves.png/.pdf of ``run_dir`` from its files."""
+def report(task, run_dir: Path, figures: bool = True) -> None:
+    """(Re)write summary.csv, summary.md and, with ``figures``, curves.png/.pdf of ``run_dir``
+    from its files."""
     saved = folders.read_config(run_dir)
     rows = table_rows.read(run_dir, task.result_file, task.columns)
     baseline = saved.get("config", {}).get("baseline") or None
     curves = table_rows.wide(rows, task.columns)
     folders.write_summary(run_dir, *tables(curves, task.summary_epochs, baseline))
-    curves_figure(rows, run_dir / "curves", _setting(saved))
+    if figures:
+        from .figures import curves_figure  # matplotlib only when a figure is drawn
+
+        curves_figure(rows, run_dir / "curves", _setting(saved))
 
 
 def tables(curves: pd.DataFrame, summary_epochs: tuple[int, ...],
@@ -110,20 +113,6 @@ def summary_markdown(summary: pd.DataFrame, curves: pd.DataFrame, compared: dict
     )
     ending = ["", *summaries.verdict_section(compared)]
     return intro + "\n\n" + "\n".join([*lines, *ending]) + "\n"
-
-
-PANELS = [Panel("swd", "latent SWD to prior (SW₂)"),
-          Panel("swd", "latent SWD to prior (SW₂)", "seconds",
-                "training time (s, mean over seeds)")]  # fmt: skip
-
-
-def curves_figure(rows: pd.DataFrame, stem: Path, setting: str = "") -> None:
-    """SWD vs epoch and vs training seconds (``plots.curves`` of the long ``rows``), log y,
-    the noise floor as a dashed line."""
-    floor = rows.loc[rows["metric"] == "noise_floor"].groupby("seed")["value"].first().mean()
-    title = "Synthetic latent matching" + (f"\n{setting}" if setting else "")
-    curves(rows, PANELS, stem, title=title,
-           floors={"swd": (floor, "noise floor (prior vs prior)")})  # fmt: skip
 
 
 def _setting(saved: dict) -> str:

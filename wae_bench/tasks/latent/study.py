@@ -17,7 +17,6 @@ import pandas as pd
 
 from ... import folders, table_rows, table_text
 from ... import summary as summaries
-from ...plots import legend_below, log_scale, method_color, plt, save  # plots sets the Agg backend
 from .report import first_within_floor
 
 
@@ -111,43 +110,14 @@ def markdown(summary: pd.DataFrame, frame: pd.DataFrame, epochs: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report(task, out: Path) -> None:
-    """(Re)write summary.csv, summary.md and study.png/.pdf from the sub-runs' curves."""
+def report(task, out: Path, figures: bool = True) -> None:
+    """(Re)write summary.csv, summary.md and, with ``figures``, study.png/.pdf from the
+    sub-runs' curves."""
     frame = collect(task, out)
     summary = summarize(frame)
     epochs = folders.read_config(out)["config"]["epochs"]
     folders.write_summary(out, summary, markdown(summary, frame, epochs))
-    figure(summary, out / "study", epochs)
+    if figures:
+        from .figures import study_figure  # matplotlib only when a figure is drawn
 
-
-def figure(summary: pd.DataFrame, stem: Path, epochs: int) -> None:
-    """Final latent SWD / noise floor vs latent dimension per method, one panel per batch
-    size; log-log, band = std over seeds, dashed line = the floor."""
-    sizes = list(dict.fromkeys(summary["batch_size"]))
-    fig, axes = plt.subplots(1, len(sizes), figsize=(5.5 * len(sizes), 4.3), sharey=True,
-                             squeeze=False)  # fmt: skip
-    for ax, size in zip(axes[0], sizes, strict=True):
-        part = summary[summary["batch_size"] == size]
-        for i, (method, rows) in enumerate(part.groupby("method", sort=False)):
-            rows = rows.sort_values("latent_dim")
-            std = rows["ratio_std"].fillna(0.0)
-            color = method_color(method, i)
-            ax.plot(rows["latent_dim"], rows["ratio_mean"], "-o", ms=4, color=color, lw=1.6,
-                    label=method)  # fmt: skip
-            ax.fill_between(rows["latent_dim"], rows["ratio_mean"] - std,
-                            rows["ratio_mean"] + std, color=color, alpha=0.15, lw=0)  # fmt: skip
-        ax.axhline(1.0, color="0.3", ls="--", lw=1.2, label="noise floor")
-        log_scale(ax, "x", base=2)
-        log_scale(ax)
-        ax.set_xticks(sorted(part["latent_dim"].unique()))
-        ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
-        ax.set_xlabel("latent dimension d")
-        ax.set_title(f"batch size {size}", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel(f"latent SWD / noise floor after {epochs} epochs")
-    bottom = legend_below(fig, axes[0][0])
-    seeds = int(summary["seeds"].max())
-    fig.suptitle(f"Latent matching vs dimension (mean ± std over {seeds} seeds; lower is "
-                 "better, 1 = indistinguishable from the prior)", fontsize=10)  # fmt: skip
-    fig.tight_layout(rect=(0, bottom, 1, 1))
-    save(fig, stem)
+        study_figure(summary, out / "study", epochs)

@@ -170,17 +170,18 @@ class LatentTask(Task):
         swd = swd_to_sorted(codes, fixtures.prior_projections, fixtures.directions)
         return {"swd": swd, "noise_floor": fixtures.noise_floor}
 
-    def report(self, run_dir: Path) -> None:
-        """(Re)write the summary tables and figures of a run or a dimension study."""
+    def report(self, run_dir: Path, figures: bool = True) -> None:
+        """(Re)write the summary tables and (``figures``) figures of a run or a dimension
+        study."""
         run_dir = Path(run_dir)
         if "study" in folders.read_config(run_dir):
             from . import study
 
-            study.report(self, run_dir)
+            study.report(self, run_dir, figures)
         else:
             from . import report
 
-            report.report(self, run_dir)
+            report.report(self, run_dir, figures)
 
 
 TASK = LatentTask()
