@@ -39,6 +39,14 @@ def bind(
     return reg
 
 
+def color_index(method: str, fallback: int) -> int:
+    """A registered method's place in the registry, the index of its color in every figure
+    and page (so a method has one color whichever methods are shown); ``fallback`` for other
+    names (library references in the timing figures)."""
+    known = regularizers.available()
+    return known.index(method) if method in known else fallback
+
+
 def catalog() -> str:
     """What `wae-bench methods` prints: every registered method (built-in and plug-in) with
     its summary, paper, hyper-parameters and defaults, prior assumption, smallest batch and

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import intervals, run_files
+from . import intervals, methods, run_files
 
 GROUP = ["kind", "method", "lam", "settings"]
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -129,18 +129,23 @@ def curves(rows: pd.DataFrame, labels: dict, prefix: str) -> list[dict]:
     return figures
 
 
+def _method_color(method: str, index: int) -> str:
+    """The color of ``method`` in every figure and page (``methods.color_index``)."""
+    return COLORS[methods.color_index(method, index) % len(COLORS)]
+
+
 def _styles(keys: list[tuple]) -> list[tuple[str, str]]:
     """(color, dash) of each group: a color per method and a dash per group of it when there
     are several methods with at most four groups each (a tune's default and tuned run), else
     a color per group (a sweep's settings)."""
-    methods = list(dict.fromkeys(k[1] for k in keys))
+    order = list(dict.fromkeys(k[1] for k in keys))
     seen: dict = {}
     dashes = []
     for key in keys:
         dashes.append(seen.get(key[1], 0))
         seen[key[1]] = dashes[-1] + 1
-    if len(methods) > 1 and max(seen.values()) <= 4:
-        return [(COLORS[methods.index(k[1]) % len(COLORS)], DASHES[d])
+    if len(order) > 1 and max(seen.values()) <= 4:
+        return [(_method_color(k[1], order.index(k[1])), DASHES[d])
                 for k, d in zip(keys, dashes, strict=True)]  # fmt: skip
     return [(COLORS[i % len(COLORS)], DASHES[i // len(COLORS) % len(DASHES)])
             for i in range(len(keys))]  # fmt: skip
@@ -172,7 +177,7 @@ def best_so_far(trials: pd.DataFrame, metric: str) -> dict:
         best = part["value"].astype(float).cummin()
         data.append({"type": "scatter", "mode": "lines+markers", "name": text(method),
                      "x": [int(t) + 1 for t in part["trial"]], "y": _nums(best),
-                     "line": {"shape": "hv", "color": COLORS[index % len(COLORS)]}})  # fmt: skip
+                     "line": {"shape": "hv", "color": _method_color(method, index)}})  # fmt: skip
     return {"id": "tune-best", "data": data,
             "layout": layout(f"best {metric} so far vs trial", "trial (1: the default setting)",
                              metric, _log_default(v for d in data for v in d["y"]))}  # fmt: skip
@@ -203,7 +208,7 @@ def parameters(trials: pd.DataFrame, defaults: dict, metric: str) -> list[dict]:
                          "x": [_num(v) if isinstance(v, (int, float)) else text(v)
                                for v in values], "y": _nums(c[1] for c in chosen),
                          "xaxis": f"x{suffix}", "yaxis": "y",
-                         "marker": {"color": COLORS[index % len(COLORS)], "size": 7,
+                         "marker": {"color": _method_color(method, index), "size": 7,
                                     "symbol": [c[2] for c in chosen]},
                          "text": [c[3] for c in chosen]})  # fmt: skip
             numeric = [v for v in values if isinstance(v, (int, float))]

@@ -16,20 +16,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-import regularizers  # noqa: E402
-
-from . import intervals, run_files  # noqa: E402
+from . import intervals, methods, run_files  # noqa: E402
 
 LINE_STYLES = ("-", "--", ":", "-.")  # a method's groups (its lams), in order
 MARKED = 25  # a curve of at most this many evaluations marks each one
 
 
 def method_color(method: str, index: int) -> str:
-    """A registered method's own color, from its place in the registry (so every figure
-    colors it alike, whichever methods it shows); other names (library references in the
-    timing figures) take the ``index``-th color."""
-    known = regularizers.available()
-    return f"C{(known.index(method) if method in known else index) % 10}"
+    """The matplotlib color of ``method`` (``methods.color_index``; ``index`` for a name the
+    registry does not hold)."""
+    return f"C{methods.color_index(method, index) % 10}"
 
 
 _PDFS = ContextVar("pdfs", default=False)  # True inside ``with pdfs():``

@@ -2,13 +2,15 @@
 seeds, its band the 95% Student t interval (scipy, not the module's arithmetic), x the epoch
 or the mean seconds; one seed draws no band; no text goes through matplotlib's mathtext."""
 
+import matplotlib.colors
 import matplotlib.mathtext
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from wae_bench import plots
+import regularizers
+from wae_bench import methods, page_figures, plots
 from wae_bench.plots import Panel
 
 SEEDS, EPOCHS = 3, 4
@@ -102,3 +104,12 @@ def test_log_axes_and_labels_never_build_the_mathtext_parser(monkeypatch, tmp_pa
     plots.curves(long_rows(), [Panel("swd", "latent SWD (SW₂)")], tmp_path / "c", title="T")
     assert (tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")
     assert matplotlib.mathtext.MathTextParser._parser is None
+
+
+def test_a_method_has_one_color_in_figures_and_pages():
+    for name in regularizers.available():
+        index = methods.color_index(name, 0)
+        assert index == regularizers.available().index(name)
+        page = page_figures.COLORS[index % 10]
+        assert matplotlib.colors.to_hex(plots.method_color(name, 0)) == page
+    assert methods.color_index("pot-swd", 3) == 3  # a library reference keeps its place
