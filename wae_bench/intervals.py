@@ -139,8 +139,9 @@ def half_widths(std, count, level: float = LEVEL) -> np.ndarray:
     """Half-widths t_{n-1, (1 + level) / 2} s / sqrt(n) of the mean intervals of groups with
     standard deviations ``std`` over ``count`` values each: the band of a curve over seeds;
     NaN for a group of fewer than two values (no interval)."""
-    factors = [detectable_ratio(int(n), 1, level) for n in np.asarray(count)]
-    half = np.asarray(factors, dtype=float) * np.asarray(std, dtype=float)
+    sizes, which = np.unique(np.asarray(count, dtype=int), return_inverse=True)
+    factors = np.array([detectable_ratio(int(n), 1, level) for n in sizes], dtype=float)
+    half = factors[which] * np.asarray(std, dtype=float)  # one t quantile per group size
     return np.where(np.isfinite(half), half, np.nan)
 
 

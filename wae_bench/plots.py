@@ -109,8 +109,8 @@ def curves(rows: pd.DataFrame, panels: list[Panel], stem: Path, *, title: str,
     of two or three, sharing the y axis when they show one metric; the legend below."""
     floors = floors or {}
     keys = ["method", "lam"] if rows["lam"].notna().any() else ["method"]
-    methods = list(pd.unique(rows["method"]))
-    groups = sorted(rows.groupby(keys), key=lambda g: methods.index(g[1]["method"].iloc[0]))
+    order = list(pd.unique(rows["method"]))  # methods as the rows list them
+    groups = sorted(rows.groupby(keys), key=lambda g: order.index(g[1]["method"].iloc[0]))
     cols = len(panels) if len(panels) <= 2 else 3 if len(panels) > 4 else 2
     lines = -(-len(panels) // cols)
     one_metric = len({p.metric for p in panels}) == 1  # one y axis for all panels
@@ -118,7 +118,7 @@ def curves(rows: pd.DataFrame, panels: list[Panel], stem: Path, *, title: str,
                                                    3.4 * lines + 1.0), squeeze=False,
                              sharey=one_metric)  # fmt: skip
     for ax, panel in zip(axes.flat, panels, strict=False):
-        for method, part, style in _styled(groups, keys):
+        for method, part, style in _styled(groups):
             values = part[part["metric"] == panel.metric]
             if values.empty:
                 continue
@@ -131,7 +131,7 @@ def curves(rows: pd.DataFrame, panels: list[Panel], stem: Path, *, title: str,
             low = stats["mean"] - half
             if panel.log:
                 low = np.maximum(low, stats["mean"] / 20)
-            color = method_color(method, methods.index(method))
+            color = method_color(method, order.index(method))
             ax.plot(x, stats["mean"], style, marker="o" if len(x) <= MARKED else None, ms=2.5,
                     lw=1.5, color=color, label=_group_label(keys, part))  # fmt: skip
             ax.fill_between(x, low, stats["mean"] + half, color=color, alpha=0.18, lw=0)
@@ -158,7 +158,7 @@ def curves(rows: pd.DataFrame, panels: list[Panel], stem: Path, *, title: str,
     save(fig, stem)
 
 
-def _styled(groups: list, keys: list[str]):
+def _styled(groups: list):
     """(method, rows, line style) of each group; a method's lams take the styles in order."""
     seen: dict[str, int] = {}
     for _, part in groups:

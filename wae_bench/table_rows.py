@@ -43,8 +43,9 @@ def read_arrays(run_dir: Path, result_file: str, columns=()) -> dict[str, np.nda
     frame = read_csv(path, columns=columns)
     metrics = [c for c in frame.columns if c not in KEYS]
     keys = [k for k in KEYS if k in frame]
-    if frame.duplicated(keys).any():
-        first = frame[frame.duplicated(keys)].iloc[0]
+    repeated = frame.duplicated(keys)
+    if repeated.any():
+        first = frame[repeated].iloc[0]
         raise UsageError(f"{path.name} in {run_dir} is damaged (two rows for "
                          f"{', '.join(f'{k} {first[k]}' for k in keys)}); re-run the task or "
                          "restore the file")  # fmt: skip
