@@ -12,6 +12,7 @@ from pathlib import Path
 from . import __version__, command, folders, tasks
 from . import config as config_io
 from .errors import Diverged, UsageError
+from .execution import Execution
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,8 +30,17 @@ def _methods(text: str) -> list[str]:
     return names
 
 
-def _add_shared_flags(p: argparse.ArgumentParser, defaults: config_io.RunConfig) -> None:
-    """Flags of every training task (``RunConfig``), with that task's defaults in the help."""
+RUNS_AT_ONCE = ("train N runs (method, lam, seed) at once in worker processes, on the one "
+                "device; same results (default 1)")
+TRIALS_AT_ONCE = ("train N trials at once in worker processes (local) or Ray tasks; each "
+                  "round asks N trials per method, so the same N gives the same trials "
+                  "(default 1)")
+
+
+def _add_shared_flags(p: argparse.ArgumentParser, defaults: config_io.RunConfig,
+                      jobs_help: str = RUNS_AT_ONCE) -> None:  # fmt: skip
+    """Flags of every training task (``RunConfig`` and ``Execution``), with that task's
+    defaults in the help; ``jobs_help`` says what ``--jobs`` counts in this command."""
     p.add_argument("--methods", type=_methods,
                    help=f"comma list (default {','.join(defaults.methods)})")  # fmt: skip
     seeds = p.add_mutually_exclusive_group()
@@ -48,9 +58,7 @@ def _add_shared_flags(p: argparse.ArgumentParser, defaults: config_io.RunConfig)
     p.add_argument("--config", help="TOML or JSON file of settings (flags override it)")
     p.add_argument("--device", help="auto (default: the task's faster device, see "
                    "docs/timing.md), cpu or cuda")  # fmt: skip
-    p.add_argument("--jobs", type=int, metavar="N",
-                   help="train N runs at once in worker processes, on the one device; same "
-                   "results (default 1)")  # fmt: skip
+    p.add_argument("--jobs", type=int, metavar="N", help=jobs_help)
     p.add_argument("--out", help="run folder (default results/<task>/<date-time>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--resume", action="store_true", help="continue the runs in --out")
@@ -68,8 +76,9 @@ def _add_shared_flags(p: argparse.ArgumentParser, defaults: config_io.RunConfig)
                    help="also log scalars and image grids to TensorBoard in DIR")  # fmt: skip
 
 
-def _config(task: tasks.Task, args: argparse.Namespace) -> config_io.RunConfig:
-    """A validated config of ``task`` from the config file (if any) overridden by the flags."""
+def _config(task: tasks.Task, args: argparse.Namespace) -> tuple[config_io.RunConfig, Execution]:
+    """What ``task`` measures and how it runs, validated, from the config file (if any)
+    overridden by the flags."""
     given = {k: v for k, v in vars(args).items() if k not in ("command", "handler")}
     file_settings = config_io.load_file(given.pop("config")) if "config" in given else {}
     cli = {k: v for k, v in given.items() if k not in ("n_seeds", "seed", "assignments")}
@@ -82,12 +91,12 @@ def _config(task: tasks.Task, args: argparse.Namespace) -> config_io.RunConfig:
     for text in given.get("assignments", []):
         method, param, value = config_io.parse_assignment(text)
         cli.setdefault("params", {}).setdefault(method, {})[param] = value
-    return config_io.build(task.config, file_settings, cli)
+    return config_io.build_command(task.config, file_settings, cli)
 
 
 def _train_command(args: argparse.Namespace) -> None:
     task = tasks.get(args.command)
-    out = command.train(task, _config(task, args))
+    out = command.train(task, *_config(task, args))
     print(f"results in {out} (tables; `wae-bench report {out}` draws the figures and a page)")
     print((out / folders.SUMMARY_MD).read_text())
 
@@ -107,8 +116,8 @@ def _tune(args: argparse.Namespace) -> None:
         )
     options = {k: given.pop(k) for k in TUNE_FLAGS if k in given}
     given.pop("task")
-    cfg = _config(task, args)
-    out = tune.run(task, cfg, trials=options.get("trials", 30),
+    cfg, how = _config(task, args)
+    out = tune.run(task, cfg, how, trials=options.get("trials", 30),
                    final_seeds=options.get("final_seeds", 5), space_file=options.get("space"),
                    executor=options.get("executor", "local"),
                    address=options.get("address"),
@@ -226,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         task = tasks.get(name)
         p = tune_tasks.add_parser(name, help=f"tune the methods of the {name} task",
                                   argument_default=argparse.SUPPRESS)  # fmt: skip
-        _add_shared_flags(p, task.config())
+        _add_shared_flags(p, task.config(), jobs_help=TRIALS_AT_ONCE)
         task.add_arguments(p)
         p.add_argument("--trials", type=int, help="trials per method (default 30)")
         p.add_argument("--final-seeds", type=int, metavar="N",
@@ -236,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--sampler", help="tpe (default; the default setting, 7 random trials, "
                        "then TPE) or random (independent draws after the default: the tune "
                        "report adds Dodge's expected best)")  # fmt: skip
-        p.add_argument("--executor", help="local (default; --jobs N trials at once) or ray")
+        p.add_argument("--executor", help="local (default) or ray")
         p.add_argument("--address", help="Ray cluster address (default: start Ray locally)")
         p.set_defaults(handler=_tune)
     rep = sub.add_parser("report", help="redraw tables and figures of a run folder from its CSV")
@@ -254,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("spec", nargs="?", help="sweep file (.toml, .yaml)")
     sweep.add_argument("--preset", help="tau, queue, momentum or lambda (embedded digits)")
     sweep.add_argument("--executor", default="local", help="local (default) or ray")
-    sweep.add_argument("--jobs", type=int, help="local processes, one core each (default: cores)")
+    sweep.add_argument("--jobs", type=int, metavar="N", help="train N grid points at once, in "
+                       "local processes of one core each (default: the cores)")  # fmt: skip
     sweep.add_argument("--address", help="Ray cluster address (default: start Ray locally)")
     sweep.add_argument("--gpus-per-run", type=float, metavar="FRACTION",
                        help="with ray: the share of a GPU each cuda run asks for, in (0, 1] "

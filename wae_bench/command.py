@@ -9,7 +9,6 @@ a command into sub-runs (``Task.sub_runs``: the latent dimension study) has each
 own folder inside the command's, under the command's lock, and reports over them.
 """
 
-import dataclasses
 import shutil
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 from . import environment, folders, jobs, run_files
 from .config import RunConfig
 from .errors import UsageError
+from .execution import Execution
 from .lock import LOCK_NAME, RunLock
 from .loggers import CsvLogger, TensorBoardLogger
 from .tasks import Task
@@ -25,77 +25,108 @@ from .tasks.base import Context
 from .training_run import open_run, probe_runs, run_keys, train_run
 
 
-def train(task: Task, cfg: RunConfig) -> Path:
+def train(task: Task, cfg: RunConfig, how: Execution) -> Path:
     """Train every (seed, method, lam) of ``cfg`` and report; returns the command's folder.
 
     A folder that holds a run already is continued (``--resume``), replaced once the new run
     has finished (``--overwrite``: the new run is made beside it and moved in at the end), or
     refused."""
-    out = Path(cfg.out) if cfg.out else task.default_out()
-    cfg = dataclasses.replace(cfg, out=str(out))
+    out = Path(how.out) if how.out else task.default_out()
+    how = how.replace(out=str(out))
     subs = task.sub_runs(cfg)
     if subs:
-        return _train_sub_runs(task, cfg, out, subs)
-    return _train_folder(task, cfg, out)
+        return _train_sub_runs(task, cfg, how, subs)
+    return _train_folder(task, cfg, how)
 
 
-def _train_sub_runs(task: Task, cfg: RunConfig, out: Path, subs: dict[str, RunConfig]) -> Path:
-    """Every sub-run in its own folder under one lock of ``out``, then the task's report."""
+def _train_sub_runs(task: Task, cfg: RunConfig, how: Execution,
+                    subs: dict[str, RunConfig]) -> Path:  # fmt: skip
+    """Every sub-run in its own folder under one lock of the command's, then the task's
+    report."""
+    out = Path(how.out)
     run_files.prepare_run_dir(out)
     with RunLock(out):  # each sub-run locks (and guards) its own folder too
-        check_replaceable(out, holds=(out / folders.CONFIG).exists(), cfg=cfg, what="a study")
+        check_replaceable(out, holds=(out / folders.CONFIG).exists(), how=how, what="a study")
         folders.write_config(out, {"task": task.name, "config": cfg.to_dict(),
-                                   "study": list(subs)})  # fmt: skip
-        for sub in subs.values():
-            _train_folder(task, sub, Path(sub.out))
+                                   "execution": how.to_dict(), "study": list(subs)})  # fmt: skip
+        for name, sub in subs.items():
+            _train_folder(task, sub, how.replace(out=str(out / name)))
         task.report(out, figures=False)
     return out
 
 
-def _train_folder(task: Task, cfg: RunConfig, out: Path) -> Path:
-    device = choose_device(task, cfg)
+def _train_folder(task: Task, cfg: RunConfig, how: Execution) -> Path:
+    out = Path(how.out)
+    device = choose_device(task, cfg, how)
     ctx = task.setup(cfg, device)
     probes = probe_runs(task, ctx)
     run_files.prepare_run_dir(out)
     with RunLock(out):
         holds = holds_run(task, out)
-        check_replaceable(out, holds=holds, cfg=cfg)
+        check_replaceable(out, holds=holds, how=how)
         work = out
-        if holds and cfg.overwrite:
+        if holds and how.overwrite:
             work = out / ".overwrite"
             shutil.rmtree(work, ignore_errors=True)  # a replacement that was itself cut short
-        if cfg.resume:
-            folders.check_resumable(out, cfg.to_dict(), free=cfg.FREE_ON_RESUME,
-                                    defaults=type(cfg)().to_dict())  # fmt: skip
+        if how.resume:
+            check_resumable(out, cfg)
         run_files.prepare_run_dir(work / folders.CHECKPOINTS)
         first = next(iter(probes.values()))
+        description = task.describe(ctx, first.models)
+        line = describe_line(task, cfg, description)
+        if line and not how.quiet:
+            print(line)
         folders.write_config(work, {
-            "task": task.name, "config": cfg.to_dict(),
+            "task": task.name, "config": cfg.to_dict(), "execution": how.to_dict(),
             "environment": environment.record(device),
             "hparams": {m: probe.reg.resolved() for m, probe in probes.items()},
-            **task.describe(ctx, first.models),
+            **description,
         })  # fmt: skip
-        _train_runs(task, ctx, work)
+        _train_runs(task, ctx, how.replace(out=str(work)))
         task.report(work, figures=False)
         if work != out:
             _replace_contents(out, work)
     return out
 
 
-def choose_device(task: Task, cfg: RunConfig) -> torch.device:
-    """The device of ``cfg.device``: cpu and cuda as given; auto: cuda only when a GPU is
+def describe_line(task: Task, cfg: RunConfig, description: dict) -> str | None:
+    """What a command prints before training when its task describes networks
+    (``Task.describe``): the data and their parameter counts."""
+    counts, data = description.get("parameters"), description.get("data", {})
+    if not counts:
+        return None
+    shape = f" ({data['channels']}x{data['size']}x{data['size']})" if "size" in data else ""
+    networks = " + ".join(f"{name} {count / 1e6:.2f}M" for name, count in counts.items())
+    total = f" = {sum(counts.values()) / 1e6:.2f}M" if len(counts) > 1 else ""
+    return (f"{task.name} on {data.get('name', 'its data')}{shape}, latent {cfg.latent_dim}: "
+            f"{networks}{total} parameters")
+
+
+def check_resumable(out: Path, cfg: RunConfig) -> None:
+    """--resume continues only a run that measures the same (``RunConfig.differences``)."""
+    saved = folders.read_config(out).get("config")
+    changed = cfg.differences(saved) if saved is not None else []
+    if changed:
+        raise UsageError(
+            f"--resume: settings differ from the run in {out} ({', '.join(changed)}); "
+            "repeat its settings or use a new --out"
+        )
+
+
+def choose_device(task: Task, cfg: RunConfig, how: Execution) -> torch.device:
+    """The device of ``how.device``: cpu and cuda as given; auto: cuda only when a GPU is
     visible and the task runs these settings faster there (``Task.prefers_gpu``)."""
-    device = environment.resolve_device(cfg.device, gpu_wins=task.prefers_gpu(cfg))
-    if cfg.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
-        if not cfg.quiet:  # a GPU machine that trains on the CPU should say why
+    device = environment.resolve_device(how.device, gpu_wins=task.prefers_gpu(cfg))
+    if how.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
+        if not how.quiet:  # a GPU machine that trains on the CPU should say why
             print(f"--device auto: cpu, where the {task.name} task runs faster than on the "
                   "GPU (docs/timing.md); pass --device cuda to use the GPU")  # fmt: skip
     return device
 
 
-def check_replaceable(out: Path, *, holds: bool, cfg: RunConfig, what: str = "a run") -> None:
+def check_replaceable(out: Path, *, holds: bool, how: Execution, what: str = "a run") -> None:
     """A folder that holds ``what`` is only continued (--resume) or replaced (--overwrite)."""
-    if holds and not (cfg.resume or cfg.overwrite):
+    if holds and not (how.resume or how.overwrite):
         raise UsageError(
             f"{out} holds {what} already; pass --resume to continue it, --overwrite to "
             "replace it, or another --out"
@@ -117,23 +148,24 @@ def _replace_contents(out: Path, new: Path) -> None:
     new.rmdir()
 
 
-def _train_runs(task: Task, ctx: Context, out: Path) -> None:
-    """Every run of the command, serially or with ``--jobs``; then ``Task.finish``."""
-    cfg = ctx.cfg
+def _train_runs(task: Task, ctx: Context, how: Execution) -> None:
+    """Every run of the command into ``how.out``, serially or with ``--jobs``; then
+    ``Task.finish``."""
+    cfg, out = ctx.cfg, Path(how.out)
     columns = task.result_columns(cfg)
     loggers = [CsvLogger(out / task.result_file, columns)]
-    if cfg.tensorboard:
-        loggers.append(TensorBoardLogger(Path(cfg.tensorboard), columns))
+    if how.tensorboard:
+        loggers.append(TensorBoardLogger(Path(how.tensorboard), columns))
     keys = [key for seed in cfg.seeds for key in run_keys(cfg, seed)]
     try:
-        if min(cfg.jobs, len(keys)) > 1:
-            jobs.run_all(task, ctx, out, keys, loggers, train=train_run, reopen=open_run)
+        if min(how.jobs, len(keys)) > 1:
+            jobs.run_all(task, ctx, how, keys, loggers, train=train_run, reopen=open_run)
         else:
             fixtures = {}
             for done, key in enumerate(keys, 1):
                 if key.seed not in fixtures:
                     fixtures = {key.seed: task.fixtures(ctx, key.seed)}
-                current = train_run(task, ctx, fixtures[key.seed], key, out, loggers=loggers,
+                current = train_run(task, ctx, fixtures[key.seed], key, how, loggers=loggers,
                                     label=f"[{done}/{len(keys)}] {key.id}")  # fmt: skip
                 task.after_run(ctx, fixtures[key.seed], current, out)
         task.finish(ctx, out)

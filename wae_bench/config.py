@@ -17,32 +17,26 @@ from typing import Any, ClassVar
 
 import regularizers
 
+from . import execution
 from . import methods as method_builder
 from .errors import UsageError
+from .execution import Execution
 
 AMP_CHOICES = ("none", "bf16")
 
 
 @dataclass(kw_only=True)
 class RunConfig:
-    """Settings every training task shares; a task's config subclasses it.
+    """What a command measures; a task's config subclasses it. How and where it runs (folder,
+    device, workers, ...) is ``execution.Execution``.
 
     Subclasses override defaults by redeclaring a field, add their own fields and checks in
-    ``check``. ``IDENTITY_FREE`` names settings that change neither the numbers nor the files
-    of a run (they are left out of sweep run ids and may change on ``--resume``).
+    ``check``. A run's id and the ``--resume`` check read these fields under one rule: a field
+    at its default counts as absent, so a field added later leaves the ids and records of
+    earlier runs valid (``identity``, ``differences``).
     """
 
-    IDENTITY_FREE: ClassVar[tuple[str, ...]] = (
-        "out", "tensorboard", "overwrite", "jobs", "baseline"
-    )  # fmt: skip
-    # Settings added after runs were committed: left out of the identity at their default,
-    # so the ids of earlier sweep runs stay what they were.
-    ADDED_LATER: ClassVar[tuple[str, ...]] = ("graphs", "split")
-    FREE_ON_RESUME: ClassVar[tuple[str, ...]] = (
-        "device", "graphs", "out", "quiet", "resume", "tensorboard", "overwrite", "jobs",
-        "baseline",
-    )  # fmt: skip
-    POSITIVE_INTS: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "latent_dim", "jobs")
+    POSITIVE_INTS: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "latent_dim")
 
     methods: list[str] = field(default_factory=lambda: ["moca", "mmd"])
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -51,17 +45,7 @@ class RunConfig:
     lr: float = 1e-3
     latent_dim: int = 128
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    device: str = "auto"
-    jobs: int = 1  # runs trained at once, in worker processes (wae_bench.jobs)
-    out: str = ""
-    quiet: bool = False
-    resume: bool = False
-    overwrite: bool = False
     amp: str = "none"
-    compile: bool = False
-    graphs: bool = True  # on CUDA, replay each training step as a CUDA graph (cuda_graphs.py)
-    tensorboard: str = ""
-    baseline: str = ""  # summaries compare every method with this one (default: the best)
 
     def validate(self):
         """Check every setting (shared ones here, the task's in ``check``); returns self."""
@@ -71,9 +55,6 @@ class RunConfig:
             raise UsageError(f"seeds must be >= 0, got {self.seeds}; pass --seed 0")
         if len(set(self.methods)) != len(self.methods):
             raise UsageError(f"methods lists a method twice: {','.join(self.methods)}")
-        if self.baseline and self.baseline not in self.methods:
-            raise UsageError(f"--baseline {self.baseline} is not among the methods "
-                             f"({','.join(self.methods)}); pick one of them")  # fmt: skip
         if len(set(self.seeds)) != len(self.seeds):
             raise UsageError(f"seeds lists a seed twice: {self.seeds}")
         known = regularizers.available()
@@ -89,8 +70,6 @@ class RunConfig:
         check_positive_float("lr", self.lr)
         if self.amp not in AMP_CHOICES:
             raise UsageError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
-        if self.resume and self.overwrite:
-            raise UsageError("--resume continues a run, --overwrite replaces it: pass one")
         self._check_params()
         self.check()
         return self
@@ -112,12 +91,17 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def identity(self) -> dict:
-        """The settings that determine a run's numbers and files (for run ids)."""
-        defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        return {
-            k: v for k, v in self.to_dict().items()
-            if k not in self.IDENTITY_FREE and not (k in self.ADDED_LATER and v == defaults[k])
-        }  # fmt: skip
+        """The settings that tell this run from another (hashed into sweep run ids): every
+        field away from its default."""
+        defaults = type(self)().to_dict()
+        return {k: v for k, v in self.to_dict().items() if v != defaults[k]}
+
+    def differences(self, saved: dict) -> list[str]:
+        """The fields in which the settings ``saved`` (the "config" of a config.json) differ
+        from these; a field ``saved`` lacks counts as its default, and what ``saved`` holds
+        besides the fields (how an older run ran: device, folder, ...) is not compared."""
+        defaults = type(self)().to_dict()
+        return [k for k, v in self.to_dict().items() if saved.get(k, defaults[k]) != v]
 
     def _check_params(self) -> None:
         if not isinstance(self.params, dict):
@@ -255,8 +239,19 @@ def load_file(path: str) -> dict:
     return data
 
 
+def build_command(cls: type[RunConfig], file_settings: dict,
+                  cli_settings: dict) -> tuple[RunConfig, Execution]:  # fmt: skip
+    """What a command measures and how it runs, validated, from file settings overridden by
+    command-line settings (both tables may mix the two kinds)."""
+    file_measured, file_execution = execution.split(file_settings)
+    cli_measured, cli_execution = execution.split(cli_settings)
+    cfg = build(cls, file_measured, cli_measured)
+    return cfg, Execution(**{**file_execution, **cli_execution}).check(cfg.methods)
+
+
 def build(cls: type[RunConfig], file_settings: dict, cli_settings: dict) -> RunConfig:
-    """A validated ``cls`` from file settings overridden by command-line settings."""
+    """A validated ``cls`` (what is measured) from file settings overridden by command-line
+    settings."""
     names = [f.name for f in dataclasses.fields(cls)]
     merged = copy.deepcopy(file_settings)
     for key, value in cli_settings.items():
@@ -267,7 +262,8 @@ def build(cls: type[RunConfig], file_settings: dict, cli_settings: dict) -> RunC
             merged[key] = value
     unknown = sorted(set(merged) - set(names))
     if unknown:
-        raise UsageError(f"unknown setting {', '.join(unknown)}; known: {', '.join(names)}")
+        known = ", ".join([*names, *sorted(execution.NAMES)])
+        raise UsageError(f"unknown setting {', '.join(unknown)}; known: {known}")
     if merged.get("protocol"):  # defaults < protocol < file < flags
         preset = cls.protocol_settings(merged["protocol"])
         params = preset.pop("params", {})

@@ -55,26 +55,6 @@ def write_summary(folder: Path, table, text: str) -> None:
     run_files.write_text(Path(folder) / SUMMARY_MD, text)
 
 
-def check_resumable(out: Path, settings: dict, *, free: tuple[str, ...],
-                    defaults: dict | None = None) -> None:  # fmt: skip
-    """--resume continues only a run made with the same settings, except those in ``free``
-    (device, quiet, ...); a setting the saved run predates counts as its value in
-    ``defaults``."""
-    previous = read_config(out).get("config")
-    if previous is None:
-        return
-    defaults = defaults or {}
-    changed = [
-        key for key in settings
-        if key not in free and previous.get(key, defaults.get(key)) != settings[key]
-    ]  # fmt: skip
-    if changed:
-        raise UsageError(
-            f"--resume: settings differ from the run in {out} ({', '.join(changed)}); "
-            "repeat its settings or use a new --out"
-        )
-
-
 def study_url(folder: Path) -> str:
     """The SQLite URL of the tune's study file in ``folder``, after checking that an existing
     file is an Optuna study: a damaged file is a one-line error. The check runs on a copy (with

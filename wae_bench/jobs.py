@@ -44,6 +44,7 @@ import regularizers
 
 from .batching import steps_per_epoch
 from .errors import Diverged, UsageError
+from .execution import Execution
 from .tasks import Task
 from .tasks.base import Context
 
@@ -57,26 +58,27 @@ def spawn_pool(jobs: int, initializer=None, initargs=()) -> ProcessPoolExecutor:
                                initargs=initargs)  # fmt: skip
 
 
-def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list, *, train,
+def run_all(task: Task, ctx: Context, how: Execution, keys: list, loggers: list, *, train,
             reopen) -> None:  # fmt: skip
-    """Train the runs of ``keys`` in ``min(cfg.jobs, len(keys))`` workers; log their rows
-    and call ``after_run`` here, in the order of ``keys`` (the command then calls ``finish``).
+    """Train the runs of ``keys`` into the folder ``how.out`` in ``min(how.jobs, len(keys))``
+    workers; log their rows and call ``after_run`` here, in the order of ``keys`` (the command
+    then calls ``finish``).
 
-    Each worker trains a run with ``train(task, ctx, fixtures, key, out, loggers=, label=,
-    bar=)``; ``reopen(task, ctx, key, out, resume=True)`` restores a trained run here for
+    Each worker trains a run with ``train(task, ctx, fixtures, key, how, loggers=, label=,
+    bar=)``; ``reopen(task, ctx, key, how, resume=True)`` restores a trained run here for
     ``after_run``. Both must be importable module-level functions (they go to the workers)."""
-    cfg = ctx.cfg
-    jobs, methods = min(cfg.jobs, len(keys)), _methods(cfg)
+    cfg, out = ctx.cfg, Path(how.out)
+    jobs, methods = min(how.jobs, len(keys)), _methods(cfg)
     spawn = get_context("spawn")
     events = spawn.Queue()  # step counts for the bar, and the id of each run a worker starts
     stop = spawn.Event()
     wants_images = any(logger.wants_images for logger in loggers)
     threads, cores = torch.get_num_threads(), os.cpu_count() or 1
-    if ctx.device.type == "cpu" and jobs * threads > cores and not cfg.quiet:
+    if ctx.device.type == "cpu" and jobs * threads > cores and not how.quiet:
         fit = max(1, cores // jobs)
         print(f"--jobs {jobs} on the CPU: {jobs} workers x {threads} torch threads on {cores} "
               f"cores; OMP_NUM_THREADS={fit} fits them (docs/timing.md)")  # fmt: skip
-    setup = (train, task, cfg, ctx.device, out, methods, threads, wants_images, events, stop,
+    setup = (train, task, cfg, ctx.device, how, methods, threads, wants_images, events, stop,
              jobs)  # fmt: skip
     steps = steps_per_epoch(task.dataset_size(ctx), cfg.batch_size) * cfg.epochs
     hook = type(task).after_run is not Task.after_run
@@ -84,7 +86,7 @@ def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list, *, t
     started: list[str] = []  # runs a worker has started, in the order they did
     shown: set = set()  # the warnings shown so far: each once per command, as in a serial run
     with tqdm(total=len(keys) * steps, desc=f"{len(keys)} runs, {jobs} at a time", unit="step",
-              disable=cfg.quiet, dynamic_ncols=True) as bar:  # fmt: skip
+              disable=how.quiet, dynamic_ncols=True) as bar:  # fmt: skip
         pool, futures = spawn_pool(jobs, _start_worker, setup), []
         try:
             futures += [pool.submit(_train_in_worker, key) for key in keys]  # taken in this order
@@ -104,7 +106,7 @@ def run_all(task: Task, ctx: Context, out: Path, keys: list, loggers: list, *, t
                 if hook:  # on the trained run, as a serial run calls it
                     if key.seed not in fixtures:
                         fixtures = {key.seed: task.fixtures(ctx, key.seed)}
-                    run = reopen(task, ctx, key, out, resume=True)
+                    run = reopen(task, ctx, key, how, resume=True)
                     task.after_run(ctx, fixtures[key.seed], run, out)
                 bar.set_postfix_str(f"{done}/{len(keys)} runs done, last {key.id}", refresh=False)
         except BaseException:
@@ -190,14 +192,14 @@ def _show_once(caught: list, shown: set) -> None:
 _worker: dict = {}
 
 
-def _start_worker(train, task, cfg, device, out, methods, threads, wants_images, events, stop,
+def _start_worker(train, task, cfg, device, how, methods, threads, wants_images, events, stop,
                   jobs):  # fmt: skip
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the runs
     torch.set_num_threads(threads)
     regularizers.available()  # entry points first: the parent's classes win
     for cls in methods.values():
         regularizers.register(cls, replace=True)
-    _worker.update(train=train, task=task, cfg=cfg, device=device, out=out,
+    _worker.update(train=train, task=task, cfg=cfg, device=device, how=how,
                    wants_images=wants_images, events=events, stop=stop, jobs=jobs, ctx=None,
                    fixtures={})  # fmt: skip
 
@@ -228,7 +230,7 @@ def _train_run(key) -> tuple[list[tuple[dict, dict | None]], Exception | None]:
         w["fixtures"] = {key.seed: task.fixtures(ctx, key.seed)}
     logger = _Rows(w["wants_images"])
     try:
-        w["train"](task, ctx, w["fixtures"][key.seed], key, w["out"], loggers=[logger],
+        w["train"](task, ctx, w["fixtures"][key.seed], key, w["how"], loggers=[logger],
                    label=key.id, bar=_Progress.factory(w["events"], w["stop"]))  # fmt: skip
     except (Diverged, UsageError) as err:  # anything else is a bug: its traceback travels
         return logger.rows, err
@@ -268,7 +270,7 @@ class _Progress:
 
     @classmethod
     def factory(cls, events, stop):
-        return lambda cfg, *, total, initial, desc: cls(events, stop, initial)
+        return lambda *, quiet, total, initial, desc: cls(events, stop, initial)
 
     def __enter__(self):
         return self

@@ -2,6 +2,9 @@
 
 A sweep's grid points and a tune's trials are each one training command in its own folder
 (``command.train``), run with one torch thread so that every executor gives the same numbers.
+A point is {id, task, settings, execution}: what it measures (a ``RunConfig`` table) and how
+it runs (``Execution`` settings such as the device; its folder, quietness and resumption are
+the point's own).
 A point never raises: it ends with status.json (finished, diverged or failed, and why), and
 a folder another process holds is left to it ("busy"). ``run_points`` yields the outcomes
 as the points end.
@@ -18,13 +21,14 @@ import torch
 from . import folders, run_files, tasks
 from .command import train
 from .errors import Diverged, UsageError
+from .execution import Execution
 from .jobs import spawn_pool
 from .lock import FolderInUse
 
 
-def execute(task: str, settings: dict, folder: str) -> dict:
-    """Train one point to its end in ``folder``; never raises: the outcome goes to
-    status.json.
+def execute(task: str, settings: dict, execution: dict, folder: str) -> dict:
+    """Train one point (``settings``, run as ``execution`` says) to its end in ``folder``,
+    quietly, resuming what it finds there; never raises: the outcome goes to status.json.
 
     A run folder another process holds (a second sweep over the same grid) is left to it:
     the outcome is "busy" and nothing is written.
@@ -34,7 +38,8 @@ def execute(task: str, settings: dict, folder: str) -> dict:
     start = time.perf_counter()
     try:
         definition = tasks.get(task)
-        train(definition, definition.config(**{**settings, "out": folder}).validate())
+        how = Execution(**{**execution, "out": folder, "quiet": True, "resume": True})
+        train(definition, definition.config(**settings).validate(), how)
         status, message = "finished", ""
     except FolderInUse as err:
         torch.set_num_threads(threads)
@@ -57,17 +62,19 @@ def point_folder(out: Path, point_id: str) -> Path:
     return Path(out) / folders.POINTS / point_id
 
 
+def _arguments(point: dict, out: Path) -> tuple:
+    """``execute``'s arguments for ``point`` of the sweep's or tune's folder ``out``."""
+    folder = str(point_folder(out, point["id"]))
+    return point["task"], point["settings"], point["execution"], folder
+
+
 def _run_local(pending, out, jobs):
     if jobs == 1:
         for point in pending:
-            folder = str(point_folder(out, point["id"]))
-            yield point, execute(point["task"], point["settings"], folder)
+            yield point, execute(*_arguments(point, out))
         return
     with spawn_pool(jobs) as pool:
-        futures = {
-            pool.submit(execute, p["task"], p["settings"], str(point_folder(out, p["id"]))): p
-            for p in pending
-        }
+        futures = {pool.submit(execute, *_arguments(p, out)): p for p in pending}
         for future in as_completed(futures):
             yield futures[future], future.result()
 
@@ -76,7 +83,7 @@ def ray_gpus(point: dict, share: float, *, cluster_gpus: float) -> float:
     """The GPUs one point's Ray task asks for: ``share`` (--gpus-per-run) of a card when its
     device is cuda, or auto for a task that prefers the GPU on a cluster that has one; else 0
     (Ray then hides the GPUs from the task, and auto runs on the CPU)."""
-    device = point["settings"]["device"]
+    device = point["execution"].get("device", "auto")
     if device == "auto" and cluster_gpus > 0:
         task = tasks.get(point["task"])
         return share if task.prefers_gpu(task.config(**point["settings"])) else 0
@@ -93,8 +100,7 @@ def _run_ray(pending, out, address, gpus_per_run):
     cluster_gpus = ray.cluster_resources().get("GPU", 0)
     gpus = lambda p: ray_gpus(p, gpus_per_run, cluster_gpus=cluster_gpus)  # noqa: E731
     refs = {
-        ray.remote(num_cpus=1, num_gpus=gpus(p))(execute).remote(
-            p["task"], p["settings"], str(point_folder(out, p["id"]))): p
+        ray.remote(num_cpus=1, num_gpus=gpus(p))(execute).remote(*_arguments(p, out)): p
         for p in pending
     }  # fmt: skip
     remaining = list(refs)

@@ -227,15 +227,16 @@ def _run_rows(folder: Path, place: _Place, finder: _Finder):
 
 def settings_of(task, record: dict, method: str) -> str:
     """Compact JSON of ``method``'s resolved hyper-parameters (``method.name``) and the run's
-    settings that differ from the task's defaults; methods, seeds, lambdas (the lam column)
-    and how the run ran (device, folder, jobs, ...) left out."""
+    measured settings that differ from the task's defaults; methods, seeds, lambdas (the lam
+    column) and how the run ran (device, folder, jobs, ...: not fields of the task's config,
+    though older records hold them in "config") left out."""
     config = record.get("config", {})
     hparams = record.get("hparams", {}).get(method, config.get("params", {}).get(method, {}))
     out = {f"{method}.{k}": v for k, v in hparams.items()}
     defaults = _defaults(task.config)
-    skipped = {"methods", "seeds", "params", "lambdas", *_how_it_runs(task)}  # lambdas: lam
+    skipped = {"methods", "seeds", "params", "lambdas"}  # lambdas: the lam column
     for key, value in config.items():
-        if key not in skipped and (key not in defaults or defaults[key] != value):
+        if key not in skipped and key in defaults and defaults[key] != value:
             out[key] = value
     return json.dumps(out, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -245,17 +246,14 @@ def _defaults(config_class) -> dict:
     return config_class().to_dict()
 
 
-def _how_it_runs(task) -> set[str]:
-    return {*task.config.FREE_ON_RESUME, *task.config.IDENTITY_FREE}
-
-
 def provenance(task, record: dict, config_file: Path) -> dict:
     """The provenance columns of a run folder from its record (config.json)."""
     env = record.get("environment", {})
     packages = env.get("packages", {})
     data = record.get("data", {})
     git = env.get("git") if isinstance(env.get("git"), dict) else {}
-    identity = {k: v for k, v in record.get("config", {}).items() if k not in _how_it_runs(task)}
+    defaults = _defaults(task.config)
+    identity = {k: v for k, v in record.get("config", {}).items() if k in defaults}
     canonical = json.dumps({"task": task.name, "config": identity}, sort_keys=True,
                            separators=(",", ":"), default=str)  # fmt: skip
     date = record.get("date") or env.get("date") or _mtime(config_file)

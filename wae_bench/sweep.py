@@ -13,7 +13,10 @@ grid::
     "moca.tau" = [0.05, 0.1, 0.2]
 
 Every combination is one point, trained in its own folder `runs/<id>` (``points``), the id
-derived from its resolved settings. A point ends with `status.json` (finished, diverged or
+derived from what it measures (``RunConfig.identity``); settings of how it runs (device,
+graphs, compile) may sit among the settings too, and stay out of the id. sweep.json records
+each point's folder, in the order of the grid: a point keeps its folder when the sweep runs
+again, whatever rule made its id then. A point ends with `status.json` (finished, diverged or
 failed, and why); running the sweep again skips finished points and resumes the others from
 their checkpoints. `sweep.csv`, `sweep.md` and one figure per swept parameter are made from
 the points' files.
@@ -31,8 +34,9 @@ from tqdm.auto import tqdm
 import regularizers
 
 from . import config as config_io
-from . import folders, points, run_files, table_rows, table_text, tasks
+from . import execution, folders, points, run_files, table_rows, table_text, tasks
 from .errors import UsageError
+from .execution import Execution
 from .training_run import check_runnable
 
 GRID_KEYS = ("methods", "lambdas", "seeds")
@@ -118,18 +122,41 @@ def _parameter_axes(grid: dict, methods: list) -> dict[str, list]:
 
 def _resolve(task: str, settings: dict, *, method: str, lam, params: dict, seed: int) -> dict:
     """One point's full, validated settings; refused here if it could not run."""
-    values = {**settings, "methods": [method], "seeds": [seed], "quiet": True, "resume": True}
-    values["params"] = {method: {**settings.get("params", {}).get(method, {}), **params}}
+    measured, how = execution.split(settings)
+    values = {**measured, "methods": [method], "seeds": [seed]}
+    values["params"] = {method: {**measured.get("params", {}).get(method, {}), **params}}
     if lam is not None:
         values["lambdas"] = [lam]
     try:
         cfg = config_io.build(tasks.get(task).config, {}, values)
+        Execution(**how).check(cfg.methods)
         check_runnable(tasks.get(task), cfg)
     except UsageError as err:
         raise UsageError(f"run {method}, seed {seed}, {params or ''}: {err}") from None
     point_id = _point_id(method, lam, params, seed=seed, settings=cfg.identity())
     return {"id": point_id, "task": task, "method": method, "lam": lam, "seed": seed,
-            "params": params, "settings": cfg.to_dict()}  # fmt: skip
+            "params": params, "settings": cfg.to_dict(), "execution": how}  # fmt: skip
+
+
+def recorded_grid(saved: dict) -> list[dict]:
+    """The points of a sweep folder's record (sweep.json: its spec, and the folder of each
+    point in the grid's order), each with the id of the folder it was trained in."""
+    grid = expand(saved["spec"])
+    if len(saved.get("runs", [])) != len(grid):
+        raise UsageError(f"sweep.json lists {len(saved.get('runs', []))} run folders for the "
+                         f"{len(grid)} points of its grid; run the sweep again to rewrite it")
+    return [{**point, "id": folder} for point, folder in zip(grid, saved["runs"], strict=True)]
+
+
+def keep_folders(grid: list[dict], saved: dict) -> list[dict]:
+    """``grid`` with each point that the earlier sweep in the folder (``saved``, its
+    sweep.json) also had given that sweep's folder for it."""
+    try:
+        earlier = zip(expand(saved["spec"]), recorded_grid(saved), strict=True) if saved else []
+        folder_of = {then["id"]: recorded["id"] for then, recorded in earlier}
+    except UsageError:  # a record this version refuses: no point of it can be continued
+        return grid
+    return [{**point, "id": folder_of.get(point["id"], point["id"])} for point in grid]
 
 
 def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = None,
@@ -140,7 +167,7 @@ def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = No
     ``gpus_per_run`` (Ray only, default 1): the fraction of a GPU each cuda point asks for,
     e.g. 0.25 for four points on one card."""
     jobs, share = points.check_executor(executor, jobs, gpus_per_run)
-    grid = expand(spec)
+    grid = keep_folders(expand(spec), run_files.read_json(out / folders.SWEEP))
     run_files.prepare_run_dir(out / folders.POINTS)
     run_files.write_json(out / folders.SWEEP, {"spec": spec, "runs": [p["id"] for p in grid]})
     pending = [p for p in grid if points.status(out, p)["status"] != "finished"]
@@ -161,7 +188,7 @@ def collect(out: Path) -> pd.DataFrame:
     if not saved:
         raise UsageError(f"{out} holds no sweep (sweep.json missing); pass a sweep's folder")
     rows = []
-    for point in expand(saved["spec"]):
+    for point in recorded_grid(saved):
         status = points.status(out, point)
         row = {"id": point["id"], "method": point["method"], "lam": point["lam"],
                "seed": point["seed"],

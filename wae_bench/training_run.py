@@ -20,6 +20,7 @@ from regularizers import TrainingPlan
 from . import checkpoints, folders, run_files
 from .batching import steps_per_epoch, without_single_remainder
 from .config import RunConfig
+from .execution import Execution
 from .loss_display import LossDisplay
 from .recipe import assemble
 from .tasks import Task
@@ -55,7 +56,8 @@ class Run:
     Everything is built from the seed alone, so a run is the same whichever runs came before.
     """
 
-    def __init__(self, task: Task, ctx: Context, key: RunKey, device: torch.device):
+    def __init__(self, task: Task, ctx: Context, key: RunKey, device: torch.device, *,
+                 graphs: bool = False, compile: bool = False):  # fmt: skip
         cfg = ctx.cfg
         self.task, self.ctx, self.key, self.id = task, ctx, key, key.id
         torch.manual_seed(key.seed)
@@ -65,7 +67,7 @@ class Run:
         made = assemble(task.build_models(ctx), key.method, cfg.params.get(key.method, {}),
                         prior=task.prior(cfg), plan=plan, lr=cfg.lr,
                         lam=1.0 if key.lam is None else key.lam, amp=cfg.amp, device=device,
-                        graphs=cfg.graphs, compile=cfg.compile)  # fmt: skip
+                        graphs=graphs, compile=compile)  # fmt: skip
         self.models, self.reg, self.optimizer, self.step = (
             made.models, made.regularizer, made.optimizer, made.step)  # fmt: skip
         self.batch_rng = torch.Generator().manual_seed(key.seed)
@@ -132,18 +134,19 @@ def check_runnable(task: Task, cfg: RunConfig) -> None:
     probe_runs(task, task.setup(cfg, torch.device("cpu")))
 
 
-def open_run(task: Task, ctx: Context, key: RunKey, out: Path, *, resume: bool) -> Run:
-    """The run of ``key``, continued from its checkpoint in ``out`` when resuming."""
-    run = Run(task, ctx, key, ctx.device)
-    checkpoint = folders.checkpoint_file(out, run.id)
+def open_run(task: Task, ctx: Context, key: RunKey, how: Execution, *, resume: bool) -> Run:
+    """The run of ``key`` in the folder ``how.out``, continued from its checkpoint there when
+    resuming."""
+    run = Run(task, ctx, key, ctx.device, graphs=how.graphs, compile=how.compile)
+    checkpoint = folders.checkpoint_file(how.out, run.id)
     if resume and checkpoint.exists():
         checkpoints.resume_from(checkpoint, run.load)
     return run
 
 
-def progress_bar(cfg: RunConfig, *, total: int, initial: int, desc: str) -> tqdm:
+def progress_bar(*, quiet: bool, total: int, initial: int, desc: str) -> tqdm:
     """The steps of one run (``--quiet``: none)."""
-    return tqdm(total=total, initial=initial, desc=desc, unit="step", disable=cfg.quiet,
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", disable=quiet,
                 dynamic_ncols=True)  # fmt: skip
 
 
@@ -153,13 +156,15 @@ def step_reporter(progress, *, quiet: bool):
     return (lambda loss: progress.update()) if quiet else LossDisplay(progress, LOSS_READ_EVERY)
 
 
-def train_run(task, ctx, fixtures, key: RunKey, out: Path, *, loggers, label: str,
+def train_run(task, ctx, fixtures, key: RunKey, how: Execution, *, loggers, label: str,
               bar=progress_bar) -> Run:  # fmt: skip
-    """Build (or resume) the run of ``key`` and train it to the last epoch; returns it."""
-    current = open_run(task, ctx, key, out, resume=ctx.cfg.resume)
+    """Build (or resume) the run of ``key`` in the folder ``how.out`` and train it to the
+    last epoch; returns it."""
+    current = open_run(task, ctx, key, how, resume=how.resume)
     try:
-        train_to_end(task, ctx, fixtures, current, loggers=loggers, label=label, bar=bar,
-                     checkpoint=folders.checkpoint_file(out, current.id))  # fmt: skip
+        train_to_end(task, ctx, fixtures, current, loggers=loggers, label=label,
+                     bar=bar, quiet=how.quiet,
+                     checkpoint=folders.checkpoint_file(how.out, current.id))  # fmt: skip
     except run_files.WriteError as err:
         last = current.saved_epoch
         note = (f"the last complete checkpoint of {current.id} is epoch {last}"
@@ -169,10 +174,10 @@ def train_run(task, ctx, fixtures, key: RunKey, out: Path, *, loggers, label: st
 
 
 def train_to_end(task, ctx, fixtures, run: Run, *, checkpoint: Path, loggers, label: str,
-                 bar=progress_bar) -> None:  # fmt: skip
+                 bar=progress_bar, quiet: bool = False) -> None:  # fmt: skip
     """Train ``run`` to the last epoch, evaluating, logging and checkpointing as due.
 
-    ``bar(cfg, total=, initial=, desc=)`` makes the progress bar (any object with tqdm's
+    ``bar(quiet=, total=, initial=, desc=)`` makes the progress bar (any object with tqdm's
     ``update`` and ``set_postfix``; the workers of ``--jobs`` report to the parent's)."""
     cfg = ctx.cfg
 
@@ -191,8 +196,9 @@ def train_to_end(task, ctx, fixtures, run: Run, *, checkpoint: Path, loggers, la
     for row in run.rows:  # restored rows of a resumed run too
         log(row)
     steps = run.steps_per_epoch
-    with bar(cfg, total=cfg.epochs * steps, initial=run.epoch * steps, desc=label) as progress:
-        on_step = step_reporter(progress, quiet=cfg.quiet)
+    with bar(quiet=quiet, total=cfg.epochs * steps, initial=run.epoch * steps,
+             desc=label) as progress:  # fmt: skip
+        on_step = step_reporter(progress, quiet=quiet)
         while run.epoch < cfg.epochs:
             loss = run.train_one_epoch(fixtures, on_step)
             check_finite(loss, run.id, run.epoch)

@@ -51,6 +51,7 @@ from . import config as config_io
 from . import environment, folders, points, run_files, tune_report
 from .command import choose_device
 from .errors import UsageError
+from .execution import Execution
 from .lock import RunLock
 from .tasks import Task
 from .training_run import check_runnable
@@ -60,7 +61,6 @@ CONFIRM_SEEDS = (10_001, 10_002)  # the best trials run again on these before a 
 CONFIRM_TOP = 3  # how many of the best trials are confirmed (the default always is)
 STARTUP_TRIALS = 8  # the default and random trials before TPE models the results
 SAMPLERS = ("tpe", "random")
-RESUMABLE = ("trials", "jobs", "executor", "address")  # may change with --resume
 
 
 def search_spaces(task: Task, cfg, space_file: str | None = None) -> dict[str, dict]:
@@ -138,8 +138,7 @@ def trial_settings(task: Task, cfg, method: str, values: dict, seeds: list[int],
     (``Task.validation_settings``), never on the test set."""
     params = {k.split(".", 1)[1]: v for k, v in values.items() if "." in k}
     knobs = {k: v for k, v in values.items() if "." not in k}
-    settings = {**cfg.to_dict(), "methods": [method], "seeds": seeds, "jobs": 1, "out": "",
-                "quiet": True, "resume": True, "overwrite": False,
+    settings = {**cfg.to_dict(), "methods": [method], "seeds": seeds,
                 "params": {method: {**cfg.params.get(method, {}), **params}}}  # fmt: skip
     if validation:
         settings |= task.validation_settings(cfg)
@@ -165,11 +164,13 @@ def _distribution(dim):
     return FloatDistribution(dim.low, dim.high, log=dim.scale == "log")
 
 
-def run(task: Task, cfg, *, trials: int, final_seeds: int, space_file: str | None = None,
-        executor: str = "local", address: str | None = None, sampler: str = "tpe") -> Path:
+def run(task: Task, cfg, how: Execution, *, trials: int, final_seeds: int,
+        space_file: str | None = None, executor: str = "local", address: str | None = None,
+        sampler: str = "tpe") -> Path:  # fmt: skip
     """Tune every method of ``cfg`` with ``trials`` trials (the first its default), confirm
     the best on more tuning seeds, then retrain the winner and the default settings on seeds
-    0..final_seeds-1; returns the tune's folder."""
+    0..final_seeds-1; returns the tune's folder. ``how.jobs`` trials run at once, each on
+    ``how.device`` (with its graphs and compile settings)."""
     for name, value in (("--trials", trials), ("--final-seeds", final_seeds)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise UsageError(f"{name} must be an integer >= 1, got {value!r}")
@@ -177,9 +178,9 @@ def run(task: Task, cfg, *, trials: int, final_seeds: int, space_file: str | Non
         raise UsageError(f"--final-seeds must stay below the tuning seed {TUNING_SEED}")
     if sampler not in SAMPLERS:
         raise UsageError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
-    if cfg.overwrite:
+    if how.overwrite:
         raise UsageError("tune does not --overwrite; pass --resume or a new --out")
-    jobs, _ = points.check_executor(executor, cfg.jobs, None)
+    jobs, _ = points.check_executor(executor, how.jobs, None)
     spaces = search_spaces(task, cfg, space_file)
     finals = list(range(final_seeds))
     for method in cfg.methods:  # settings only binding can judge fail before anything runs
@@ -188,7 +189,7 @@ def run(task: Task, cfg, *, trials: int, final_seeds: int, space_file: str | Non
             settings = trial_settings(task, cfg, method, defaults, seeds, validation=validation)
             check_runnable(task, config_io.build(task.config, {}, settings))
     optuna = _optuna()
-    out = Path(cfg.out) if cfg.out else Path("results") / "tune" / task.name / time.strftime(
+    out = Path(how.out) if how.out else Path("results") / "tune" / task.name / time.strftime(
         "%Y%m%d-%H%M%S")  # fmt: skip
     record = {
         "command": "tune", "task": task.name, "config": cfg.to_dict(),
@@ -196,17 +197,18 @@ def run(task: Task, cfg, *, trials: int, final_seeds: int, space_file: str | Non
                  "confirm_seeds": list(CONFIRM_SEEDS), "confirm_top": CONFIRM_TOP,
                  "validation": task.validation_settings(cfg), "sampler": sampler,
                  "startup_trials": STARTUP_TRIALS if sampler == "tpe" else None,
-                 "first_trial": "default", "jobs": jobs, "executor": executor,
-                 "address": address,
+                 "first_trial": "default",
                  "spaces": {m: {k: d.spec() for k, d in s.items()}
                             for m, s in spaces.items()}},
+        "execution": {**how.replace(out=str(out)).to_dict(), "executor": executor,
+                      "address": address},
     }  # fmt: skip
     run_files.prepare_run_dir(out)
     with RunLock(out):
-        _check_folder(out, record, cfg)
+        _check_folder(out, record, cfg, resume=how.resume)
         url = folders.study_url(out)  # a damaged study.db fails here, before any write
         folders.write_config(out, {**record, "environment": environment.record(
-            choose_device(task, cfg))})  # fmt: skip
+            choose_device(task, cfg, how))})  # fmt: skip
         storage = optuna.storages.RDBStorage(url)
         studies = {
             m: optuna.create_study(study_name=m, storage=storage, direction="minimize",
@@ -216,9 +218,9 @@ def run(task: Task, cfg, *, trials: int, final_seeds: int, space_file: str | Non
         total = len(cfg.methods) * (trials + CONFIRM_TOP + 1 + 2)
         done = sum(min(trials, _counted(s, spaces[m])) for m, s in studies.items())
         total -= sum(trials - 1 for space in spaces.values() if not space)
-        with tqdm(total=total, initial=done, desc="tune", unit="run", disable=cfg.quiet,
+        with tqdm(total=total, initial=done, desc="tune", unit="run", disable=how.quiet,
                   dynamic_ncols=True) as progress:  # fmt: skip
-            execute = _executor(out, executor, jobs, address, progress)
+            execute = _executor(out, how, executor, address, progress)
             _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out, sampler)
             _run_confirmations(task, cfg, out, execute)
             _run_finals(task, cfg, finals, out, execute)
@@ -235,23 +237,24 @@ def _optuna():
     return optuna
 
 
-def _check_folder(out: Path, record: dict, cfg) -> None:
+def _check_folder(out: Path, record: dict, cfg, *, resume: bool) -> None:
+    """A folder holding a tune is continued only with --resume and the same settings: what
+    its runs measure (``RunConfig.differences``) and the tune's own, less --trials (a resumed
+    tune may raise its budget)."""
     saved = folders.read_config(out)
     if not saved and not (out / folders.STUDY).exists():
-        if cfg.resume:
+        if resume:
             # nothing of a tune is there yet
             shutil.rmtree(out / folders.POINTS, ignore_errors=True)
         return
-    if not cfg.resume:
+    if not resume:
         raise UsageError(f"{out} holds a tune already; pass --resume to continue it or another "
                          "--out")  # fmt: skip
     if saved.get("command") != "tune":
         raise UsageError(f"--resume: {out} does not hold a tune; pass a tune's folder")
-    free = set(cfg.FREE_ON_RESUME)
-    changed = [k for k, v in record["config"].items()
-               if k not in free and saved["config"].get(k) != v]  # fmt: skip
+    changed = cfg.differences(saved["config"])
     changed += [k for k, v in record["tune"].items()
-                if k not in RESUMABLE and saved["tune"].get(k) != v]  # fmt: skip
+                if k != "trials" and saved["tune"].get(k) != v]  # fmt: skip
     if changed:
         raise UsageError(
             f"--resume: settings differ from the tune in {out} ({', '.join(changed)}); "
@@ -259,12 +262,16 @@ def _check_folder(out: Path, record: dict, cfg) -> None:
         )
 
 
-def _executor(out: Path, executor: str, jobs: int, address, progress):
-    """execute(trials) -> {id: outcome}: the trials of one round, on processes or Ray."""
+def _executor(out: Path, how: Execution, executor: str, address, progress):
+    """execute(trials) -> {id: outcome}: the trials of one round, ``how.jobs`` at once on
+    processes or Ray, each a point on ``how.device``."""
+    runs_on = {"device": how.device, "graphs": how.graphs, "compile": how.compile}
 
     def execute(trials: list[dict]) -> dict:
         outcomes = {}
-        stream = points.run_points(trials, out, executor=executor, jobs=jobs, address=address)
+        trials = [{**trial, "execution": runs_on} for trial in trials]
+        stream = points.run_points(trials, out, executor=executor, jobs=how.jobs,
+                                   address=address)  # fmt: skip
         for point, outcome in stream:
             outcomes[point["id"]] = outcome
             progress.set_postfix_str(f"{point['id']}: {outcome['status']}", refresh=False)
@@ -372,8 +379,7 @@ def _pending(task, cfg, out: Path, runs: dict) -> list[dict]:
                                   validation=validation)  # fmt: skip
         if folders.read_status(folder).get("status") == "finished":
             saved = folders.read_config(folder).get("config", {})
-            if all(saved.get(k) == v for k, v in settings.items()
-                   if k not in cfg.FREE_ON_RESUME):  # fmt: skip
+            if not task.config(**settings).differences(saved):
                 continue
             shutil.rmtree(folder)
         pending.append({"id": point_id, "task": task.name, "settings": settings})

@@ -27,7 +27,7 @@ import numpy as np
 
 from regularizers import search
 
-from . import folders, intervals, run_files, summary, table_rows, table_text, tasks
+from . import execution, folders, intervals, run_files, summary, table_rows, table_text, tasks
 from .errors import UsageError
 
 ONE_MINUS = ":1-x"  # suffix of a log1m parameter's name in the study (it holds 1 - x)
@@ -361,7 +361,8 @@ def markdown(saved: dict, task, trials, confirmed, finals, scores: dict, draws: 
         "",
         f"## Default vs tuned on the final seeds ({label}, last epoch)",
         "",
-        *_final_table(finals, task, seeds, confirmed, label, cfg.get("baseline", "")),
+        *_final_table(finals, task, seeds, confirmed, label,
+                      execution.of_record(saved).get("baseline", "")),
     ]
     return "\n".join(lines) + "\n"
 

@@ -151,7 +151,7 @@ def test_a2_on_a_cifar10_folder_prints_its_parameter_count(tmp_path, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "a2 on cifar10 (3x32x32), latent 128: encoder 11.23M + decoder 14.55M = 25.78M" in out
+    assert "image on cifar10 (3x32x32), latent 128: encoder 11.23M + decoder 14.55M = 25.78M" in out
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     batches = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
     release = {"verdict": "modified", "files": dict.fromkeys(batches, "modified")}

@@ -42,13 +42,13 @@ def ran(monkeypatch, words: list[str], out: Path) -> dict:
     args = [out.as_posix() if i and words[i - 1] == "--out" else w for i, w in enumerate(words)]
     seen = {}
 
-    def train(task, cfg):  # stands in for the training, with the summary the CLI prints
+    def train(task, cfg, how):  # stands in for the training, with the summary the CLI prints
         seen.update(task=task, cfg=cfg)
         out.mkdir(parents=True)
         (out / "summary.md").write_text("not trained\n")
         return out
 
-    def run_tune(task, cfg, **options):
+    def run_tune(task, cfg, how, **options):
         seen.update(task=task, cfg=cfg, options=options)
         out.mkdir(parents=True)
         (out / "tune.md").write_text("not tuned\n")
@@ -61,9 +61,10 @@ def ran(monkeypatch, words: list[str], out: Path) -> dict:
 
 
 def measured(cfg_class, config: dict) -> dict:
-    """The settings that change what a run measures (not how or where it runs)."""
-    how = {*cfg_class.FREE_ON_RESUME, *cfg_class.IDENTITY_FREE}
-    return {k: v for k, v in config.items() if k not in how}
+    """The settings that change what a run measures (the fields of the task's config; an
+    older config.json holds how it ran there too)."""
+    fields = cfg_class().to_dict()
+    return {k: v for k, v in config.items() if k in fields}
 
 
 COMMANDS = made_with_commands()

@@ -46,6 +46,15 @@ def test_sweep_writes_table_and_figure_then_skips_finished_runs(tmp_path):
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/metrics.csv")}
     sweep.run(s, tmp_path, jobs=1, quiet=True)
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/metrics.csv")} == stamps
+    # a point trained under an older id rule keeps its folder: sweep.json says which it is
+    record = json.loads((tmp_path / "sweep.json").read_text())
+    (tmp_path / "runs" / record["runs"][0]).rename(tmp_path / "runs" / "an-older-id")
+    record["runs"][0] = "an-older-id"
+    (tmp_path / "sweep.json").write_text(json.dumps(record))
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/metrics.csv")}
+    sweep.run(s, tmp_path, jobs=1, quiet=True)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/metrics.csv")} == stamps
+    assert json.loads((tmp_path / "sweep.json").read_text())["runs"] == record["runs"]
 
 
 def test_unfinished_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
@@ -131,11 +140,10 @@ def test_sweep_cli_with_a_yaml_file(tmp_path, capsys):
     assert len(pd.read_csv(tmp_path / "out" / "sweep.csv")) == 2
 
 
-@pytest.mark.parametrize("name", ["tau", "queue", "momentum", "lambda"])
-def test_committed_sweeps_keep_their_run_ids(name):
-    """Settings added after a sweep was committed (graphs, split) leave its run ids alone at
-    their defaults, so `wae-bench report` and a re-run still find every finished run."""
-    from pathlib import Path
-
-    saved = json.loads((Path("results/sweeps") / name / "sweep.json").read_text())
-    assert [run["id"] for run in sweep.expand(saved["spec"])] == saved["runs"]
+def test_how_a_point_runs_stays_out_of_its_id():
+    grid = {"methods": ["mmd"], "lambdas": [1.0]}
+    plain, on_cpu = sweep.expand(spec(grid)), sweep.expand(spec(grid, settings={"device": "cpu"}))
+    assert [p["id"] for p in plain] == [p["id"] for p in on_cpu]
+    assert on_cpu[0]["execution"] == {"device": "cpu"} and "device" not in on_cpu[0]["settings"]
+    wider = sweep.expand(spec(grid, settings={"epochs": 3}))
+    assert wider[0]["id"] != plain[0]["id"]  # what it measures is in the id

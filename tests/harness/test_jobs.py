@@ -15,6 +15,7 @@ import torch
 import regularizers
 from wae_bench import command, points, tasks
 from wae_bench.cli import main
+from wae_bench.execution import Execution
 from wae_bench.loggers import CsvLogger
 
 from tests.conftest import registered
@@ -65,8 +66,8 @@ def assert_same_outputs(serial, parallel, result_file: str) -> None:
     pd.testing.assert_frame_equal(table_a, table_b)
     assert md_a == md_b
     configs = [json.loads((folder / "config.json").read_text()) for folder in (serial, parallel)]
-    assert [c["config"].pop("jobs") for c in configs] == [1, 2]
-    assert [c["config"].pop("out") for c in configs] == [str(serial), str(parallel)]
+    assert [c["execution"].pop("jobs") for c in configs] == [1, 2]
+    assert [c["execution"].pop("out") for c in configs] == [str(serial), str(parallel)]
     for c in configs:  # when each command started: its own
         datetime.datetime.fromisoformat(c["environment"].pop("date"))
     assert configs[0] == configs[1]  # the device and every other setting
@@ -76,7 +77,9 @@ def assert_same_outputs(serial, parallel, result_file: str) -> None:
 
 def test_auto_picks_the_gpu_only_for_tasks_that_run_faster_there(monkeypatch):
     latent, image = tasks.get("latent"), tasks.get("image")
-    choose = lambda task, device: command.choose_device(task, task.config(device=device))  # noqa: E731
+    def choose(task, device):
+        return command.choose_device(task, task.config(), Execution(device=device))
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the decision only
     assert choose(latent, "auto").type == "cpu"  # launch-bound MLP: the H100 measurement
     assert choose(image, "auto").type == "cuda"
@@ -89,7 +92,7 @@ def test_jobs_2_writes_what_a_serial_run_writes(tmp_path, serial_latent):
     assert main([*LATENT_RUNS, "--jobs", "2", "--out", str(tmp_path / "jobs")]) == 0
     assert_same_outputs(serial_latent, tmp_path / "jobs", "curves.csv")
     saved = json.loads((tmp_path / "jobs" / "config.json").read_text())
-    assert saved["config"]["device"] == "auto" and saved["environment"]["device"] == "cpu"
+    assert saved["execution"]["device"] == "auto" and saved["environment"]["device"] == "cpu"
 
 
 def test_image_jobs_2_writes_the_serial_files_and_after_run_outputs(tmp_path):
@@ -145,10 +148,11 @@ def test_jobs_below_1_is_a_one_line_error(tmp_path, capsys, value):
     assert not any(tmp_path.iterdir())
 
 
-def test_jobs_changes_no_run_identity():
+def test_how_a_command_runs_is_no_setting_of_what_it_measures():
     cfg = tasks.get("latent").config
-    assert cfg(jobs=4).identity() == cfg().identity()
-    assert "jobs" in cfg.FREE_ON_RESUME
+    assert "jobs" not in cfg().to_dict() and "jobs" in Execution().to_dict()
+    with pytest.raises(TypeError):
+        cfg(jobs=4)
 
 
 @pytest.mark.parametrize(
@@ -168,7 +172,8 @@ def test_gpus_per_run_is_checked(tmp_path, capsys, flags, message):
 
 def test_ray_runs_ask_for_their_share_of_a_gpu():
     def run(task, device):
-        return {"task": task, "settings": tasks.get(task).config(device=device).to_dict()}
+        return {"task": task, "settings": tasks.get(task).config().to_dict(),
+                "execution": {"device": device}}
 
     assert points.ray_gpus(run("image", "cuda"), 0.25, cluster_gpus=0) == 0.25
     assert points.ray_gpus(run("latent", "cuda"), 0.25, cluster_gpus=1) == 0.25

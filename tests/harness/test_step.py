@@ -520,8 +520,8 @@ def test_no_graphs_flag_is_recorded_and_changes_nothing_on_cpu(tmp_path):
             "--batch-size", "32", "--quiet"]  # fmt: skip
     assert main([*args, "--out", str(tmp_path / "graphs")]) == 0
     assert main([*args, "--no-graphs", "--out", str(tmp_path / "eager")]) == 0
-    config = json.loads((tmp_path / "eager" / "config.json").read_text())["config"]
-    assert config["graphs"] is False
+    execution = json.loads((tmp_path / "eager" / "config.json").read_text())["execution"]
+    assert execution["graphs"] is False
 
     def rows(run):
         lines = (tmp_path / run / "curves.csv").read_text().splitlines()
@@ -674,7 +674,7 @@ def test_an_epoch_reads_the_device_once_with_or_without_a_progress_bar(task_name
 
     monkeypatch.setattr(training_run, "LOSS_READ_EVERY", 2)  # a loss copy inside every epoch
     task, cpu = tasks.get(task_name), torch.device("cpu")
-    ctx = task.setup(task.config(**EPOCH_TASKS[task_name], methods=["moca"], quiet=quiet), cpu)
+    ctx = task.setup(task.config(**EPOCH_TASKS[task_name], methods=["moca"]), cpu)
     fixtures = task.fixtures(ctx, 0)
     run = training_run.Run(task, ctx, training_run.RunKey("moca", 1.0, 0), cpu)
     assert run.steps_per_epoch >= 4

@@ -51,8 +51,8 @@ class Task:
     presets: ClassVar[dict[str, dict]] = {}  # named sweeps: {"task", "settings", "grid"}
 
     def sub_runs(self, cfg: RunConfig) -> dict[str, RunConfig]:
-        """{folder name: config} when one command is several commands in sub-folders of
-        ``cfg.out`` (the latent dimension study), each trained like a command of its own and
+        """{folder name: config} when one command is several commands in sub-folders of its
+        folder (the latent dimension study), each trained like a command of its own and
         reported together by ``report``; {} (the default): one command, no sub-runs."""
         return {}
 

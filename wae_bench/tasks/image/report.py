@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import folders, releases, run_files, settling, table_rows, table_text
+from ... import execution, folders, releases, run_files, settling, table_rows, table_text
 from ... import summary as summaries
 from ...fid import INCEPTION_FILE
 from . import spectra
@@ -25,7 +25,7 @@ def report(task, run_dir: Path, figures: bool = True) -> None:
     rows = table_rows.read(run_dir, task.result_file, task.columns)
     metrics = table_rows.wide(rows, task.columns)
     saved = folders.read_config(run_dir)
-    baseline = saved.get("config", {}).get("baseline") or None
+    baseline = execution.of_record(saved).get("baseline") or None
     epochs = summaries.reported_epochs(metrics, task.summary_epochs)
     compared = summaries.compare_epochs(metrics, KEYS, task.metric, epochs, label="image SWD",
                                         baseline=baseline)  # fmt: skip

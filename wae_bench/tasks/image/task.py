@@ -71,7 +71,6 @@ class ImageConfig(RunConfig):
     """WAE training on images, one run per (method, lam, seed) (SPEC section 4)."""
 
     POSITIVE_INTS = (*RunConfig.POSITIVE_INTS, "eval_every", "image_size")
-    ADDED_LATER = (*RunConfig.ADDED_LATER, "classifier", "train_images")
 
     dataset: str = "digits"
     data_root: str = "data"
@@ -436,13 +435,6 @@ class ImageTask(Task):
         config.json."""
         cfg, data = ctx.cfg, ctx.data
         enc, dec = models["encoder"], models["decoder"]
-        if not cfg.quiet:
-            print(
-                f"{cfg.arch} on {data.name} ({data.channels}x{data.size}x{data.size}), latent "
-                f"{cfg.latent_dim}: encoder {parameter_count(enc) / 1e6:.2f}M + decoder "
-                f"{parameter_count(dec) / 1e6:.2f}M = "
-                f"{parameter_count(enc, dec) / 1e6:.2f}M parameters"
-            )
         return {
             "parameters": {"encoder": parameter_count(enc), "decoder": parameter_count(dec)},
             "data": {"name": data.name, "train": len(data.train), cfg.split: len(data.test),

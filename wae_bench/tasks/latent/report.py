@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import folders, table_rows, table_text
+from ... import execution, folders, table_rows, table_text
 from ... import summary as summaries
 
 FLOOR_TOLERANCE = 0.10  # "converged" = within 10% of the noise floor
@@ -22,7 +22,7 @@ def report(task, run_dir: Path, figures: bool = True) -> None:
     from its files."""
     saved = folders.read_config(run_dir)
     rows = table_rows.read(run_dir, task.result_file, task.columns)
-    baseline = saved.get("config", {}).get("baseline") or None
+    baseline = execution.of_record(saved).get("baseline") or None
     curves = table_rows.wide(rows, task.columns)
     folders.write_summary(run_dir, *tables(curves, task.summary_epochs, baseline))
     if figures:

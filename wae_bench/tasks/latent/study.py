@@ -24,14 +24,13 @@ def sub_configs(cfg) -> dict[str, object]:
     """{folder name: the latent config of one (dimension, batch size)}."""
     dims = cfg.latent_dims or [cfg.latent_dim]
     sizes = cfg.batch_sizes or [cfg.batch_size]
-    out = Path(cfg.out)
     subs = {}
     for d in dims:
         for b in sizes:
             name = f"dim{d}_batch{b}"
             subs[name] = dataclasses.replace(
                 cfg, latent_dim=d, batch_size=b, data_dim=max(2, round(d * 100 / 128)),
-                hidden_dim=2 * d, latent_dims=[], batch_sizes=[], out=str(out / name),
+                hidden_dim=2 * d, latent_dims=[], batch_sizes=[],
             ).validate()  # fmt: skip
     return subs
 
