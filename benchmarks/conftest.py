@@ -142,11 +142,11 @@ def bound_regularizer(method: str, batch: int, device: str = "cpu", **hparams):
     torch.manual_seed(0)
     encoder = MLPEncoder(DATA_DIM, 256, LATENT_DIM).to(device)
     plan = TrainingPlan(batch_size=batch, total_steps=10**6, dataset_size=10**6)
-    reg = methods.bind(method, hparams, encoder=encoder,
+    regularizer = methods.bind(method, hparams, encoder=encoder,
                        prior=regularizers.SpherePrior(LATENT_DIM), plan=plan).to(device)
     x = torch.randn(batch, DATA_DIM, device=device)
     z = torch.nn.functional.normalize(torch.randn(batch, LATENT_DIM, device=device), dim=1)
-    return reg, z.requires_grad_(), x
+    return regularizer, z.requires_grad_(), x
 
 
 @pytest.fixture

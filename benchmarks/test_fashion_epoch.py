@@ -17,7 +17,7 @@ from wae_bench import data
 from wae_bench.errors import UsageError
 from wae_bench.image_swd import image_swd
 from wae_bench.models import build_autoencoder
-from wae_bench.train import per_image_squared_error, train_epoch
+from wae_bench.step import per_image_squared_error, train_epoch
 
 from .conftest import devices, steps, tag, timed, training_step
 

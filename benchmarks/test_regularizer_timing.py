@@ -29,9 +29,9 @@ AFTER_STEP = [m for m in regularizers.available()
 HEAVY = 4096  # few rounds at this size: one call takes seconds on the CPU
 
 
-def forward_backward(reg, z, x):
+def forward_backward(regularizer, z, x):
     z.grad = None
-    reg(z, x).backward()
+    regularizer(z, x).backward()
 
 
 def run(benchmark, where, fn, batch):
@@ -47,8 +47,8 @@ def run(benchmark, where, fn, batch):
 @pytest.mark.parametrize("method", METHODS)
 def test_forward_backward(benchmark, make_inputs, method, batch, where):
     tag(benchmark, where, f"regularizer B={batch}", role="regularizer", method=method, batch=batch)
-    reg, z, x = make_inputs(method, batch, where.device)
-    run(benchmark, where, lambda: forward_backward(reg, z, x), batch)
+    regularizer, z, x = make_inputs(method, batch, where.device)
+    run(benchmark, where, lambda: forward_backward(regularizer, z, x), batch)
 
 
 @devices
@@ -58,8 +58,8 @@ def test_moca_forward_backward(benchmark, make_inputs, queue, batch, where):
     """Includes the key encoder's forward on x, MoCA's only intrinsic extra cost."""
     tag(benchmark, where, f"regularizer B={batch}", role="regularizer", method="moca",
         batch=batch, K=queue)  # fmt: skip
-    reg, z, x = make_inputs("moca", batch, where.device, K=max(queue, batch))
-    run(benchmark, where, lambda: forward_backward(reg, z, x), batch)
+    regularizer, z, x = make_inputs("moca", batch, where.device, K=max(queue, batch))
+    run(benchmark, where, lambda: forward_backward(regularizer, z, x), batch)
 
 
 @devices
@@ -140,11 +140,11 @@ def test_geomloss_sinkhorn_reference(benchmark, make_inputs, batch, where):
 def test_after_step(benchmark, make_inputs, method, where):
     """The post-optimizer hook: EMA + enqueue (moca), one discriminator step (gan)."""
     tag(benchmark, where, "after_step B=256", role="after_step", method=method, batch=256)
-    reg, z, x = make_inputs(method, 256, where.device)
+    regularizer, z, x = make_inputs(method, 256, where.device)
 
     def step():
-        reg(z, x)
-        reg.after_step(z.detach(), x)
+        regularizer(z, x)
+        regularizer.after_step(z.detach(), x)
 
     benchmark(timed(where, step))
 
@@ -159,8 +159,8 @@ def test_peak_memory_of_pairwise_methods(benchmark, method, batch, where):
     tag(benchmark, where, "peak memory", role="memory", method=method, batch=batch)
     code = f"""
         from benchmarks.conftest import bound_regularizer
-        reg, z, x = bound_regularizer({method!r}, {batch}, device)
-        reg(z, x).backward()
+        regularizer, z, x = bound_regularizer({method!r}, {batch}, device)
+        regularizer(z, x).backward()
     """
     peak = benchmark.pedantic(peak_memory_mb, args=(code, where.device), rounds=1, iterations=1)
     benchmark.extra_info["peak_mb"] = peak

@@ -13,8 +13,8 @@ from regularizers import TrainingPlan
 from regularizers.mmd import mmd_unbiased
 from wae_bench.image_swd import image_swd
 from wae_bench.models import MLPEncoder, build_autoencoder
+from wae_bench.step import train_epoch
 from wae_bench.tasks.latent.task import batches
-from wae_bench.train import train_epoch
 
 from .conftest import amp_steps, devices, peak_memory_mb, steps, tag, timed, training_step, warm_up
 

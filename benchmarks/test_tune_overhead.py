@@ -1,4 +1,4 @@
-"""What tuning adds to its training runs (issue 15's target: a tune of one method costs at
+"""What tuning adds to its training runs (the target: a tune of one method costs at
 most 1.1x the sum of its trials' training runs).
 
 One method, a few trials of the default latent task shortened to 20 epochs, then the final

@@ -3,10 +3,10 @@
 A regularizer estimates a divergence D(Q_Z, P_Z) between the codes of a batch and the prior.
 The trainer treats every method the same way::
 
-    reg.bind(encoder, prior, plan)            # once, before training
-    loss = recon + lam * reg(z, x)            # z = encoder(x)
+    regularizer.bind(encoder, prior, plan)    # once, before training
+    loss = recon + lam * regularizer(z, x)    # z = encoder(x)
     loss.backward(); opt.step()
-    reg.after_step(z.detach(), x)             # EMA + queue (MoCA), critic step (GAN), ...
+    regularizer.after_step(z.detach(), x)     # EMA + queue (MoCA), critic step (GAN), ...
 
 State a method owns (momentum encoder, queue, discriminator, its optimizer) lives in the
 module, so ``state_dict()`` checkpoints it. Third-party methods subclass ``Regularizer`` and
@@ -57,16 +57,16 @@ class Regularizer(nn.Module):
     >>> from regularizers import SpherePrior, TrainingPlan
     >>> _ = torch.manual_seed(0)
     >>> encoder = torch.nn.Sequential(torch.nn.Linear(10, 8))
-    >>> reg = regularizers.build("moca", tau=0.2)
+    >>> regularizer = regularizers.build("moca", tau=0.2)
     >>> plan = TrainingPlan(batch_size=4, total_steps=10, dataset_size=32)
-    >>> reg.bind(encoder, SpherePrior(8), plan)
+    >>> regularizer.bind(encoder, SpherePrior(8), plan)
     >>> x = torch.randn(4, 10)
     >>> z = torch.nn.functional.normalize(encoder(x), dim=1)
-    >>> loss = reg(z, x)
+    >>> loss = regularizer(z, x)
     >>> loss.backward()
     >>> with torch.no_grad():
-    ...     reg.after_step(z.detach(), x)
-    >>> reg.resolved()
+    ...     regularizer.after_step(z.detach(), x)
+    >>> regularizer.resolved()
     {'tau': 0.2, 'K': 32, 'm': 0.99}
     """
 

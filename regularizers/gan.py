@@ -1,4 +1,4 @@
-"""WAE-GAN / adversarial autoencoder latent critic (SPEC section 2).
+"""WAE-GAN / adversarial autoencoder latent critic.
 
 A discriminator D (an MLP; WAE paper: 4 hidden layers of 512 ReLU units) learns to tell
 prior samples (label 1) from codes (label 0) with its own Adam optimizer, one step per

@@ -1,4 +1,4 @@
-"""WAE-MMD (Tolstikhin et al. 2017, SPEC section 2).
+"""WAE-MMD (Tolstikhin et al. 2017).
 
 Unbiased U-statistic estimate of MMD^2 between codes x (n) and prior samples y (m):
     MMD^2 = sum_{i!=j} k(x_i,x_j) / (n(n-1)) + sum_{i!=j} k(y_i,y_j) / (m(m-1))

@@ -1,4 +1,4 @@
-"""MoCA: momentum-contrastive latent regularizer (Arpit et al. 2021, SPEC section 2).
+"""MoCA: momentum-contrastive latent regularizer (Arpit et al. 2021).
 
 The penalty is the uniformity term of Wang & Isola (2020),
     E_x log E_x' exp(f(x).f(x') / tau),
@@ -7,7 +7,7 @@ k = f_k(x) (positive) and a FIFO queue of the K most recent keys (negatives),
     loss = mean_i  -log softmax([q_i.k_i, q_i.queue^T] / tau)_0 .
 f_k is an exponential moving average of f_q with the cosine momentum schedule
     m_t = 1 - (1 - m) (cos(pi t / T) + 1) / 2,   t = 0 .. T (total training steps),
-so m_0 = m and m_T = 1. Defaults (SPEC): tau = 0.1, m = 0.99, K = min(dataset size, 16384).
+so m_0 = m and m_T = 1. Defaults (the paper's): tau = 0.1, m = 0.99, K = min(dataset size, 16384).
 """
 
 import copy

@@ -1,7 +1,7 @@
 """Latent priors P_Z.
 
 The suite's default prior is the uniform distribution on the unit sphere S^{d-1}
-(SPEC section 1): sample g ~ N(0, I_d) and return g / ||g||. A Gaussian N(0, sigma^2 I_d)
+(MoCA's): sample g ~ N(0, I_d) and return g / ||g||. A Gaussian N(0, sigma^2 I_d)
 is offered for the methods that do not need unit-norm codes.
 """
 

@@ -1,4 +1,4 @@
-"""Sinkhorn AE (Patrini et al. 2020, SPEC section 2), computed by geomloss.
+"""Sinkhorn AE (Patrini et al. 2020), computed by geomloss.
 
 Debiased Sinkhorn divergence between codes and prior samples,
     S_eps(a, b) = OT_eps(a, b) - OT_eps(a, a) / 2 - OT_eps(b, b) / 2,

@@ -1,4 +1,4 @@
-"""Sliced Wasserstein AE (Kolouri et al. 2018, SPEC section 2).
+"""Sliced Wasserstein AE (Kolouri et al. 2018).
 
 Codes a and prior samples b (the same number n) are projected on L random unit directions
 theta_l; each projection is sorted and the penalty is

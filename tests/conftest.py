@@ -12,12 +12,13 @@ def _seed():
     torch.manual_seed(0)
 
 
-def bind(reg, encoder=None, dim=8, batch_size=16, total_steps=100, dataset_size=256, prior=None):
-    """Bind ``reg`` to a small linear encoder (or the one given) and the sphere prior."""
+def bind(regularizer, encoder=None, dim=8, batch_size=16, total_steps=100, dataset_size=256,
+         prior=None):
+    """Bind ``regularizer`` to a small linear encoder (or the one given) and the sphere prior."""
     encoder = encoder or torch.nn.Linear(dim, dim)
     prior = prior or regularizers.SpherePrior(dim)
-    reg.bind(encoder, prior, TrainingPlan(batch_size, total_steps, dataset_size))
-    return reg
+    regularizer.bind(encoder, prior, TrainingPlan(batch_size, total_steps, dataset_size))
+    return regularizer
 
 
 @contextmanager

@@ -96,7 +96,7 @@ def _config(task: tasks.Task, args: argparse.Namespace) -> tuple[config_io.RunCo
 
 def _train_command(args: argparse.Namespace) -> None:
     task = tasks.get(args.command)
-    out = command.train(task, *_config(task, args))
+    out = command.execute(task, *_config(task, args))
     print(f"results in {out} (tables; `wae-bench report {out}` draws the figures and a page)")
     print((out / folders.SUMMARY_MD).read_text())
 
@@ -223,10 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in tasks.names():
         task = tasks.get(name)
-        p = sub.add_parser(name, help=task.help, description=task.description,
+        p = sub.add_parser(name, help=task.about.help, description=task.about.description,
                            argument_default=argparse.SUPPRESS)  # fmt: skip
         _add_shared_flags(p, task.config())
-        task.add_arguments(p)
+        task.config.add_arguments(p)
         p.set_defaults(handler=_train_command)
     tune = sub.add_parser("tune", help="equal-budget tuning of every method (Optuna), then "
                           "default vs tuned on fresh seeds")  # fmt: skip
@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = tune_tasks.add_parser(name, help=f"tune the methods of the {name} task",
                                   argument_default=argparse.SUPPRESS)  # fmt: skip
         _add_shared_flags(p, task.config(), jobs_help=TRIALS_AT_ONCE)
-        task.add_arguments(p)
+        task.config.add_arguments(p)
         p.add_argument("--trials", type=int, help="trials per method (default 30)")
         p.add_argument("--final-seeds", type=int, metavar="N",
                        help="retrain the best and default settings on seeds 0..N-1 (default 5)")

@@ -1,11 +1,13 @@
 """A training command (`wae-bench latent`, `wae-bench image`): its folder, lock, record,
 runs and report.
 
-For each seed, then each (method, lam) of the config, one run (``training_run``) is trained
+Three words, one meaning each: a *command* (this module's ``execute``) trains *runs* (module
+``run``: one method, lam and seed each) with the shared training *step* (module ``step``).
+For each seed, then each (method, lam) of the config, one run is trained
 into the command's folder; with ``--jobs N`` the runs train in N worker processes (``jobs``,
 handed the function each worker runs) and the folder ends up the same. The folder is locked for
 the command's life and gets config.json first and the task's report last. A task that splits
-a command into sub-runs (``Task.sub_runs``: the latent dimension study) has each trained in its
+a command into sub-runs (``RunConfig.sub_runs``: the latent dimension study) has each trained in its
 own folder inside the command's, under the command's lock, and reports over them.
 """
 
@@ -20,20 +22,21 @@ from .errors import UsageError
 from .execution import Execution
 from .lock import LOCK_NAME, RunLock
 from .loggers import CsvLogger, TensorBoardLogger
+from .models import parameter_count
+from .run import open_run, probe_runs, run_keys, train_run
 from .tasks import Task
-from .tasks.base import Context
-from .training_run import open_run, probe_runs, run_keys, train_run
+from .tasks.base import Context, default_out
 
 
-def train(task: Task, cfg: RunConfig, how: Execution) -> Path:
+def execute(task: Task, cfg: RunConfig, how: Execution) -> Path:
     """Train every (seed, method, lam) of ``cfg`` and report; returns the command's folder.
 
     A folder that holds a run already is continued (``--resume``), replaced once the new run
     has finished (``--overwrite``: the new run is made beside it and moved in at the end), or
     refused."""
-    out = Path(how.out) if how.out else task.default_out()
+    out = Path(how.out) if how.out else default_out(task)
     how = how.replace(out=str(out))
-    subs = task.sub_runs(cfg)
+    subs = cfg.sub_runs()
     if subs:
         return _train_sub_runs(task, cfg, how, subs)
     return _train_folder(task, cfg, how)
@@ -72,14 +75,15 @@ def _train_folder(task: Task, cfg: RunConfig, how: Execution) -> Path:
             check_resumable(out, cfg)
         run_files.prepare_run_dir(work / folders.CHECKPOINTS)
         first = next(iter(probes.values()))
-        description = task.describe(ctx, first.models)
+        description = {**ctx.record, "parameters": {
+            name: parameter_count(model) for name, model in first.models.items()}}
         line = describe_line(task, cfg, description)
         if line and not how.quiet:
             print(line)
         folders.write_config(work, {
             "task": task.name, "config": cfg.to_dict(), "execution": how.to_dict(),
             "environment": environment.record(device),
-            "hparams": {m: probe.reg.resolved() for m, probe in probes.items()},
+            "hparams": {m: probe.regularizer.resolved() for m, probe in probes.items()},
             **description,
         })  # fmt: skip
         _train_runs(task, ctx, how.replace(out=str(work)))
@@ -90,15 +94,15 @@ def _train_folder(task: Task, cfg: RunConfig, how: Execution) -> Path:
 
 
 def describe_line(task: Task, cfg: RunConfig, description: dict) -> str | None:
-    """What a command prints before training when its task describes networks
-    (``Task.describe``): the data and their parameter counts."""
-    counts, data = description.get("parameters"), description.get("data", {})
-    if not counts:
+    """What a command prints before training when its task records the data it read
+    (``Context.record``): the data and the networks' parameter counts."""
+    counts, data = description["parameters"], description.get("data")
+    if not data:
         return None
     shape = f" ({data['channels']}x{data['size']}x{data['size']})" if "size" in data else ""
     networks = " + ".join(f"{name} {count / 1e6:.2f}M" for name, count in counts.items())
     total = f" = {sum(counts.values()) / 1e6:.2f}M" if len(counts) > 1 else ""
-    return (f"{task.name} on {data.get('name', 'its data')}{shape}, latent {cfg.latent_dim}: "
+    return (f"{task.name} on {data['name']}{shape}, latent {cfg.latent_dim}: "
             f"{networks}{total} parameters")
 
 
@@ -115,8 +119,8 @@ def check_resumable(out: Path, cfg: RunConfig) -> None:
 
 def choose_device(task: Task, cfg: RunConfig, how: Execution) -> torch.device:
     """The device of ``how.device``: cpu and cuda as given; auto: cuda only when a GPU is
-    visible and the task runs these settings faster there (``Task.prefers_gpu``)."""
-    device = environment.resolve_device(how.device, gpu_wins=task.prefers_gpu(cfg))
+    visible and the task runs these settings faster there (``RunConfig.prefers_gpu``)."""
+    device = environment.resolve_device(how.device, gpu_wins=cfg.prefers_gpu())
     if how.device == "auto" and device.type == "cpu" and torch.cuda.is_available():
         if not how.quiet:  # a GPU machine that trains on the CPU should say why
             print(f"--device auto: cpu, where the {task.name} task runs faster than on the "
@@ -135,7 +139,7 @@ def check_replaceable(out: Path, *, holds: bool, how: Execution, what: str = "a 
 
 def holds_run(task: Task, folder: Path) -> bool:
     """Whether ``folder`` has the record of a run (its config.json or result file)."""
-    return (folder / folders.CONFIG).exists() or (folder / task.result_file).exists()
+    return (folder / folders.CONFIG).exists() or (folder / task.results.file).exists()
 
 
 def _replace_contents(out: Path, new: Path) -> None:
@@ -152,8 +156,8 @@ def _train_runs(task: Task, ctx: Context, how: Execution) -> None:
     """Every run of the command into ``how.out``, serially or with ``--jobs``; then
     ``Task.finish``."""
     cfg, out = ctx.cfg, Path(how.out)
-    columns = task.result_columns(cfg)
-    loggers = [CsvLogger(out / task.result_file, columns)]
+    columns = task.results.columns_for(cfg)
+    loggers = [CsvLogger(out / task.results.file, columns)]
     if how.tensorboard:
         loggers.append(TensorBoardLogger(Path(how.tensorboard), columns))
     keys = [key for seed in cfg.seeds for key in run_keys(cfg, seed)]
@@ -167,8 +171,8 @@ def _train_runs(task: Task, ctx: Context, how: Execution) -> None:
                     fixtures = {key.seed: task.fixtures(ctx, key.seed)}
                 current = train_run(task, ctx, fixtures[key.seed], key, how, loggers=loggers,
                                     label=f"[{done}/{len(keys)}] {key.id}")  # fmt: skip
-                task.after_run(ctx, fixtures[key.seed], current, out)
-        task.finish(ctx, out)
+                task.hooks.after_run(ctx, fixtures[key.seed], current, out)
+        task.hooks.finish(ctx, out)
     finally:
         for logger in loggers:
             logger.close()

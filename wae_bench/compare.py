@@ -26,7 +26,7 @@ def load_run(run_dir: Path) -> tuple[tasks.Task, pd.DataFrame]:
     """The task (from config.json) and the result rows of the run folder ``run_dir``."""
     run_dir = Path(run_dir)
     task = tasks.of_folder(run_dir, "pass the folder of a finished wae-bench run")
-    return task, table_rows.read_wide(run_dir, task.result_file, task.columns)
+    return task, table_rows.read_wide(run_dir, task.results.file, task.results.columns)
 
 
 def _keys(frame: pd.DataFrame) -> list[str]:
@@ -36,7 +36,7 @@ def _keys(frame: pd.DataFrame) -> list[str]:
 def statistics(task: tasks.Task, frame: pd.DataFrame, epochs: list[int]) -> pd.DataFrame:
     """Mean, std and number of seeds of the metric per method (and lam) and epoch."""
     at = frame[frame["epoch"].isin(epochs)]
-    grouped = at.groupby([*_keys(frame), "epoch"], sort=False)[task.metric]
+    grouped = at.groupby([*_keys(frame), "epoch"], sort=False)[task.results.metric]
     return grouped.agg(mean="mean", std="std", seeds="count").reset_index()
 
 
@@ -49,7 +49,7 @@ def compare(runs: dict[str, tuple], *, compared: list[str], reference: str,
     ``reference`` name folders among them.
     """
     task, ref_frame = runs[reference]
-    epochs = summary.reported_epochs(ref_frame, task.summary_epochs)
+    epochs = summary.reported_epochs(ref_frame, task.results.summary_epochs)
     ref = statistics(task, ref_frame, epochs)
     keys = [*_keys(ref_frame), "epoch"]
     rows, failures = [], []
@@ -74,7 +74,7 @@ def compare(runs: dict[str, tuple], *, compared: list[str], reference: str,
             if not inside:
                 what = "missing" if math.isnan(r["mean"]) else f"{r['mean']:.6g}"
                 failures.append(
-                    f"{run_dir}: {label} epoch {int(r['epoch'])}: {task.metric} {what}, "
+                    f"{run_dir}: {label} epoch {int(r['epoch'])}: {task.results.metric} {what}, "
                     f"reference {r['mean_ref']:.6g} ± {tolerance:.3g}"
                 )
     return pd.DataFrame(rows), failures
@@ -115,26 +115,26 @@ def verdicts(runs: dict[str, tuple], *, compared: list[str], reference: str) -> 
     epoch: the paired t test over the seeds both ran, Holm-adjusted over all of them; returns
     the verdicts and the legend."""
     task, ref_frame = runs[reference]
-    last = summary.reported_epochs(ref_frame, task.summary_epochs)[-1]
+    last = summary.reported_epochs(ref_frame, task.results.summary_epochs)[-1]
     keys = _keys(ref_frame)
     names = {run_dir: f"run {i + 1}" for i, run_dir in enumerate(dict.fromkeys(compared))}
     at = {d: runs[d][1][runs[d][1]["epoch"] == last] for d in [reference, *compared]}
     seeds = sorted(set(at[reference]["seed"]))
     ref_values = summary.by_seed(at[reference][at[reference]["seed"].isin(seeds)], keys,
-                                 task.metric)  # fmt: skip
+                                 task.results.metric)  # fmt: skip
     tests = []
     for run_dir in compared:
         if run_dir == reference:
             continue
         values = at[run_dir][at[run_dir]["seed"].isin(seeds)]
-        for group, x in summary.by_seed(values, keys, task.metric).items():
+        for group, x in summary.by_seed(values, keys, task.results.metric).items():
             if group in ref_values and len(x) == len(ref_values[group]):
                 tests.append((names[run_dir], group, len(x),
                               intervals.paired_test(x, ref_values[group])))  # fmt: skip
     adjusted = intervals.holm([row["p"] for *_, row in tests])
     lines = [
         intervals.verdict(name, names.get(reference, "the reference"), row | {"p_adj": p},
-                          head=f"{group} {task.metric} at epoch {last}", seeds=n)
+                          head=f"{group} {task.results.metric} at epoch {last}", seeds=n)
         for (name, group, n, row), p in zip(tests, adjusted, strict=True)
     ]  # fmt: skip
     pairs = max((row["pairs"] for *_, row in tests), default=0)
@@ -156,7 +156,7 @@ def run(run_dirs: list[Path], *, reference: Path | None, k: float, rtol: float,
     runs = {d: load_run(d) for d in dict.fromkeys([ref, *compared])}  # each folder read once
     task = runs[ref][0]
     table, failures = compare(runs, compared=compared, reference=ref, k=k, rtol=rtol)
-    text = markdown(table, task.metric, k=k, checked=reference is not None)
+    text = markdown(table, task.results.metric, k=k, checked=reference is not None)
     lines, legend = verdicts(runs, compared=compared, reference=ref)
     if lines:
         text += "\n".join(["", legend, "", "Verdicts (paired by seed):", "",
@@ -165,6 +165,6 @@ def run(run_dirs: list[Path], *, reference: Path | None, k: float, rtol: float,
         run_files.prepare_run_dir(out)
         run_files.write_csv(out / "compare.csv", table)
         run_files.write_text(out / "compare.md", text)
-        plots.compare_curves({d: frame for d, (_, frame) in runs.items()}, task.metric,
-                             task.label(), out / "compare")  # fmt: skip
+        plots.compare_curves({d: frame for d, (_, frame) in runs.items()}, task.results.metric,
+                             task.results.label, out / "compare")  # fmt: skip
     return text, (failures if reference is not None else [])

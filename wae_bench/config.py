@@ -86,6 +86,29 @@ class RunConfig:
         """The weights ``lam`` this method is trained with; None: the penalty alone."""
         return [None]
 
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        """The task's own command-line flags (the shared ones are added by the CLI)."""
+
+    def eval_due(self, epoch: int) -> bool:
+        """Whether a run evaluates after ``epoch`` (epoch 0 always is)."""
+        return True
+
+    def learning_rate(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (1-based)."""
+        return self.lr
+
+    def prefers_gpu(self) -> bool:
+        """Whether ``--device auto`` runs these settings on a visible CUDA GPU (True) or on
+        the CPU (False): the faster of the two, as measured; the docstring says where from."""
+        return True
+
+    def sub_runs(self) -> dict[str, "RunConfig"]:
+        """{folder name: settings} when one command is several commands in sub-folders of
+        its folder (the latent dimension study), each trained like a command of its own and
+        reported together by the task's report; {} (the default): one command."""
+        return {}
+
     def to_dict(self) -> dict:
         """Every setting, as saved in config.json."""
         return dataclasses.asdict(self)

@@ -1,4 +1,4 @@
-"""Image SWD of Karras et al. (2018) as swd-pytorch's ``swd()`` computes it (SPEC section 5).
+"""Image SWD of Karras et al. (2018) as swd-pytorch's ``swd()`` computes it.
 
 For two sets of N images [N, C, H, W] (grayscale repeated to 3 channels; swd-pytorch takes 3):
   1. Laplacian pyramid with the 5x5 binomial kernel [1,4,6,4,1]^T [1,4,6,4,1] / 256 per channel,

@@ -1,16 +1,16 @@
 """`--jobs N`: the runs of one command trained at once, in N worker processes.
 
 The runs (method, lam, seed) of a command are independent: each is built from its seed alone
-(``training_run.Run``). With ``--jobs N`` they are handed out in the serial order to N processes
+(``run.Run``). With ``--jobs N`` they are handed out in the serial order to N processes
 started with ``spawn`` (global torch RNG state is per process, so threads would not do; with
 ``--device cuda`` every worker uses the one GPU). A worker prepares the task's data once
 (``Task.setup``) and a seed's fixtures when it first needs them, and trains the run with the
-function the command hands over (``training_run.train_run``), writing its checkpoint after
+function the command hands over (``run.train_run``), writing its checkpoint after
 every epoch as a serial run does. It returns the rows (and, for TensorBoard, the image
 grids) instead of logging them.
 
 The parent takes the runs back in the serial order: it logs a run's rows once every run
-before it has been logged, then calls the task's ``after_run`` on the run restored from its
+before it has been logged, then calls the task's ``hooks.after_run`` on the run restored from its
 final checkpoint (so the hook sees the trained models, the rows and the RNG state of a serial
 run), and at the end ``finish``. Every output is therefore the file a serial run writes. The
 first failing run in that order ends the command with its own error (diverged, a write
@@ -46,7 +46,7 @@ from .batching import steps_per_epoch
 from .errors import Diverged, UsageError
 from .execution import Execution
 from .tasks import Task
-from .tasks.base import Context
+from .tasks.base import Context, RunHooks
 
 FLUSH_SECONDS = 0.2  # how often a worker reports its steps (and looks for a stop)
 
@@ -80,8 +80,8 @@ def run_all(task: Task, ctx: Context, how: Execution, keys: list, loggers: list,
               f"cores; OMP_NUM_THREADS={fit} fits them (docs/timing.md)")  # fmt: skip
     setup = (train, task, cfg, ctx.device, how, methods, threads, wants_images, events, stop,
              jobs)  # fmt: skip
-    steps = steps_per_epoch(task.dataset_size(ctx), cfg.batch_size) * cfg.epochs
-    hook = type(task).after_run is not Task.after_run
+    steps = steps_per_epoch(ctx.size, cfg.batch_size) * cfg.epochs
+    hook = type(task.hooks).after_run is not RunHooks.after_run
     fixtures: dict = {}
     started: list[str] = []  # runs a worker has started, in the order they did
     shown: set = set()  # the warnings shown so far: each once per command, as in a serial run
@@ -96,7 +96,7 @@ def run_all(task: Task, ctx: Context, how: Execution, keys: list, loggers: list,
                 except BrokenProcessPool:
                     raise _worker_died(started, keys[done - 1 :], jobs) from None
                 _show_once(caught, shown)
-                for row, grids in rows:  # as training_run.train_to_end logs them
+                for row, grids in rows:  # as run.train_to_end logs them
                     for logger in loggers:
                         logger.row(key.id, row)
                     for logger in loggers if grids is not None else ():
@@ -107,7 +107,7 @@ def run_all(task: Task, ctx: Context, how: Execution, keys: list, loggers: list,
                     if key.seed not in fixtures:
                         fixtures = {key.seed: task.fixtures(ctx, key.seed)}
                     run = reopen(task, ctx, key, how, resume=True)
-                    task.after_run(ctx, fixtures[key.seed], run, out)
+                    task.hooks.after_run(ctx, fixtures[key.seed], run, out)
                 bar.set_postfix_str(f"{done}/{len(keys)} runs done, last {key.id}", refresh=False)
         except BaseException:
             stop.set()  # the runs still training end at their next step

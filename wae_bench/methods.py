@@ -31,12 +31,12 @@ def bind(
 ) -> Regularizer:
     """A regularizer built from ``params`` (or the unbound instance ``method``) and bound to
     this run's encoder, prior and plan."""
-    reg = method if isinstance(method, Regularizer) else build(method, params)
+    regularizer = method if isinstance(method, Regularizer) else build(method, params)
     try:
-        reg.bind(encoder, prior, plan)
+        regularizer.bind(encoder, prior, plan)
     except (ValueError, TypeError) as err:
-        raise _usage(reg.name, err) from None
-    return reg
+        raise _usage(regularizer.name, err) from None
+    return regularizer
 
 
 def color_index(method: str, fallback: int) -> int:

@@ -1,7 +1,7 @@
 """Points: settings trained to their end in folders of their own, on local processes or Ray.
 
 A sweep's grid points and a tune's trials are each one training command in its own folder
-(``command.train``), run with one torch thread so that every executor gives the same numbers.
+(``command.execute``), run with one torch thread so that every executor gives the same numbers.
 A point is {id, task, settings, execution}: what it measures (a ``RunConfig`` table) and how
 it runs (``Execution`` settings such as the device; its folder, quietness and resumption are
 the point's own).
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from . import folders, run_files, tasks
-from .command import train
+from .command import execute as execute_command
 from .errors import Diverged, UsageError
 from .execution import Execution
 from .jobs import spawn_pool
@@ -39,7 +39,7 @@ def execute(task: str, settings: dict, execution: dict, folder: str) -> dict:
     try:
         definition = tasks.get(task)
         how = Execution(**{**execution, "out": folder, "quiet": True, "resume": True})
-        train(definition, definition.config(**settings).validate(), how)
+        execute_command(definition, definition.config(**settings).validate(), how)
         status, message = "finished", ""
     except FolderInUse as err:
         torch.set_num_threads(threads)
@@ -86,7 +86,7 @@ def ray_gpus(point: dict, share: float, *, cluster_gpus: float) -> float:
     device = point["execution"].get("device", "auto")
     if device == "auto" and cluster_gpus > 0:
         task = tasks.get(point["task"])
-        return share if task.prefers_gpu(task.config(**point["settings"])) else 0
+        return share if task.config(**point["settings"]).prefers_gpu() else 0
     return share if device.startswith("cuda") else 0
 
 

@@ -18,7 +18,7 @@ from regularizers.optim import Adam
 
 from . import methods
 from .cuda_graphs import training_step
-from .train import TrainingStep
+from .step import TrainingStep
 
 AMP_DTYPES = {"none": None, "fp32": None, "bf16": torch.bfloat16}
 PLAIN = "plain"  # a plain autoencoder: mmd bound but never called (lam = 0), for comparisons
@@ -51,13 +51,14 @@ def assemble(models: dict[str, nn.Module], method: str | Regularizer, params: di
     device = torch.device(device)
     models = {name: model.to(device) for name, model in models.items()}
     encoder = models["encoder"]
-    reg = methods.bind(method, params or {}, encoder=encoder, prior=prior, plan=plan)
-    reg.to(device)
+    regularizer = methods.bind(method, params or {}, encoder=encoder, prior=prior, plan=plan)
+    regularizer.to(device)
     if compile:
         for model in models.values():
             model.compile()
     optimizer = Adam([p for model in models.values() for p in model.parameters()], lr=lr)
-    step = TrainingStep(encoder, reg, optimizer, decoder=models.get("decoder"), lam=lam,
+    step = TrainingStep(encoder, regularizer, optimizer, decoder=models.get("decoder"), lam=lam,
                         amp_dtype=AMP_DTYPES[amp])  # fmt: skip
-    step = training_step(step, device=device, graphs=graphs, regularizer=reg, name=reg.name)
-    return Assembled(models, reg, optimizer, step)
+    step = training_step(step, device=device, graphs=graphs, regularizer=regularizer,
+                         name=regularizer.name)  # fmt: skip
+    return Assembled(models, regularizer, optimizer, step)

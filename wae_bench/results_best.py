@@ -58,7 +58,7 @@ def best(table: pd.DataFrame, task: str | None = None, epoch: int | None = None,
 
 
 def _ranked(rows: pd.DataFrame, task: str, epoch: int | None, metric: str | None):
-    metric = metric or tasks.get(task).metric
+    metric = metric or tasks.get(task).results.metric
     known = ", ".join(sorted(rows["metric"].unique()))
     rows = rows[rows["metric"] == metric]
     if rows.empty:
@@ -154,7 +154,7 @@ def markdown(ranked: pd.DataFrame, epoch: int | None = None) -> str:
     lines, single = [], 0
     for task, part in ranked.groupby("task", sort=True):
         metric = part["metric"].iloc[0]
-        declared = tasks.get(task).metric == metric
+        declared = tasks.get(task).results.metric == metric
         where = f"at epoch {epoch}" if epoch is not None else "at each group's last epoch"
         direction = ("lower is better" if declared else
                      "ranked lowest first: the task declares no direction for this metric")

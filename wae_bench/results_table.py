@@ -213,9 +213,9 @@ def _run_rows(folder: Path, place: _Place, finder: _Finder):
         raise UsageError(f"{folder / folders.CONFIG} names the task {record['task']!r}, which "
                          "is not installed; install the package that adds it or leave the "
                          "folder out") from None  # fmt: skip
-    if not (folder / task.result_file).is_file():
+    if not (folder / task.results.file).is_file():
         return None
-    rows = table_rows.read_arrays(folder, task.result_file, task.columns)
+    rows = table_rows.read_arrays(folder, task.results.file, task.results.columns)
     kind, experiment = finder.kind(folder)
     settings = {m: settings_of(task, record, m) for m in set(rows["method"])}
     rows["settings"] = np.array([settings[m] for m in rows["method"]], dtype=object)
@@ -285,7 +285,7 @@ def _compare_rows(folder: Path, place: _Place):
     except (OSError, UnicodeDecodeError) as err:
         raise UsageError(f"cannot read {COMPARE_MD} in {folder} ({type(err).__name__}); "
                          "write it again with wae-bench compare --out") from None
-    task = next((t for t in tasks.names() if tasks.get(t).metric == first), None)
+    task = next((t for t in tasks.names() if tasks.get(t).results.metric == first), None)
     if "within" in frame:
         frame = frame.assign(within=frame["within"].astype(float))
     stats = [c for c in frame.columns if c not in (*table_rows.KEYS, "run")]

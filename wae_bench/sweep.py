@@ -37,7 +37,7 @@ from . import config as config_io
 from . import execution, folders, points, run_files, table_rows, table_text, tasks
 from .errors import UsageError
 from .execution import Execution
-from .training_run import check_runnable
+from .run import check_runnable
 
 GRID_KEYS = ("methods", "lambdas", "seeds")
 
@@ -197,9 +197,9 @@ def collect(out: Path) -> pd.DataFrame:
                "seconds": status.get("seconds", math.nan)}  # fmt: skip
         task = tasks.get(point["task"])
         folder = points.point_folder(out, point["id"])
-        if status["status"] == "finished" and (folder / task.result_file).is_file():
-            last = table_rows.read_wide(folder, task.result_file).sort_values("epoch").iloc[-1]
-            row.update({k: last[k] for k in task.sweep_columns() if k in last})
+        if status["status"] == "finished" and (folder / task.results.file).is_file():
+            last = table_rows.read_wide(folder, task.results.file).sort_values("epoch").iloc[-1]
+            row.update({k: last[k] for k in task.results.sweep_columns if k in last})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -215,10 +215,11 @@ def report(out: Path) -> None:
     axes = [c for c in frame.columns if "." in c and frame[c].nunique() > 1]
     if frame["lam"].nunique() > 1:
         axes.insert(0, "lam")
-    run_files.write_text(out / "sweep.md", _markdown(frame, task.metric, axes))
+    run_files.write_text(out / "sweep.md", _markdown(frame, task.results.metric, axes))
     for axis in axes:
         stem = out / f"sweep_{axis.replace('.', '_')}"
-        plots.sweep_axis(frame, axis, task.metric, task.label(), stem, scale=_axis_scale(axis))
+        plots.sweep_axis(frame, axis, task.results.metric, task.results.label, stem,
+                         scale=_axis_scale(axis))
 
 
 def _axis_scale(axis: str) -> str:

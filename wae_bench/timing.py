@@ -2,7 +2,7 @@
 
 Each benchmark in benchmarks/ tags itself with ``extra_info`` (role, device, method, batch,
 ...); this module reads only those tags and the statistics, so it needs nothing else from the
-run. CPU and CUDA rows are reported side by side (a device column); the issue's GPU targets
+run. CPU and CUDA rows are reported side by side (a device column); the GPU targets
 are listed in every report, as "not measured (no CUDA in this run)" when CUDA was absent.
 """
 
@@ -144,8 +144,8 @@ def verdicts(frame: pd.DataFrame) -> list[Verdict]:
 
 
 def cuda_verdicts(frame: pd.DataFrame) -> list[Verdict]:
-    """The issue's GPU targets from the CUDA rows (graphs on: the default path on CUDA), with
-    the limits of the one table the GPU check reads too (gpu_targets.py)."""
+    """The GPU targets from the CUDA rows (graphs on: the default path on CUDA), with the
+    limits of the one table the GPU check reads too (gpu_targets.py)."""
     out: list[Verdict] = []
     cuda = frame[frame["device"] == "cuda"]
     missing = "not measured" if len(cuda) else NO_CUDA

@@ -3,13 +3,13 @@ data, and its best setting is retrained on fresh seeds (Lucic et al. 2018, NeurI
 
 For each method an Optuna study samples the method's declared space
 (``Regularizer.search_space``, scale-like ranges resolved against the task's prior) and the
-task's own knobs (``Task.tuning_knobs``: the image task's lam and lr). Its first trial is the
+task's own knobs (``Tuning.knobs``: the image task's lam and lr). Its first trial is the
 method's default setting; then TPE (its first ``STARTUP_TRIALS`` trials random) or, with
 ``--sampler random``, independent random draws. A trial is one ordinary run of the task on the
 tuning seed ``TUNING_SEED`` (its own data, prior samples and directions), scored by the task's
 metric at its last epoch on validation data the final comparison never sees (the image task
 trains on the training images less a validation split and is scored on that split,
-``Task.validation_settings``).
+``Tuning.validation``).
 
 One seed's score favours lucky settings (the winner's curse), so before a winner is named the
 ``CONFIRM_TOP`` best trials and the default are run again on the tuning seeds
@@ -53,8 +53,8 @@ from .command import choose_device
 from .errors import UsageError
 from .execution import Execution
 from .lock import RunLock
+from .run import check_runnable
 from .tasks import Task
-from .training_run import check_runnable
 
 TUNING_SEED = 10_000  # trials train and validate on this seed; final seeds are 0..F-1
 CONFIRM_SEEDS = (10_001, 10_002)  # the best trials run again on these before a winner is named
@@ -72,7 +72,7 @@ def search_spaces(task: Task, cfg, space_file: str | None = None) -> dict[str, d
     prior = task.prior(cfg)
     spaces = {}
     for method in cfg.methods:
-        knobs = task.tuning_knobs(cfg)
+        knobs = task.tuning.knobs(cfg)
         declared = regularizers.get(method).search_space
         space = {f"{method}.{n}": d for n, d in declared.items()} | knobs
         entries = dict(overrides.get(method, {}))
@@ -135,16 +135,16 @@ def trial_settings(task: Task, cfg, method: str, values: dict, seeds: list[int],
                    validation: bool = False) -> dict:  # fmt: skip
     """The config dict of one method's run with ``values`` ({"METHOD.PARAM" or knob: value});
     ``validation``: a tuning run, scored on the task's validation data
-    (``Task.validation_settings``), never on the test set."""
+    (``Tuning.validation``), never on the test set."""
     params = {k.split(".", 1)[1]: v for k, v in values.items() if "." in k}
     knobs = {k: v for k, v in values.items() if "." not in k}
     settings = {**cfg.to_dict(), "methods": [method], "seeds": seeds,
                 "params": {method: {**cfg.params.get(method, {}), **params}}}  # fmt: skip
     if validation:
-        settings |= task.validation_settings(cfg)
+        settings |= task.tuning.validation(cfg)
     if "lambdas" in settings:
         settings["lambdas"] = {method: cfg.lambda_values(method)}
-    return task.with_knobs(settings, method, knobs)
+    return task.tuning.apply(settings, method, knobs)
 
 
 def _distribution(dim):
@@ -184,7 +184,7 @@ def run(task: Task, cfg, how: Execution, *, trials: int, final_seeds: int,
     spaces = search_spaces(task, cfg, space_file)
     finals = list(range(final_seeds))
     for method in cfg.methods:  # settings only binding can judge fail before anything runs
-        defaults = task.tuning_defaults(cfg, method)
+        defaults = task.tuning.defaults(cfg, method)
         for seeds, validation in ((finals, False), ([TUNING_SEED], True)):
             settings = trial_settings(task, cfg, method, defaults, seeds, validation=validation)
             check_runnable(task, config_io.build(task.config, {}, settings))
@@ -195,7 +195,7 @@ def run(task: Task, cfg, how: Execution, *, trials: int, final_seeds: int,
         "command": "tune", "task": task.name, "config": cfg.to_dict(),
         "tune": {"trials": trials, "final_seeds": finals, "tuning_seed": TUNING_SEED,
                  "confirm_seeds": list(CONFIRM_SEEDS), "confirm_top": CONFIRM_TOP,
-                 "validation": task.validation_settings(cfg), "sampler": sampler,
+                 "validation": task.tuning.validation(cfg), "sampler": sampler,
                  "startup_trials": STARTUP_TRIALS if sampler == "tpe" else None,
                  "first_trial": "default",
                  "spaces": {m: {k: d.spec() for k, d in s.items()}
@@ -351,7 +351,7 @@ def _run_trials(task, cfg, studies, spaces, trials, jobs, execute, out: Path,
         asked = {}
         for method, trial in batch:
             values = tune_report.trial_values(trial.params)
-            settings = trial_settings(task, cfg, method, {**task.tuning_defaults(cfg, method),
+            settings = trial_settings(task, cfg, method, {**task.tuning.defaults(cfg, method),
                                                           **values}, [TUNING_SEED],
                                       validation=True)  # fmt: skip
             asked[tune_report.trial_id(method, trial.number)] = (method, trial, settings)
@@ -374,7 +374,7 @@ def _pending(task, cfg, out: Path, runs: dict) -> list[dict]:
     pending = []
     for point_id, (method, values, seeds, validation) in runs.items():
         folder = points.point_folder(out, point_id)
-        settings = trial_settings(task, cfg, method, {**task.tuning_defaults(cfg, method),
+        settings = trial_settings(task, cfg, method, {**task.tuning.defaults(cfg, method),
                                                       **values}, seeds,
                                   validation=validation)  # fmt: skip
         if folders.read_status(folder).get("status") == "finished":

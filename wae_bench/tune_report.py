@@ -48,24 +48,24 @@ def confirm_id(method: str, number: int) -> str:
 
 def trial_score(task, run_dir: Path, outcome: dict) -> float | None:
     """The task's metric at the last epoch of a finished trial; None when it did not finish."""
-    if outcome.get("status") != "finished" or not (run_dir / task.result_file).is_file():
+    if outcome.get("status") != "finished" or not (run_dir / task.results.file).is_file():
         return None
-    frame = table_rows.read_wide(run_dir, task.result_file, (task.metric,))
-    value = float(frame.sort_values("epoch").iloc[-1][task.metric])
+    frame = table_rows.read_wide(run_dir, task.results.file, (task.results.metric,))
+    value = float(frame.sort_values("epoch").iloc[-1][task.results.metric])
     return value if math.isfinite(value) else None
 
 
 def _last_epoch(task, run_dir: Path) -> dict[int, float]:
     """{seed: the task's metric at the last epoch} of a run folder's result file."""
-    frame = table_rows.read_wide(run_dir, task.result_file, (task.metric,))
+    frame = table_rows.read_wide(run_dir, task.results.file, (task.results.metric,))
     last = frame[frame["epoch"] == frame["epoch"].max()]
-    return {int(r["seed"]): float(r[task.metric]) for _, r in last.iterrows()}
+    return {int(r["seed"]): float(r[task.results.metric]) for _, r in last.iterrows()}
 
 
 def last_epoch_by_seed(task, run_dir: Path) -> dict[int, float]:
     """{seed: the task's metric at the last epoch} of a finished run folder ({} otherwise)."""
     finished = folders.read_status(run_dir).get("status") == "finished"
-    if not finished or not (run_dir / task.result_file).is_file():
+    if not finished or not (run_dir / task.results.file).is_file():
         return {}
     return _last_epoch(task, run_dir)
 
@@ -204,11 +204,11 @@ def collect_finals(out: Path, task) -> "pd.DataFrame":  # noqa: F821
     for method in methods:
         for folder, arm in FINAL_ARMS.items():
             run_dir = out / folders.POINTS / folder / method
-            if not (run_dir / task.result_file).is_file():
+            if not (run_dir / task.results.file).is_file():
                 continue
-            rows += [{"method": method, "arm": arm, "seed": seed, task.metric: value}
+            rows += [{"method": method, "arm": arm, "seed": seed, task.results.metric: value}
                      for seed, value in _last_epoch(task, run_dir).items()]  # fmt: skip
-    return pd.DataFrame(rows, columns=["method", "arm", "seed", task.metric])
+    return pd.DataFrame(rows, columns=["method", "arm", "seed", task.results.metric])
 
 
 def _counted(trials):
@@ -251,11 +251,11 @@ def edges(saved: dict, confirmed, task=None) -> list[str]:
     A bound's reason comes from its current definition (the ``task``'s knobs and each
     method's declared space, resolved for the task's default prior) when the study recorded
     the same bounds without one (reasons are prose, not settings). When the winner's
-    penalty weight (``task.penalty_knob``) lies on its low edge, the penalty is all but off, so
-    the method's own values on an edge are said to be unidentified rather than cut off.
+    penalty weight (``Tuning.penalty_knob``) lies on its low edge, the penalty is all but
+    off, so the method's own values on an edge are said to be unidentified rather than cut off.
     """
     spaces, lines = _spaces(saved), []
-    weight = getattr(task, "penalty_knob", "")
+    weight = task.tuning.penalty_knob if task is not None else ""
     for _, row in confirmed[confirmed["winner"]].iterrows():
         setting, dims = json.loads(row["setting"]), spaces.get(row["method"], {})
         current = _declared(task, row["method"]) if task is not None else {}
@@ -293,7 +293,7 @@ def _declared(task, method: str) -> dict:
     except ValueError:  # no longer registered
         declared = {}
     space = {f"{method}.{name}": dim for name, dim in declared.items()}
-    return {key: dim.resolve(prior) for key, dim in (space | task.tuning_knobs(cfg)).items()}
+    return {key: dim.resolve(prior) for key, dim in (space | task.tuning.knobs(cfg)).items()}
 
 
 def report(out: Path) -> None:
@@ -318,14 +318,15 @@ def report(out: Path) -> None:
     expected = {m: [expected_best(v, n) for n in range(1, len(v) + 1)]
                 for m, v in draws.items() if len(v)}  # fmt: skip
     plots.budget_curves({m: best_so_far(v).tolist() for m, v in scores.items() if len(v)},
-                        task.label().split(" (")[0], out / "budget", expected or None)  # fmt: skip
+                        task.results.label.split(" (")[0], out / "budget",
+                        expected or None)  # fmt: skip
 
 
 def markdown(saved: dict, task, trials, confirmed, finals, scores: dict, draws: dict) -> str:
     """tune.md: settings, budget table, confirmation, range edges, default vs tuned,
     verdicts."""
     tune, cfg = saved["tune"], saved["config"]
-    label = task.label()
+    label = task.results.label
     seeds = tune["final_seeds"]
     sampler = tune.get("sampler", "TPE")
     how = ("independent random draws" if sampler == "random" else
@@ -421,7 +422,7 @@ def _final_table(finals, task, seeds: list[int], confirmed, label: str,
                  saved_baseline: str = "") -> list[str]:  # fmt: skip
     if finals.empty:
         return ["No final run has finished yet."]
-    metric = task.metric
+    metric = task.results.metric
     by = {(m, a): rows.set_index("seed")[metric].reindex(seeds).to_numpy(dtype=float)
           for (m, a), rows in finals.groupby(["method", "arm"], sort=False)}  # fmt: skip
     methods = list(dict.fromkeys(finals["method"]))

@@ -26,8 +26,8 @@ from .plan import (
 from .steps import step_times
 
 # The A2 epoch's images are scaled to its budget from the measured A2 step; without one, from
-# the eager H100 measurement (25-30 ms per step), and these seconds are kept for the
-# command's Python start, data loading, evaluation and figures.
+# an eager H100 measurement that is not committed (25-30 ms per step), and these seconds are
+# kept for the command's Python start, data loading, evaluation and figures.
 ASSUMED_A2_STEP_MS, IMAGE_RUN_OVERHEAD_S = 30.0, 30.0
 
 

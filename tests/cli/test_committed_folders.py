@@ -12,7 +12,7 @@ import pytest
 
 from wae_bench import command, folders, report, run_files, sweep, tasks
 from wae_bench import config as config_io
-from wae_bench.training_run import RunKey, run_keys
+from wae_bench.run import RunKey, run_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results"
@@ -25,7 +25,7 @@ def run_folders() -> list[Path]:
     found = []
     for record_file in sorted(RESULTS.rglob(folders.CONFIG)):
         record, folder = run_files.read_json(record_file), record_file.parent
-        if "task" in record and (folder / tasks.get(record["task"]).result_file).is_file():
+        if "task" in record and (folder / tasks.get(record["task"]).results.file).is_file():
             found.append(folder)
     return found
 
@@ -67,7 +67,7 @@ def test_every_committed_run_resumes_with_the_settings_it_records():
     for folder in run_folders():
         cfg, ids = resumed(folder)
         task = tasks.get(folders.read_config(folder)["task"])
-        rows = pd.read_csv(folder / task.result_file)
+        rows = pd.read_csv(folder / task.results.file)
         lams = rows["lam"] if "lam" in rows else [math.nan] * len(rows)
         found = {RunKey(m, None if math.isnan(lam) else lam, int(s)).id
                  for m, lam, s in zip(rows["method"], lams, rows["seed"], strict=True)}

@@ -54,7 +54,7 @@ def ran(monkeypatch, words: list[str], out: Path) -> dict:
         (out / "tune.md").write_text("not tuned\n")
         return out
 
-    monkeypatch.setattr(command, "train", train)
+    monkeypatch.setattr(command, "execute", train)
     monkeypatch.setattr(tune, "run", run_tune)
     assert cli.main(args[1:]) == 0
     return seen

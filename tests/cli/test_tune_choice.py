@@ -12,6 +12,7 @@ import regularizers
 from regularizers.search import Range
 from wae_bench import folders, tune, tune_report
 from wae_bench.cli import main
+from wae_bench.tasks.base import ResultTable
 
 from tests.helpers.runs import IMAGE_TINY, LATENT_TINY, tune_cli
 
@@ -122,7 +123,8 @@ def test_the_report_flags_a_winner_on_a_range_edge():
 
 
 class _Task:
-    metric = "swd"
+    results = ResultTable(file="curves.csv", columns=("method", "seed", "epoch", "swd"),
+                          metric="swd")
 
 
 def _finals(values: dict[tuple[str, str], float], seeds: list[int]) -> pd.DataFrame:
@@ -293,7 +295,7 @@ def test_a_lam_at_its_off_limit_says_why_and_the_methods_own_edges_are_unidentif
     reported as not identified (the penalty is all but off), not as a cut-off optimum."""
     from wae_bench.tasks.image import TASK
 
-    lam = TASK.tuning_knobs(TASK.config())["lam"]
+    lam = TASK.tuning.knobs(TASK.config())["lam"]
     recorded = Range(lam.low, lam.high, "log").spec()  # as a study recorded before the reason
     blur = regularizers.get("sinkhorn").search_space["blur"]
     saved = {"tune": {"spaces": {"sinkhorn": {"lam": recorded,

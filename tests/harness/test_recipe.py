@@ -8,7 +8,7 @@ from regularizers import SpherePrior, TrainingPlan
 from wae_bench import recipe
 from wae_bench.errors import UsageError
 from wae_bench.models import MLPEncoder, build_autoencoder
-from wae_bench.train import TrainingStep, per_image_squared_error
+from wae_bench.step import TrainingStep, per_image_squared_error
 
 PLAN = TrainingPlan(batch_size=16, total_steps=100, dataset_size=64)
 
@@ -45,9 +45,9 @@ def test_a_latent_step_is_the_regularizer_alone_and_its_parameters_move():
 
 def test_an_unbound_instance_is_bound_as_a_name_is():
     encoder = MLPEncoder(10, 16, 4)
-    reg = regularizers.build("moca", K=32)
-    made = recipe.assemble({"encoder": encoder}, reg, prior=SpherePrior(4), plan=PLAN)
-    assert made.regularizer is reg and reg.queue_size == 32
+    regularizer = regularizers.build("moca", K=32)
+    made = recipe.assemble({"encoder": encoder}, regularizer, prior=SpherePrior(4), plan=PLAN)
+    assert made.regularizer is regularizer and regularizer.queue_size == 32
 
 
 @pytest.mark.parametrize("method", ["moca", "instance"])

@@ -18,7 +18,7 @@ from wae_bench.cuda_graphs import WARMUP_STEPS, GraphedStep, training_step
 from wae_bench.models import MLPEncoder
 from wae_bench.recipe import assemble
 from wae_bench.snapshot import attempt
-from wae_bench.train import TrainingStep, train_epoch
+from wae_bench.step import TrainingStep, train_epoch
 
 from tests.conftest import registered
 from tests.helpers.steps import HostReadSpy, image_step, latent_step
@@ -670,16 +670,17 @@ def test_an_epoch_reads_the_device_once_with_or_without_a_progress_bar(task_name
     read, for the epoch's mean loss; the bar still shows the loss (a copy read later)."""
     from tqdm import tqdm
 
-    from wae_bench import tasks, training_run
+    from wae_bench import run as runs
+    from wae_bench import tasks
 
-    monkeypatch.setattr(training_run, "LOSS_READ_EVERY", 2)  # a loss copy inside every epoch
+    monkeypatch.setattr(runs, "LOSS_READ_EVERY", 2)  # a loss copy inside every epoch
     task, cpu = tasks.get(task_name), torch.device("cpu")
     ctx = task.setup(task.config(**EPOCH_TASKS[task_name], methods=["moca"]), cpu)
     fixtures = task.fixtures(ctx, 0)
-    run = training_run.Run(task, ctx, training_run.RunKey("moca", 1.0, 0), cpu)
+    run = runs.Run(task, ctx, runs.RunKey("moca", 1.0, 0), cpu)
     assert run.steps_per_epoch >= 4
     bar = tqdm(total=run.steps_per_epoch, file=io.StringIO(), disable=quiet)
-    on_step = training_run.step_reporter(bar, quiet=quiet)
+    on_step = runs.step_reporter(bar, quiet=quiet)
     with HostReadSpy() as spy:  # the first epoch, lazy initializations included
         run.train_one_epoch(fixtures, on_step)
     assert spy.reads == ["aten._local_scalar_dense.default"]  # float(total) / count

@@ -1,6 +1,7 @@
 """Task knowledge lives in the tasks: the shared modules name no task's column or metric, a
 run folder's file names are spelled once, and a task's summary follows its declarations."""
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def task_names() -> set[str]:
     names = set()
     for name in tasks.names():
         task = tasks.get(name)
-        names |= {task.metric, *task.columns, *task.sweep_columns()} - COMMON
+        names |= {task.results.metric, *task.results.columns, *task.results.sweep_columns} - COMMON
     return names
 
 
@@ -77,8 +78,9 @@ def image_metrics(last: int) -> pd.DataFrame:
 def test_the_image_summary_reports_the_task_summary_epochs(tmp_path, monkeypatch,
                                                            summary_epochs, columns):  # fmt: skip
     task = tasks.get("image")
-    monkeypatch.setattr(type(task), "summary_epochs", summary_epochs)
-    image_metrics(6).to_csv(tmp_path / task.result_file, index=False)
+    monkeypatch.setattr(type(task), "results",
+                        dataclasses.replace(task.results, summary_epochs=summary_epochs))
+    image_metrics(6).to_csv(tmp_path / task.results.file, index=False)
     folders.write_config(tmp_path, {"task": "image", "config": {}})
     task.report(tmp_path)
     summary = pd.read_csv(tmp_path / folders.SUMMARY_CSV)

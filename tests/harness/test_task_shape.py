@@ -1,6 +1,7 @@
 """The task layer: a registry the CLI, sweeps and report read; one way to bind; the plug-in
 seam's guarantees (no silent replacement, after_step's grad mode, K kept as set)."""
 
+import dataclasses
 import doctest
 import json
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from wae_bench import config as config_io
 from wae_bench import methods, tasks
 from wae_bench.cli import main
 from wae_bench.errors import UsageError
+from wae_bench.tasks.base import About
 from wae_bench.tasks.latent import LatentConfig, LatentTask
 
 from tests.conftest import registered
@@ -31,17 +33,17 @@ class EchoConfig(LatentConfig):
     methods: list[str] = field(default_factory=lambda: ["swd"])
     epochs: int = 2
 
+    def eval_due(self, epoch):
+        return epoch % 2 == 0
+
 
 class EchoTask(LatentTask):
     """A third task, declared in one class: the latent task evaluated every other epoch."""
 
     name = "echo"
+    about = About(help="test task")
     config = EchoConfig
-    help = "test task"
-    result_file = "echo.csv"
-
-    def eval_due(self, cfg, epoch):
-        return epoch % 2 == 0
+    results = dataclasses.replace(LatentTask.results, file="echo.csv")
 
 
 @pytest.fixture
@@ -148,11 +150,11 @@ def test_after_step_runs_without_gradients_whatever_the_override(tmp_path):
 
 
 def test_moca_keeps_the_queue_size_the_user_set_apart_from_the_resolved_one():
-    reg = regularizers.build("moca")
-    reg.bind(torch.nn.Linear(4, 4), regularizers.SpherePrior(4),
+    regularizer = regularizers.build("moca")
+    regularizer.bind(torch.nn.Linear(4, 4), regularizers.SpherePrior(4),
              regularizers.TrainingPlan(batch_size=8, total_steps=10, dataset_size=100))  # fmt: skip
-    assert reg.K is None and reg.queue_size == 100
-    assert reg.hparams()["K"] is None and reg.resolved()["K"] == 100
+    assert regularizer.K is None and regularizer.queue_size == 100
+    assert regularizer.hparams()["K"] is None and regularizer.resolved()["K"] == 100
 
 
 @pytest.mark.parametrize("module", [regularizers, regularizers.base], ids=lambda m: m.__name__)

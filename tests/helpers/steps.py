@@ -5,7 +5,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from regularizers import SpherePrior, TrainingPlan
 from wae_bench.models import MLPEncoder, build_autoencoder
 from wae_bench.recipe import assemble
-from wae_bench.train import TrainingStep
+from wae_bench.step import TrainingStep
 
 # ops that make the host wait for the device: a scalar read (.item(), float(), bool(), a
 # Python `if` on a tensor) or an output shape that depends on the data

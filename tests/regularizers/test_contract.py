@@ -20,7 +20,7 @@ from wae_bench import methods
 from wae_bench.errors import UsageError
 from wae_bench.models.common import SphereProjection
 from wae_bench.recipe import assemble
-from wae_bench.train import load_training_state, training_state
+from wae_bench.step import load_training_state, training_state
 
 from tests.conftest import registered
 from tests.helpers.steps import HostReadSpy, latent_step
@@ -60,15 +60,16 @@ def bound(method, batch, *, dataset=256, prior=None, dim=DIM):
     """(encoder, regularizer bound to it) through the harness's one binding helper."""
     encoder = sphere_encoder(dim)
     plan = TrainingPlan(batch_size=batch, total_steps=100, dataset_size=dataset)
-    reg = methods.bind(method, {}, encoder=encoder, prior=prior or SpherePrior(dim), plan=plan)
-    return encoder, reg
+    regularizer = methods.bind(method, {}, encoder=encoder, prior=prior or SpherePrior(dim),
+                               plan=plan)  # fmt: skip
+    return encoder, regularizer
 
 
 @pytest.mark.parametrize("batch", [2, 3, 5, 64])
 def test_finite_value_and_gradient_at_every_batch_size_from_two(method, batch):
-    encoder, reg = bound(method, batch)
+    encoder, regularizer = bound(method, batch)
     x = torch.randn(batch, DIM)
-    loss = reg(encoder(x), x)
+    loss = regularizer(encoder(x), x)
     loss.backward()
     assert loss.shape == () and torch.isfinite(loss)
     for p in encoder.parameters():
@@ -89,15 +90,15 @@ def settled_value(method, codes, steps=5):
     """The penalty of ``codes`` after ``steps`` calls of forward and after_step on them (a
     queue filled with their keys, a critic trained on them), with fixed random draws."""
     torch.manual_seed(0)
-    encoder, reg = bound(method, len(codes), dataset=len(codes))
+    encoder, regularizer = bound(method, len(codes), dataset=len(codes))
     for _ in range(steps):
         z = encoder(codes)
-        reg(z, codes)
+        regularizer(z, codes)
         with torch.no_grad():
-            reg.after_step(z.detach(), codes)
+            regularizer.after_step(z.detach(), codes)
     torch.manual_seed(1)
     with torch.no_grad():
-        return reg(encoder(codes), codes).item()
+        return regularizer(encoder(codes), codes).item()
 
 
 @pytest.mark.parametrize("bad", list(BAD_SETS))
@@ -110,9 +111,9 @@ def test_same_seed_same_value(method):
     values = []
     for _ in range(2):
         torch.manual_seed(7)
-        encoder, reg = bound(method, 32)
+        encoder, regularizer = bound(method, 32)
         x = torch.randn(32, DIM)
-        values.append(reg(encoder(x), x).detach())
+        values.append(regularizer(encoder(x), x).detach())
     assert torch.equal(values[0], values[1])
 
 
@@ -165,11 +166,11 @@ SITUATIONS = {  # what bind may refuse: (batch size, prior, latent dimension)
 def test_bind_refuses_in_one_line_or_handles_it(method, situation):
     batch, prior, dim = SITUATIONS[situation]
     try:
-        encoder, reg = bound(method, batch, prior=prior, dim=dim)
+        encoder, regularizer = bound(method, batch, prior=prior, dim=dim)
     except UsageError as err:
         message = str(err)
         assert "\n" not in message
         assert message.startswith(f"{method}: {method}")  # the harness's and the method's own
         return
     x = torch.randn(batch, dim)
-    assert torch.isfinite(reg(encoder(x), x))
+    assert torch.isfinite(regularizer(encoder(x), x))

@@ -157,10 +157,10 @@ def test_sample_form_of_a_set_with_itself_is_zero():
 
 
 def test_regularizer_is_the_log_of_the_closed_form_on_the_standard_gaussian():
-    reg = bind(regularizers.build("cwae"), prior=regularizers.GaussianPrior(8))
+    regularizer = bind(regularizers.build("cwae"), prior=regularizers.GaussianPrior(8))
     z = torch.randn(16, 8) + 0.5
     expected = torch.log(cw_normality(z, silverman_gamma(16)))
-    torch.testing.assert_close(reg(z, None), expected)
+    torch.testing.assert_close(regularizer(z, None), expected)
 
 
 @pytest.mark.parametrize(
@@ -168,36 +168,36 @@ def test_regularizer_is_the_log_of_the_closed_form_on_the_standard_gaussian():
     [(regularizers.SpherePrior(8), 1 / 8), (regularizers.GaussianPrior(8, sigma=2.0), 4.0)],
 )
 def test_regularizer_uses_prior_samples_and_scaled_gamma_otherwise(prior, variance):
-    reg = bind(regularizers.build("cwae"), prior=prior)
+    regularizer = bind(regularizers.build("cwae"), prior=prior)
     z = prior.sample(16) + 0.1
     torch.manual_seed(5)
-    value = reg(z, None)
+    value = regularizer(z, None)
     torch.manual_seed(5)
     expected = torch.log(cw_distance(z, prior.sample(16), silverman_gamma(16, variance)))
     torch.testing.assert_close(value, expected)
 
 
 def test_given_gamma_replaces_the_rule_of_thumb():
-    reg = bind(regularizers.build("cwae", gamma=0.7), prior=regularizers.GaussianPrior(8))
+    regularizer = bind(regularizers.build("cwae", gamma=0.7), prior=regularizers.GaussianPrior(8))
     z = torch.randn(16, 8)
-    torch.testing.assert_close(reg(z, None), torch.log(cw_normality(z, 0.7)))
+    torch.testing.assert_close(regularizer(z, None), torch.log(cw_normality(z, 0.7)))
 
 
 @pytest.mark.parametrize("prior", [regularizers.GaussianPrior(8), regularizers.SpherePrior(8)])
 def test_gradient_step_lowers_the_penalty(prior):
-    reg = bind(regularizers.build("cwae"), prior=prior, batch_size=64)
+    regularizer = bind(regularizers.build("cwae"), prior=prior, batch_size=64)
     z = (prior.sample(64) * 0.3 + 0.4).requires_grad_()
     torch.manual_seed(1)
-    before = reg(z, None)
+    before = regularizer(z, None)
     before.backward()
     assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
     torch.manual_seed(1)  # the same prior samples for the sample form
-    assert reg(z.detach() - 0.05 * z.grad, None) < before
+    assert regularizer(z.detach() - 0.05 * z.grad, None) < before
 
 
 def test_build_with_defaults():
-    reg = regularizers.build("cwae")
-    assert reg.hparams() == {"gamma": None}
+    regularizer = regularizers.build("cwae")
+    assert regularizer.hparams() == {"gamma": None}
     assert "cwae" in regularizers.available()
 
 

@@ -36,10 +36,10 @@ def test_coincident_codes_have_a_finite_gradient():
 
 
 def test_regularizer_compares_with_as_many_prior_samples():
-    reg = bind(regularizers.build("energy"), dim=6)
+    regularizer = bind(regularizers.build("energy"), dim=6)
     z = torch.nn.functional.normalize(torch.randn(30, 6), dim=1)
     torch.manual_seed(5)
-    value = reg(z, z)
+    value = regularizer(z, z)
     torch.manual_seed(5)
     y = regularizers.SpherePrior(6).sample(30)
     assert value.item() == energy_distance(z, y).item()

@@ -8,25 +8,26 @@ from tests.conftest import bind
 
 
 def test_discriminator_learns_to_separate_two_separated_clouds():
-    reg = bind(regularizers.build("gan", hidden=64, layers=2, lr=1e-3), prior=GaussianPrior(8))
+    regularizer = bind(regularizers.build("gan", hidden=64, layers=2, lr=1e-3),
+                       prior=GaussianPrior(8))  # fmt: skip
     codes = torch.randn(128, 8) * 0.3 + 2.0  # far from the N(0, I) prior
     for _ in range(100):
-        reg.after_step(codes, None)
+        regularizer.after_step(codes, None)
     with torch.no_grad():
-        on_prior = torch.sigmoid(reg.discriminator(GaussianPrior(8).sample(1000)))
-        on_codes = torch.sigmoid(reg.discriminator(torch.randn(1000, 8) * 0.3 + 2.0))
+        on_prior = torch.sigmoid(regularizer.discriminator(GaussianPrior(8).sample(1000)))
+        on_codes = torch.sigmoid(regularizer.discriminator(torch.randn(1000, 8) * 0.3 + 2.0))
     accuracy = ((on_prior > 0.5).float().mean() + (on_codes < 0.5).float().mean()) / 2
     assert accuracy > 0.95
 
 
 def test_generator_penalty_is_minus_log_d_and_pushes_codes_toward_prior():
-    reg = bind(regularizers.build("gan", hidden=32, layers=2), prior=GaussianPrior(8))
+    regularizer = bind(regularizers.build("gan", hidden=32, layers=2), prior=GaussianPrior(8))
     codes = torch.randn(64, 8) * 0.3 + 2.0
     for _ in range(100):
-        reg.after_step(codes, None)
+        regularizer.after_step(codes, None)
     z = codes.clone().requires_grad_()
-    penalty = reg(z, None)
-    expected = -torch.log(torch.sigmoid(reg.discriminator(codes))).mean()
+    penalty = regularizer(z, None)
+    expected = -torch.log(torch.sigmoid(regularizer.discriminator(codes))).mean()
     assert penalty.item() == pytest.approx(expected.item(), rel=1e-5)
     penalty.backward()
     # a gradient step on the codes moves them toward the prior mean (0)
@@ -34,13 +35,13 @@ def test_generator_penalty_is_minus_log_d_and_pushes_codes_toward_prior():
 
 
 def test_discriminator_optimizer_state_is_checkpointed():
-    reg = bind(regularizers.build("gan", hidden=16, layers=1))
-    reg.after_step(torch.randn(16, 8), None)
-    state = reg.state_dict()
+    regularizer = bind(regularizers.build("gan", hidden=16, layers=1))
+    regularizer.after_step(torch.randn(16, 8), None)
+    state = regularizer.state_dict()
     other = bind(regularizers.build("gan", hidden=16, layers=1))
     other.load_state_dict(state)
     assert other.optimizer.steps.item() == 1
-    for mine, theirs in zip(other.optimizer.exp_avg, reg.optimizer.exp_avg, strict=True):
+    for mine, theirs in zip(other.optimizer.exp_avg, regularizer.optimizer.exp_avg, strict=True):
         assert torch.equal(mine, theirs) and mine.abs().sum() > 0
 
 

@@ -85,11 +85,11 @@ SEED = 123  # the seed each forward's prior samples and random directions are dr
 GUARD = 3
 
 
-def seeded_value(reg, z, x=None, seed=SEED):
-    """reg(z, x) with the global generator at ``seed`` (the draws the references replay)."""
+def seeded_value(regularizer, z, x=None, seed=SEED):
+    """regularizer(z, x) with the global generator at ``seed`` (the draws the references replay)."""
     torch.manual_seed(seed)
     with torch.no_grad():
-        return reg(z, x).item()
+        return regularizer(z, x).item()
 
 
 def off_prior_codes(prior, n, seed=0, shift=0.8):
@@ -170,15 +170,15 @@ def test_moca_tau_divides_the_logits():
     for tau in (0.05, 0.5):
         torch.manual_seed(0)
         encoder = UnitLinear(d)
-        reg = bind(regularizers.build("moca", tau=tau, K=K), encoder=encoder, dim=d,
+        regularizer = bind(regularizers.build("moca", tau=tau, K=K), encoder=encoder, dim=d,
                    batch_size=n)  # fmt: skip
         with torch.no_grad():
             z = encoder(x)
-            values[tau] = reg(z, x).item()
+            values[tau] = regularizer(z, x).item()
         # the key encoder is a copy of the encoder: k = normalize(W x + b), here in float64
         w, b = (t.detach().double() for t in (encoder.linear.weight, encoder.linear.bias))
         k = F.normalize(x.double() @ w.T + b, dim=1)
-        references[tau] = contrastive_reference(z.double(), k, reg.queue.double(), tau)
+        references[tau] = contrastive_reference(z.double(), k, regularizer.queue.double(), tau)
     for tau in values:
         tol = contrastive_tolerance(d, n, K, tau, references[tau])
         assert values[tau] == pytest.approx(references[tau], abs=tol)
@@ -207,33 +207,33 @@ def test_moca_K_keeps_the_K_newest_keys_as_negatives(K, dataset_size, queue_size
     d, n, steps = 8, 16, 4
     torch.manual_seed(0)
     encoder = UnitLinear(d)
-    reg = bind(regularizers.build("moca", K=K), encoder=encoder, dim=d, batch_size=n,
+    regularizer = bind(regularizers.build("moca", K=K), encoder=encoder, dim=d, batch_size=n,
                dataset_size=dataset_size)  # fmt: skip
-    assert reg.hparams()["K"] == K and reg.resolved()["K"] == queue_size
-    history = list(reg.queue.clone())
+    assert regularizer.hparams()["K"] == K and regularizer.resolved()["K"] == queue_size
+    history = list(regularizer.queue.clone())
     assert len(history) == queue_size
     data = torch.randn(steps + 1, n, d, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         for x in data[:steps]:
             z = encoder(x)
-            reg(z, x)
-            reg.after_step(z, x)
+            regularizer(z, x)
+            regularizer.after_step(z, x)
             history.extend(z)
         expected = torch.stack(history[-queue_size:])
         # keys are the same float32 ops on the same weights as the codes; 4 eps of slack
-        assert match_rows(reg.queue, expected, 4 * EPS32)
+        assert match_rows(regularizer.queue, expected, 4 * EPS32)
         if queue_size < steps * n:  # the initial rows are gone
-            assert not match_rows(reg.queue, torch.stack(history[:queue_size]), 0.1)
+            assert not match_rows(regularizer.queue, torch.stack(history[:queue_size]), 0.1)
         x = data[steps]
         z = encoder(x)
-        value = reg(z, x).item()
+        value = regularizer(z, x).item()
     reference = contrastive_reference(z, z, expected, 0.1)
     assert value == pytest.approx(reference, abs=contrastive_tolerance(d, n, queue_size, 0.1,
                                                                        reference))  # fmt: skip
 
 
 def cosine_momentum(m, t, total):
-    """SPEC: m_t = 1 - (1 - m) (cos(pi t / T) + 1) / 2, held at 1 after T."""
+    """The schedule: m_t = 1 - (1 - m) (cos(pi t / T) + 1) / 2, held at 1 after T."""
     return 1 - (1 - m) * (math.cos(math.pi * min(t, total) / total) + 1) / 2
 
 
@@ -253,7 +253,7 @@ def test_moca_m_and_the_cosine_schedule_move_the_key_encoder(m):
     d, n, total = 8, 16, 4
     torch.manual_seed(0)
     encoder = UnitLinear(d)
-    reg = bind(regularizers.build("moca", m=m, K=64), encoder=encoder, dim=d, batch_size=n,
+    regularizer = bind(regularizers.build("moca", m=m, K=64), encoder=encoder, dim=d, batch_size=n,
                total_steps=total)  # fmt: skip
     start = [p.detach().clone() for p in encoder.parameters()]
     queries = []
@@ -262,18 +262,18 @@ def test_moca_m_and_the_cosine_schedule_move_the_key_encoder(m):
         x = torch.randn(n, d, generator=gen)
         with torch.no_grad():
             z = encoder(x)
-            reg(z, x)
+            regularizer(z, x)
             for p in encoder.parameters():  # the optimizer's step
                 p.add_(0.1 * torch.randn(p.shape, generator=gen))
             queries.append([p.detach().clone() for p in encoder.parameters()])
-            reg.after_step(z, x)
+            regularizer.after_step(z, x)
     expected = ema_reference(start, queries, m, total)
     # per step a float32 lerp (<= 2 eps |theta|) with the weight 1 - m_t off by <= 5 eps (a
     # cosine and three float32 operations) times |theta_q - theta_k| <= 2 max|theta|: <= 12 eps
     # max|theta| per step, not amplified (a convex combination), over 6 steps
     scale = max(float(q.abs().max()) for step in queries for q in step)
     tol = 12 * len(queries) * EPS32 * scale
-    key = [p.detach().double() for p in reg.key_encoder.parameters()]
+    key = [p.detach().double() for p in regularizer.key_encoder.parameters()]
     for actual, wanted in zip(key, expected, strict=True):
         torch.testing.assert_close(actual, wanted, rtol=0, atol=tol)
     # guards: another m, or m without the schedule, ends elsewhere
@@ -285,7 +285,7 @@ def test_moca_m_and_the_cosine_schedule_move_the_key_encoder(m):
 
 # ------------------------------------------------------------------------------------ mmd
 
-MULTIPLIERS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # SPEC section 2
+MULTIPLIERS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # the WAE paper's scale grid
 # (prior, C0 written out: 2 on the sphere, 2 d sigma^2 for a Gaussian)
 MMD_PRIORS = [(SpherePrior(6), 2.0), (GaussianPrior(6), 12.0), (GaussianPrior(6, 0.5), 3.0)]
 
@@ -325,12 +325,12 @@ def mmd_reference(x, y, kernel, c0, err_d2=0.0):
 @pytest.mark.parametrize("kernel", ["imq", "rbf"])
 def test_mmd_kernel_and_base_scale_against_a_double_loop(kernel, base_scale, prior, prior_c0):
     n = 12
-    reg = bind(regularizers.build("mmd", kernel=kernel, base_scale=base_scale), dim=prior.dim,
-               batch_size=n, prior=prior)  # fmt: skip
+    regularizer = bind(regularizers.build("mmd", kernel=kernel, base_scale=base_scale),
+                       dim=prior.dim, batch_size=n, prior=prior)  # fmt: skip
     c0 = base_scale or prior_c0
-    torch.testing.assert_close(reg.scales, torch.tensor([c0 * s for s in MULTIPLIERS]))
+    torch.testing.assert_close(regularizer.scales, torch.tensor([c0 * s for s in MULTIPLIERS]))
     z = off_prior_codes(prior, n, shift=2.0)
-    value = seeded_value(reg, z)
+    value = seeded_value(regularizer, z)
     torch.manual_seed(SEED)
     y = prior.sample(n)
     # float32: |x|^2 + |y|^2 - 2 x.y over d terms is off by <= (d + 3) eps 4 R^2
@@ -359,9 +359,9 @@ def swd_reference(z, y, gaussians, p):
 def test_swd_L_and_p_against_sorted_projections(L, p, prior):
     """The forward draws B prior samples, then L directions: replayed here."""
     n, d = 24, prior.dim
-    reg = bind(regularizers.build("swd", L=L, p=p), dim=d, batch_size=n, prior=prior)
+    regularizer = bind(regularizers.build("swd", L=L, p=p), dim=d, batch_size=n, prior=prior)
     z = off_prior_codes(prior, n)
-    value = seeded_value(reg, z)
+    value = seeded_value(regularizer, z)
 
     def reference(directions, order):
         torch.manual_seed(SEED)
@@ -444,10 +444,10 @@ def test_ssw_L_and_p_against_optimal_matchings(L, p):
     integrating Prop. 1 exactly), any other p against B prior samples (checked by the optimal
     permutation on each circle)."""
     n, d = 16, 5
-    reg = bind(regularizers.build("ssw", L=L, p=p), dim=d, batch_size=n)
-    assert reg.closed_form == (p == 2)
+    regularizer = bind(regularizers.build("ssw", L=L, p=p), dim=d, batch_size=n)
+    assert regularizer.closed_form == (p == 2)
     z = off_prior_codes(SpherePrior(d), n)
-    value = seeded_value(reg, z, z)
+    value = seeded_value(regularizer, z, z)
     expected, tol = ssw_reference(z, L, p, closed_form=p == 2)
     assert value == pytest.approx(expected, abs=tol)
     # guards: one more circle, or another p (against samples), gives another value
@@ -487,13 +487,13 @@ def test_sinkhorn_settings_reach_geomloss(blur, scaling, p, diameter, prior, pri
     the same inputs (B = 32, weights 1/32 exact), so equal to the last bit. Each setting, and
     the diameter, changed alone gives another value."""
     n = 32
-    reg = bind(regularizers.build("sinkhorn", blur=blur, scaling=scaling, p=p,
+    regularizer = bind(regularizers.build("sinkhorn", blur=blur, scaling=scaling, p=p,
                                   diameter=diameter),
                dim=prior.dim, batch_size=n, prior=prior)  # fmt: skip
     start = diameter or prior_diameter
-    assert reg.resolved()["diameter"] == pytest.approx(start, rel=1e-15)
+    assert regularizer.resolved()["diameter"] == pytest.approx(start, rel=1e-15)
     z = off_prior_codes(prior, n)
-    value = seeded_value(reg, z)
+    value = seeded_value(regularizer, z)
     torch.manual_seed(SEED)
     y = prior.sample(n)
     assert value == geomloss_direct(z, y, blur, scaling, p, start)
@@ -512,12 +512,12 @@ def test_sinkhorn_backend_is_the_solver_used(backend):
         with pytest.raises(ValueError, match=f"sinkhorn.backend '{backend}' needs pykeops"):
             regularizers.build("sinkhorn", backend=backend)
         return
-    reg = bind(regularizers.build("sinkhorn", backend=backend), dim=6, batch_size=32)
+    regularizer = bind(regularizers.build("sinkhorn", backend=backend), dim=6, batch_size=32)
     solver = "tensorized" if backend == "auto" and not keops else backend
-    assert reg.loss.backend == solver
-    assert reg.capturable == (solver == "tensorized")
+    assert regularizer.loss.backend == solver
+    assert regularizer.capturable == (solver == "tensorized")
     z = off_prior_codes(SpherePrior(6), 32)
-    value = seeded_value(reg, z)
+    value = seeded_value(regularizer, z)
     torch.manual_seed(SEED)
     y = SpherePrior(6).sample(32)
     expected = geomloss_direct(z, y, 0.05, 0.9, 2, 2.0, backend=solver)
@@ -531,8 +531,8 @@ def test_sinkhorn_backend_is_the_solver_used(backend):
 # ------------------------------------------------------------------------------------ gan
 
 
-def discriminator_linears(reg):
-    return [m for m in reg.discriminator.modules() if isinstance(m, nn.Linear)]
+def discriminator_linears(regularizer):
+    return [m for m in regularizer.discriminator.modules() if isinstance(m, nn.Linear)]
 
 
 @pytest.mark.parametrize(("hidden", "layers", "prior"),
@@ -543,19 +543,19 @@ def test_gan_hidden_and_layers_shape_the_discriminator(hidden, layers, prior):
     """D: R^d -> R with ``layers`` hidden ReLU layers of width ``hidden``; the penalty is
     -mean log sigmoid(D(z)) with that D, evaluated layer by layer here in float64."""
     n, d = 32, prior.dim
-    reg = bind(regularizers.build("gan", hidden=hidden, layers=layers), dim=d, batch_size=n,
+    regularizer = bind(regularizers.build("gan", hidden=hidden, layers=layers), dim=d, batch_size=n,
                prior=prior)  # fmt: skip
-    linears = discriminator_linears(reg)
+    linears = discriminator_linears(regularizer)
     widths = [d] + [hidden] * layers + [1]
     shapes = list(zip(widths[1:], widths[:-1], strict=True))  # (out, in) of each Linear
     assert [tuple(m.weight.shape) for m in linears] == shapes
-    relus = [m for m in reg.discriminator.modules() if isinstance(m, nn.ReLU)]
+    relus = [m for m in regularizer.discriminator.modules() if isinstance(m, nn.ReLU)]
     assert len(relus) == layers
     params = d * hidden + hidden + (layers - 1) * (hidden * hidden + hidden) + hidden + 1
-    assert sum(p.numel() for p in reg.discriminator.parameters()) == params
+    assert sum(p.numel() for p in regularizer.discriminator.parameters()) == params
     z = off_prior_codes(prior, n)
     with torch.no_grad():
-        value = reg(z, None).item()
+        value = regularizer(z, None).item()
     # float64 forward with a componentwise bound on the float32 one: a layer of fan-in f adds
     # <= (f + 1) eps (|W| |h| + |b|) and passes on |W| err (ReLU is 1-Lipschitz)
     h, err = z.double(), torch.zeros_like(z, dtype=torch.float64)
@@ -581,18 +581,19 @@ def test_gan_lr_sets_the_size_of_the_first_adam_step():
     moved = {}
     for lr in (1e-3, 3e-2):
         torch.manual_seed(0)
-        reg = bind(regularizers.build("gan", hidden=16, layers=2, lr=lr), dim=d, batch_size=n,
-                   prior=prior)  # fmt: skip
-        before = copy.deepcopy(reg.discriminator).double()
+        regularizer = bind(regularizers.build("gan", hidden=16, layers=2, lr=lr), dim=d,
+                           batch_size=n, prior=prior)  # fmt: skip
+        before = copy.deepcopy(regularizer.discriminator).double()
         torch.manual_seed(SEED)
         with torch.no_grad():
-            reg.after_step(z, None)
+            regularizer.after_step(z, None)
         torch.manual_seed(SEED)
         y = prior.sample(n).double()
         loss = F.softplus(-before(y)).mean() + F.softplus(before(z.double())).mean()
         loss.backward()
         big = total = 0
-        for after, start in zip(reg.discriminator.parameters(), before.parameters(), strict=True):
+        pairs = zip(regularizer.discriminator.parameters(), before.parameters(), strict=True)
+        for after, start in pairs:
             g, delta = start.grad, after.detach().double() - start.detach()
             # |g| >= 1e-3: g / (|g| + 1e-8) is sign(g) within 1e-5, and the float32 gradient
             # (errors ~ (fan-in + n) eps ~ 1e-5 of its O(1) terms) has g's sign. float32 adds
@@ -604,7 +605,7 @@ def test_gan_lr_sets_the_size_of_the_first_adam_step():
             big, total = big + int(sure.sum()), total + g.numel()
         assert big > total / 2  # most weights moved by lr (the rest: dead units, tiny g)
         moved[lr] = torch.cat([(p.detach() - q.detach().float()).flatten()
-                               for p, q in zip(reg.discriminator.parameters(),
+                               for p, q in zip(regularizer.discriminator.parameters(),
                                                before.parameters(), strict=True)])  # fmt: skip
     assert moved[3e-2].abs().max() > 10 * moved[1e-3].abs().max()
 
@@ -667,11 +668,11 @@ CWAE_PRIORS = [(SpherePrior(8), 1 / 8, False), (GaussianPrior(8), 1.0, True),
 def test_cwae_gamma_and_its_default_set_the_smoothing(gamma, n, prior, variance, closed):
     """log d^2 at gamma, or at Silverman's sigma^2 (4 / (3 n))^(2/5) for this batch size with
     the prior's per-coordinate variance; closed form for N(0, I) only, else prior samples."""
-    reg = bind(regularizers.build("cwae", gamma=gamma), dim=prior.dim, batch_size=n,
+    regularizer = bind(regularizers.build("cwae", gamma=gamma), dim=prior.dim, batch_size=n,
                prior=prior)  # fmt: skip
-    assert reg.closed_form == closed
+    assert regularizer.closed_form == closed
     z = off_prior_codes(prior, n)
-    value = seeded_value(reg, z)
+    value = seeded_value(regularizer, z)
     torch.manual_seed(SEED)
     y = None if closed else prior.sample(n)
     smoothing = gamma or variance * (4 / (3 * n)) ** 0.4
@@ -699,9 +700,9 @@ def unif_reference(z, t):
 @pytest.mark.parametrize("t", [0.5, 2.0, 8.0])
 def test_unif_t_against_a_double_loop(t):
     n, d = 20, 5
-    reg = bind(regularizers.build("unif", t=t), dim=d, batch_size=n)
+    regularizer = bind(regularizers.build("unif", t=t), dim=d, batch_size=n)
     z = off_prior_codes(SpherePrior(d), n)
-    value = seeded_value(reg, z, z)
+    value = seeded_value(regularizer, z, z)
     expected = unif_reference(z, t)
     # float32: squared distances of unit vectors by expansion off by <= (d + 3) eps 4, times t
     # in each exponent (+ its rounding); the log of a sum of n (n - 1) terms adds as many eps

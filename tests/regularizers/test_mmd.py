@@ -56,15 +56,15 @@ def test_mmd_of_a_set_with_itself_is_near_zero():
 
 
 def test_mmd_base_scale_defaults_to_prior_mean_sq_distance():
-    reg = bind(regularizers.build("mmd"), prior=regularizers.GaussianPrior(8, sigma=1.0))
+    regularizer = bind(regularizers.build("mmd"), prior=regularizers.GaussianPrior(8, sigma=1.0))
     expected = torch.tensor([16.0 * s for s in SCALE_MULTIPLIERS])
-    torch.testing.assert_close(reg.scales, expected)
+    torch.testing.assert_close(regularizer.scales, expected)
 
 
 def test_mmd_penalty_has_gradient_toward_prior():
-    reg = bind(regularizers.build("mmd"), dim=8, batch_size=64)
+    regularizer = bind(regularizers.build("mmd"), dim=8, batch_size=64)
     z = torch.nn.functional.normalize(torch.randn(64, 8) * 0.1 + 1.0, dim=1).requires_grad_()
-    reg(z, None).backward()
+    regularizer(z, None).backward()
     assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
 
 

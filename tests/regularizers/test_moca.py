@@ -44,36 +44,36 @@ def test_contrastive_loss_matches_brute_force():
 
 def test_gradients_reach_the_encoder_but_not_the_key_encoder():
     encoder = NormalizedEncoder()
-    reg = bind(regularizers.build("moca", K=64), encoder=encoder, batch_size=16)
+    regularizer = bind(regularizers.build("moca", K=64), encoder=encoder, batch_size=16)
     x = torch.randn(16, 8)
-    reg(encoder(x), x).backward()
+    regularizer(encoder(x), x).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
-    assert all(p.grad is None and not p.requires_grad for p in reg.key_encoder.parameters())
+    assert all(p.grad is None and not p.requires_grad for p in regularizer.key_encoder.parameters())
 
 
 def test_queue_is_fifo_and_wraps_around():
     encoder = NormalizedEncoder()
-    reg = bind(regularizers.build("moca", K=40), encoder=encoder, batch_size=16)
-    initial = reg.queue.clone()
+    regularizer = bind(regularizers.build("moca", K=40), encoder=encoder, batch_size=16)
+    initial = regularizer.queue.clone()
     batches = [torch.randn(16, 8) for _ in range(3)]
     keys = []
     for x in batches:
-        reg(encoder(x), x)
-        keys.append(reg._keys.clone())
-        reg.after_step(None, x)
+        regularizer(encoder(x), x)
+        keys.append(regularizer._keys.clone())
+        regularizer.after_step(None, x)
     # 48 keys into 40 slots: the first 8 slots hold the newest keys, then batches 1 and 2.
-    torch.testing.assert_close(reg.queue[:8], keys[2][8:])
-    torch.testing.assert_close(reg.queue[16:32], keys[1])
-    torch.testing.assert_close(reg.queue[32:40], keys[2][:8])
-    torch.testing.assert_close(reg.queue[8:16], keys[0][8:])
-    assert not torch.equal(reg.queue, initial)
-    assert int(reg.queue_ptr) == 48 % 40
+    torch.testing.assert_close(regularizer.queue[:8], keys[2][8:])
+    torch.testing.assert_close(regularizer.queue[16:32], keys[1])
+    torch.testing.assert_close(regularizer.queue[32:40], keys[2][:8])
+    torch.testing.assert_close(regularizer.queue[8:16], keys[0][8:])
+    assert not torch.equal(regularizer.queue, initial)
+    assert int(regularizer.queue_ptr) == 48 % 40
 
 
 def test_queue_starts_as_random_unit_vectors():
-    reg = bind(regularizers.build("moca", K=500), batch_size=16)
-    torch.testing.assert_close(reg.queue.norm(dim=1), torch.ones(500))
-    assert reg.queue.mean(0).abs().max() < 0.15
+    regularizer = bind(regularizers.build("moca", K=500), batch_size=16)
+    torch.testing.assert_close(regularizer.queue.norm(dim=1), torch.ones(500))
+    assert regularizer.queue.mean(0).abs().max() < 0.15
 
 
 def test_momentum_schedule_goes_from_m_to_one():
@@ -86,36 +86,37 @@ def test_momentum_schedule_goes_from_m_to_one():
 
 def test_key_encoder_follows_ema_of_parameters_and_batchnorm_buffers():
     encoder = NormalizedEncoder()
-    reg = bind(
+    regularizer = bind(
         regularizers.build("moca", K=64, m=0.9), encoder=encoder, batch_size=16, total_steps=10
     )
-    key_before = {k: v.clone() for k, v in reg.key_encoder.state_dict().items()}
+    key_before = {k: v.clone() for k, v in regularizer.key_encoder.state_dict().items()}
     x = torch.randn(16, 8)
-    reg(encoder(x), x)  # the key encoder's own forward must not move its BN statistics
+    regularizer(encoder(x), x)  # the key encoder's own forward must not move its BN statistics
     with torch.no_grad():  # move the query encoder away from the key encoder
         for p in encoder.parameters():
             p.add_(1.0)
         encoder.train()(torch.randn(16, 8) * 3 + 2)  # update BN running statistics
-    reg.after_step(None, x)
+    regularizer.after_step(None, x)
     query = encoder.state_dict()
-    for name, value in reg.key_encoder.state_dict().items():
+    for name, value in regularizer.key_encoder.state_dict().items():
         if value.is_floating_point():
             expected = 0.9 * key_before[name] + 0.1 * query[name]
             torch.testing.assert_close(value, expected, msg=name)
         else:
             assert torch.equal(value, query[name]), name
-    assert int(reg.step) == 1
+    assert int(regularizer.step) == 1
 
 
 def test_state_dict_round_trip_restores_queue_and_key_encoder():
     encoder = NormalizedEncoder()
-    reg = bind(regularizers.build("moca", K=32), encoder=encoder, batch_size=16)
+    regularizer = bind(regularizers.build("moca", K=32), encoder=encoder, batch_size=16)
     x = torch.randn(16, 8)
-    reg(encoder(x), x)
-    reg.after_step(None, x)
+    regularizer(encoder(x), x)
+    regularizer.after_step(None, x)
     other = bind(regularizers.build("moca", K=32), encoder=NormalizedEncoder(), batch_size=16)
-    other.load_state_dict(reg.state_dict())
-    for (name, a), b in zip(reg.state_dict().items(), other.state_dict().values(), strict=True):
+    other.load_state_dict(regularizer.state_dict())
+    pairs = zip(regularizer.state_dict().items(), other.state_dict().values(), strict=True)
+    for (name, a), b in pairs:
         assert torch.equal(a, b), name
 
 

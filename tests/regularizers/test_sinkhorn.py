@@ -34,16 +34,16 @@ def test_small_blur_approaches_exact_optimal_transport():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(40, 2)), rng.normal(size=(40, 2)) + 1.0
     exact = ot.emd2(np.full(40, 1 / 40), np.full(40, 1 / 40), ot.dist(x, y) / 2)
-    reg = regularizers.build("sinkhorn", blur=0.01, scaling=0.95)
-    value = reg.loss(torch.from_numpy(x), torch.from_numpy(y)).item()
+    regularizer = regularizers.build("sinkhorn", blur=0.01, scaling=0.95)
+    value = regularizer.loss(torch.from_numpy(x), torch.from_numpy(y)).item()
     assert value == pytest.approx(exact, rel=0.01)
 
 
 def test_regularizer_equals_geomloss_called_directly_on_the_same_prior_samples():
-    reg = bind(regularizers.build("sinkhorn"), dim=8, batch_size=32)
+    regularizer = bind(regularizers.build("sinkhorn"), dim=8, batch_size=32)
     z = regularizers.SpherePrior(8).sample(32)
     torch.manual_seed(5)
-    ours = reg(z, None)
+    ours = regularizer(z, None)
     torch.manual_seed(5)
     y = regularizers.SpherePrior(8).sample(32)
     direct = SamplesLoss("sinkhorn", p=2, blur=0.05, scaling=0.9, debias=True, diameter=2.0)
@@ -53,20 +53,20 @@ def test_regularizer_equals_geomloss_called_directly_on_the_same_prior_samples()
 def test_prior_diameter_replaces_the_per_batch_host_read():
     """The sphere's diameter 2 bounds every distance, so geomloss needs no measurement; a
     diameter set by hand wins over the prior's."""
-    reg = bind(regularizers.build("sinkhorn"), dim=8, batch_size=32)
-    assert reg.loss.diameter == 2.0 and reg.resolved()["diameter"] == 2.0
+    regularizer = bind(regularizers.build("sinkhorn"), dim=8, batch_size=32)
+    assert regularizer.loss.diameter == 2.0 and regularizer.resolved()["diameter"] == 2.0
     z, y = regularizers.SpherePrior(8).sample(64).split(32)
     assert torch.cdist(z, y).max() <= 2.0
     measured = SamplesLoss("sinkhorn", p=2, blur=0.05, scaling=0.9, debias=True)(z, y)
-    assert reg.loss(z, y).item() == pytest.approx(measured.item(), rel=1e-2)
+    assert regularizer.loss(z, y).item() == pytest.approx(measured.item(), rel=1e-2)
     manual = bind(regularizers.build("sinkhorn", diameter=5.0), dim=8, batch_size=32)
     assert manual.loss.diameter == 5.0
 
 
 def test_sinkhorn_gradient_reaches_codes():
-    reg = bind(regularizers.build("sinkhorn"), dim=8, batch_size=32)
+    regularizer = bind(regularizers.build("sinkhorn"), dim=8, batch_size=32)
     z = torch.randn(32, 8, requires_grad=True)
-    reg(z, None).backward()
+    regularizer(z, None).backward()
     assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
 
 

@@ -90,10 +90,10 @@ def test_regularizer_uses_the_closed_form_only_for_the_uniform_prior_and_p2():
 
 
 def test_regularizer_value_is_the_closed_form_with_its_circles():
-    reg = bind(regularizers.build("ssw", L=15), dim=6)
+    regularizer = bind(regularizers.build("ssw", L=15), dim=6)
     z = sphere(40, 6).float()
     torch.manual_seed(3)
-    value = reg(z, z)
+    value = regularizer(z, z)
     torch.manual_seed(3)
     frames = random_great_circles(6, 15)
     expected = w2_to_uniform_circle(fast_sort(circle_coordinates(z, frames))).mean()
@@ -112,15 +112,15 @@ def test_large_batches_search_the_shifts_in_blocks(monkeypatch):
 
 
 def test_gradient_is_finite_and_lowers_the_penalty():
-    reg = bind(regularizers.build("ssw", p=1), dim=5, batch_size=64)
+    regularizer = bind(regularizers.build("ssw", p=1), dim=5, batch_size=64)
     z = sphere(64, 5, shift=2.0).float().requires_grad_()
     torch.manual_seed(0)
-    before = reg(z, z)
+    before = regularizer(z, z)
     before.backward()
     assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
     step = torch.nn.functional.normalize(z.detach() - 0.05 * z.grad / z.grad.norm(), dim=1)
     torch.manual_seed(0)
-    assert reg(step, step).item() < before.item()
+    assert regularizer(step, step).item() < before.item()
 
 
 def test_bind_refuses_a_prior_off_the_sphere():

@@ -53,9 +53,9 @@ def test_fast_sort_matches_torch_sort_in_value_and_gradient(shape):
 
 
 def test_swd_penalty_gradient_reaches_codes():
-    reg = bind(regularizers.build("swd", L=20), dim=8, batch_size=32)
+    regularizer = bind(regularizers.build("swd", L=20), dim=8, batch_size=32)
     z = torch.randn(32, 8, requires_grad=True)
-    reg(z, None).backward()
+    regularizer(z, None).backward()
     assert z.grad.abs().sum() > 0
 
 

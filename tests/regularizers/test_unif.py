@@ -32,15 +32,15 @@ def test_uniformity_of_a_collapsed_batch_is_zero_and_large_t_does_not_overflow()
 
 
 def test_gradient_spreads_a_clustered_batch():
-    reg = bind(regularizers.build("unif"), dim=4, batch_size=32)
+    regularizer = bind(regularizers.build("unif"), dim=4, batch_size=32)
     g = torch.randn(32, 4)
     g[:, 0] += 3
     z = torch.nn.functional.normalize(g, dim=1).requires_grad_()
-    before = reg(z, z)
+    before = regularizer(z, z)
     before.backward()
     assert torch.isfinite(z.grad).all()
     after = torch.nn.functional.normalize(z.detach() - 0.1 * z.grad, dim=1)
-    assert reg(after, after).item() < before.item()
+    assert regularizer(after, after).item() < before.item()
 
 
 def test_bind_refuses_batch_size_one_and_a_prior_off_the_sphere():

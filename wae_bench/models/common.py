@@ -5,7 +5,7 @@ from torch import Tensor, nn
 
 
 class SphereProjection(nn.Module):
-    """z -> z / ||z||: every encoder ends on the unit sphere (SPEC section 1)."""
+    """z -> z / ||z||: every encoder ends on the unit sphere."""
 
     def forward(self, z: Tensor) -> Tensor:
         """Each row z of ``z`` divided by ||z||."""

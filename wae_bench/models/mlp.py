@@ -1,4 +1,4 @@
-"""The synthetic task's encoder: a 2-layer MLP (SPEC section 3)."""
+"""The synthetic task's encoder: a 2-layer MLP."""
 
 import torch.nn.functional as F
 from torch import Tensor, nn

@@ -1,6 +1,6 @@
 """A2: ResNet-18 encoder (3x3 stride-1 stem, no max-pool) + linear to the latent; the decoder
-mirrors it with nearest-neighbour upsampling. 25.8M parameters at 32x32 with d = 128 (SPEC
-says about 24M)."""
+mirrors it with nearest-neighbour upsampling. 25.8M parameters at 32x32 with d = 128 (the MoCA
+paper says about 24M)."""
 
 import torch.nn.functional as F
 from torch import Tensor, nn

@@ -1,8 +1,8 @@
 """The task registry: every module or package in this one that defines ``TASK`` is a task.
 
-A task (``base.Task``) declares its config class, its result file and headline metric, and
-the few things that differ between tasks (data, models, evaluation, report and figures); the
-training command (``wae_bench.command``) does the rest. ``cli``, ``sweep``, ``compare`` and
+A task (``base.Task``) declares its settings, data and models, evaluation and report (about
+a dozen members, grouped so in ``base``); the harness (``wae_bench.command`` and the modules
+it calls) does the rest. ``cli``, ``sweep``, ``compare`` and
 ``report`` read this registry and name no task. Adding a task means adding one module here.
 
 Every command imports every task's module (a package: its ``__init__``), so these import
@@ -33,8 +33,8 @@ def _discover() -> dict[str, Task]:
 
 
 def names() -> list[str]:
-    """Registered task names, in the order the CLI lists them (``Task.order``)."""
-    return [t.name for t in sorted(_discover().values(), key=lambda t: (t.order, t.name))]
+    """Registered task names, in the order the CLI lists them (``About.order``)."""
+    return [t.name for t in sorted(_discover().values(), key=lambda t: (t.about.order, t.name))]
 
 
 def get(name: str) -> Task:

@@ -1,19 +1,26 @@
-"""What a task declares; the training command (``wae_bench.command``) and each run
-(``wae_bench.training_run``) call these hooks.
+"""What a task declares; the harness (``command``, ``run``, ``tune``, the reports)
+does the rest.
 
-A task is one module (or package) of ``wae_bench.tasks`` holding ``TASK = SomeTask()``. The
-command runs, per seed, every (method, lam) of the config: each run builds the task's models,
-binds the regularizer, trains epoch by epoch with the shared step, evaluates when
-``eval_due``, records one row per evaluation and checkpoints; the command finally calls
-``report``. Everything a summary, sweep, comparison or figure needs to know about the task's
-results (its columns, headline metric, label and format) is declared here, so that the
-modules above name no task.
+A task is one module (or package) of ``wae_bench.tasks`` holding ``TASK = SomeTask()``. Its
+members, by what they serve:
+
+- settings: ``name``, ``about`` (its command line's text), ``config`` (a ``RunConfig``
+  subclass: the fields, their flags and checks, the evaluation and learning-rate schedule,
+  sub-runs), ``tuning`` (what ``wae-bench tune`` varies besides each method's
+  hyper-parameters) and ``presets`` (named sweeps);
+- data and models: ``setup``, ``prior``, ``build_models``, ``fixtures``, ``batches``;
+- evaluation: ``results`` (the result file and its headline metric) and ``evaluate``;
+- report: ``report``, and ``hooks`` for what a run leaves besides its rows (images, files).
+
+Per seed, the command trains every (method, lam) of the config: each run builds the task's
+models, binds the regularizer, trains epoch by epoch with the shared step, evaluates when the
+config's schedule says so, records one row per evaluation and checkpoints; the command finally
+calls ``report``. The modules above name no task: what they need to know of one is here.
 """
 
-import argparse
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,85 +34,114 @@ from ..config import RunConfig
 
 @dataclass
 class Context:
-    """What a task prepares once per command (data, ...); subclasses add fields."""
+    """What a task prepares once per command (``Task.setup``); subclasses add fields.
+
+    ``size``: training samples in one epoch; ``record``: what config.json records of the data
+    (e.g. {"data": {"name": ..., "train": ...}})."""
 
     cfg: Any
     device: torch.device
+    size: int = field(default=0, kw_only=True)
+    record: dict = field(default_factory=dict, kw_only=True)
 
 
-class Task:
-    """Base of every task; subclasses set the class attributes and the hooks that differ."""
+@dataclass(frozen=True)
+class About:
+    """A task's command line: ``wae-bench NAME`` with this help and description; ``order``:
+    its place among the subcommands."""
 
-    name: ClassVar[str]
-    order: ClassVar[int] = 100  # position among the CLI's subcommands
-    config: ClassVar[type[RunConfig]]
-    help: ClassVar[str]
-    description: ClassVar[str]
-    result_file: ClassVar[str]  # one row per (method[, lam], seed, evaluated epoch)
-    columns: ClassVar[tuple[str, ...]]  # of the result file, in order
-    metric: ClassVar[str]  # the headline column (lower is better)
-    metric_label: ClassVar[str] = ""  # how tables and figures name it (default: metric)
-    metric_format: ClassVar[str] = ".4g"  # format spec of one value of it (progress bar)
-    headline_columns: ClassVar[tuple[str, ...]] = ()  # a sweep's columns (default: metric)
-    summary_epochs: ClassVar[tuple[int, ...]] = ()  # reported in tables (and the last one)
-    presets: ClassVar[dict[str, dict]] = {}  # named sweeps: {"task", "settings", "grid"}
+    help: str
+    description: str = ""
+    order: int = 100
 
-    def sub_runs(self, cfg: RunConfig) -> dict[str, RunConfig]:
-        """{folder name: config} when one command is several commands in sub-folders of its
-        folder (the latent dimension study), each trained like a command of its own and
-        reported together by ``report``; {} (the default): one command, no sub-runs."""
-        return {}
 
+@dataclass(frozen=True)
+class ResultTable:
+    """A task's result file, one row per (method[, lam], seed, evaluated epoch), and how
+    tables and figures show its headline metric (lower is better)."""
+
+    file: str
+    columns: tuple[str, ...]  # always written, in this order
+    metric: str  # the headline column
+    metric_label: str = ""  # how tables and figures name it (default: the column's name)
+    metric_format: str = ".4g"  # one value of it on the progress bar
+    headline: tuple[str, ...] = ()  # a sweep's columns at each point's end (default: metric)
+    summary_epochs: tuple[int, ...] = ()  # reported in tables (and the last one)
+    optional: tuple[tuple[str, str], ...] = ()  # (column, the setting that adds it when set)
+
+    @property
     def label(self) -> str:
         """How tables and figures name the headline metric."""
         return self.metric_label or self.metric
 
-    def format_metric(self, value: float) -> str:
+    @property
+    def sweep_columns(self) -> tuple[str, ...]:
+        """The columns a sweep reports at each point's last evaluation."""
+        return self.headline or (self.metric,)
+
+    def format(self, value: float) -> str:
         """One value of the headline metric as the progress bar shows it."""
         return format(value, self.metric_format)
 
-    def sweep_columns(self) -> tuple[str, ...]:
-        """The result columns a sweep reports at each point's last evaluation."""
-        return self.headline_columns or (self.metric,)
+    def columns_for(self, cfg: RunConfig) -> tuple[str, ...]:
+        """The columns of the result file for these settings: ``columns``, then each optional
+        one whose setting is set."""
+        return self.columns + tuple(c for c, setting in self.optional if getattr(cfg, setting))
 
-    def result_columns(self, cfg: RunConfig) -> tuple[str, ...]:
-        """Columns of the result file for these settings (``columns`` plus optional ones)."""
-        return self.columns
 
-    penalty_knob = ""  # the tuning knob that weights the regularizer, if the task has one
+class Tuning:
+    """What ``wae-bench tune`` varies besides each method's hyper-parameters, and how a trial
+    scores on data the final comparison never sees. The default: nothing more, and a trial
+    differs from a final run by its seed alone."""
 
-    def tuning_knobs(self, cfg: RunConfig) -> dict:
-        """The task's own settings ``wae-bench tune`` varies besides each method's
-        hyper-parameters: {name: regularizers.search.Range | Choice}; none by default."""
+    penalty_knob = ""  # the knob that weights the regularizer, if there is one
+
+    def knobs(self, cfg: RunConfig) -> dict:
+        """{name: regularizers.search.Range | Choice} of the task's own settings to tune."""
         return {}
 
-    def tuning_defaults(self, cfg: RunConfig, method: str) -> dict:
-        """The values of ``tuning_knobs`` that the untuned ("default") arm trains with."""
+    def defaults(self, cfg: RunConfig, method: str) -> dict:
+        """The values of ``knobs`` that the untuned ("default") arm trains with."""
         return {}
 
-    def with_knobs(self, settings: dict, method: str, values: dict) -> dict:
-        """The config dict ``settings`` of one method's run with knob values applied."""
+    def apply(self, settings: dict, method: str, values: dict) -> dict:
+        """The config dict ``settings`` of one method's run with knob ``values`` applied."""
         return {**settings, **values}
 
-    def validation_settings(self, cfg: RunConfig) -> dict:
-        """Settings that make a tuning trial score on data the final comparison never sees,
-        beyond its own seed (the image task: a validation split of the training images)."""
+    def validation(self, cfg: RunConfig) -> dict:
+        """Settings that make a trial score on held-out data (the image task: a validation
+        split of the training images)."""
         return {}
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """The task's own command-line flags (the shared ones are added by the CLI)."""
 
-    def prefers_gpu(self, cfg: RunConfig) -> bool:
-        """Whether ``--device auto`` runs these settings on a visible CUDA GPU (True) or on
-        the CPU (False): the faster of the two, as measured; the docstring says where from."""
-        return True
+class RunHooks:
+    """What a task does besides recording rows; the default: nothing."""
 
+    def images(self, ctx: Context, fixtures, models: dict[str, nn.Module]) -> dict[str, Tensor]:
+        """Image grids for loggers (TensorBoard) at an evaluation."""
+        return {}
+
+    def after_run(self, ctx: Context, fixtures, run, out: Path) -> None:
+        """Called when one (method, lam, seed) has trained to its last epoch."""
+
+    def finish(self, ctx: Context, out: Path) -> None:
+        """Called after every run of the command, before its report."""
+
+
+class Task:
+    """Base of every task: subclasses set the class attributes and define the methods."""
+
+    # settings
+    name: ClassVar[str]
+    about: ClassVar[About]
+    config: ClassVar[type[RunConfig]]
+    tuning: ClassVar[Tuning] = Tuning()
+    presets: ClassVar[dict[str, dict]] = {}  # named sweeps: {"task", "settings", "grid"}
+
+    # data and models
     def setup(self, cfg: RunConfig, device: torch.device) -> Context:
-        """Load what every run of the command shares; bad data settings fail here."""
-        return Context(cfg, device)
-
-    def dataset_size(self, ctx: Context) -> int:
-        """Number of training samples (one epoch)."""
+        """Load what every run of the command shares, with ``Context.size`` set; bad data
+        settings fail here."""
         raise NotImplementedError
 
     def prior(self, cfg: RunConfig) -> Prior:
@@ -124,38 +160,26 @@ class Task:
         """One epoch of shuffled training batches on ``ctx.device``."""
         raise NotImplementedError
 
+    # evaluation
+    results: ClassVar[ResultTable]
+
     def evaluate(self, ctx: Context, fixtures, models: dict[str, nn.Module]) -> dict:
-        """The metrics of one evaluation (models are in eval mode, no grad)."""
+        """The metrics of one evaluation, {column: value} (models in eval mode, no grad)."""
         raise NotImplementedError
 
-    def eval_due(self, cfg: RunConfig, epoch: int) -> bool:
-        """Whether to evaluate after ``epoch`` (epoch 0 is always evaluated)."""
-        return True
-
-    def learning_rate(self, cfg: RunConfig, epoch: int) -> float:
-        """Learning rate of ``epoch`` (1-based)."""
-        return cfg.lr
-
-    def describe(self, ctx: Context, models: dict[str, nn.Module]) -> dict:
-        """Extra entries of config.json (and anything worth printing before training)."""
-        return {}
-
-    def images(self, ctx: Context, fixtures, models: dict[str, nn.Module]) -> dict[str, Tensor]:
-        """Image grids for loggers at an evaluation (none by default)."""
-        return {}
-
-    def after_run(self, ctx: Context, fixtures, run, out: Path) -> None:
-        """Called when one (method, lam, seed) has trained to its last epoch."""
-
-    def finish(self, ctx: Context, out: Path) -> None:
-        """Called after every run, before ``report``."""
+    # report
+    hooks: ClassVar[RunHooks] = RunHooks()
 
     def report(self, run_dir: Path, figures: bool = True) -> None:
         """(Re)write the summary tables and, with ``figures``, the figures from the run
         folder's files alone. The end of a training command writes the tables only;
-        ``wae-bench report`` draws the figures (matplotlib is a run's largest fixed cost)."""
-        raise NotImplementedError
+        ``wae-bench report`` draws the figures (matplotlib is a run's largest fixed cost).
+        The default: the headline metric's summary and curves (``run_summary``)."""
+        from .. import run_summary
 
-    def default_out(self) -> Path:
-        """results/<task>/<date-time>."""
-        return Path("results") / self.name / time.strftime("%Y%m%d-%H%M%S")
+        run_summary.report(self.results, Path(run_dir), figures)
+
+
+def default_out(task: Task) -> Path:
+    """results/<task>/<date-time>: where a command writes without --out."""
+    return Path("results") / task.name / time.strftime("%Y%m%d-%H%M%S")

@@ -22,13 +22,13 @@ KEYS = ["method", "lam"]
 def report(task, run_dir: Path, figures: bool = True) -> None:
     """(Re)write summary.csv/.md and, with ``figures``, the curves (swd_vs_epoch,
     metrics_vs_epoch/seconds) and singular_values figures of ``run_dir``."""
-    rows = table_rows.read(run_dir, task.result_file, task.columns)
-    metrics = table_rows.wide(rows, task.columns)
+    rows = table_rows.read(run_dir, task.results.file, task.results.columns)
+    metrics = table_rows.wide(rows, task.results.columns)
     saved = folders.read_config(run_dir)
     baseline = execution.of_record(saved).get("baseline") or None
-    epochs = summaries.reported_epochs(metrics, task.summary_epochs)
-    compared = summaries.compare_epochs(metrics, KEYS, task.metric, epochs, label="image SWD",
-                                        baseline=baseline)  # fmt: skip
+    epochs = summaries.reported_epochs(metrics, task.results.summary_epochs)
+    compared = summaries.compare_epochs(metrics, KEYS, task.results.metric, epochs,
+                                        label="image SWD", baseline=baseline)  # fmt: skip
     quality = None
     if "classifier_fd" in metrics:  # its own family, at the last epoch
         quality = summaries.compare_epochs(metrics, KEYS, "classifier_fd", [max(epochs)],

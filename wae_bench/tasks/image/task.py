@@ -1,4 +1,4 @@
-"""Image-space WAE benchmark (paper Sec. 4.1, right of Fig. 2; SPEC section 4).
+"""Image-space WAE benchmark (paper Sec. 4.1, right of Fig. 2).
 
 One WAE per (method, lam, seed): loss = per-image squared error + lam * regularizer, Adam,
 codes on the unit sphere. At epoch 0, every `eval_every` epochs and at the last epoch:
@@ -28,10 +28,10 @@ from ...errors import UsageError
 from ...fid import INCEPTION_FILE
 from ...image_swd import PADDINGS, image_swd
 from ...metrics import latent_swd
-from ...models import build_autoencoder, parameter_count
+from ...models import build_autoencoder
 from ...sample_quality import NEIGHBOURS
-from ...train import per_image_squared_error
-from ..base import Context, Task
+from ...step import per_image_squared_error
+from ..base import About, Context, ResultTable, RunHooks, Task, Tuning
 from . import spectra
 
 EVAL_BATCH = 500
@@ -47,10 +47,10 @@ LAM_OFF = ("lam -> 0 turns the regularizer off (the plain autoencoder, lam = 0, 
 FID_COLUMNS = ("fid", "kid", "kid_std")
 CLASSIFIER_COLUMNS = ("classifier_fd", "precision", "recall")  # with --classifier
 
-# The paper's protocols (SPEC section 4, Appendix A). Our choices where the paper is silent
+# The paper's protocols (its Appendix A). The suite's choices where the paper is silent
 # (docs/image.md, "The paper's protocols"): the lam grids (best lam grows with the pixel
-# count, so the grid moves with it), MNIST's architecture and schedule, and K = 16384 (SPEC
-# default).
+# count, so the grid moves with it), MNIST's architecture and schedule, and K = 16384 (MoCA's
+# default cap).
 _PAPER = {"methods": ["moca", "mmd"], "batch_size": 64, "latent_dim": 128, "lr": 1e-3,
           "seeds": [0], "eval_every": 5, "params": {"moca": {"K": 16384}}}  # fmt: skip
 PROTOCOLS = {
@@ -68,7 +68,7 @@ PROTOCOLS = {
 
 @dataclass(kw_only=True)
 class ImageConfig(RunConfig):
-    """WAE training on images, one run per (method, lam, seed) (SPEC section 4)."""
+    """WAE training on images, one run per (method, lam, seed)."""
 
     POSITIVE_INTS = (*RunConfig.POSITIVE_INTS, "eval_every", "image_size")
 
@@ -111,6 +111,58 @@ class ImageConfig(RunConfig):
     def lambda_values(self, method: str) -> list[float]:
         """The regularizer weights ``method`` trains with (one run each)."""
         return self.lambdas[method]
+
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        """--lambdas, --arch, --dataset and the other image flags."""
+        parser.add_argument(
+            "--dataset",
+            help="digits (default, embedded), mnist, fashion-mnist, cifar10, celeba or folder",
+        )
+        parser.add_argument("--data-root", help="folder holding the dataset (default ./data)")
+        parser.add_argument("--download", action="store_true", help="let torchvision download it")
+        parser.add_argument("--image-size", type=int,
+                            help="side length of `folder` images (default 64)")  # fmt: skip
+        parser.add_argument("--arch", help="conv (default), a1 or a2")
+        parser.add_argument(
+            "--lambdas", type=_lambdas, action="append", metavar="[METHOD=]L1,L2",
+            help="weights for every method, or for one (repeatable; default 1,10,100)",
+        )  # fmt: skip
+        parser.add_argument("--lr-halve-every", type=int,
+                            help="halve the learning rate every N epochs")  # fmt: skip
+        parser.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 5)")
+        parser.add_argument("--eval-samples", type=int,
+                            help="images per evaluation (default: test set)")  # fmt: skip
+        parser.add_argument("--swd-padding", choices=list(PADDINGS),
+                            help="image SWD borders: zeros (default) or reflect")  # fmt: skip
+        fid_help = f"add FID and KID columns: the local {INCEPTION_FILE}"
+        parser.add_argument("--fid-weights", metavar="PATH", help=fid_help)
+        parser.add_argument("--classifier", metavar="PATH",
+                            help="add classifier Frechet distance, precision and recall: the "
+                            "weights `wae-bench classifier` wrote for this data set")  # fmt: skip
+        parser.add_argument("--protocol", choices=list(PROTOCOLS),
+                            help="the paper's settings for a dataset (flags override)")  # fmt: skip
+        parser.add_argument("--split", choices=list(SPLITS),
+                            help="evaluate on the test set (default) or on the validation "
+                            "split of the training images (choose lam there)")  # fmt: skip
+        parser.add_argument("--train-images", type=int, metavar="N",
+                            help="train on N images drawn once from outside the validation "
+                            "split, whichever split is evaluated (default: all)")  # fmt: skip
+
+    def eval_due(self, epoch: int) -> bool:
+        """Every ``eval_every`` epochs and at the last one."""
+        return epoch % self.eval_every == 0 or epoch == self.epochs
+
+    def learning_rate(self, epoch: int) -> float:
+        """Halved every ``lr_halve_every`` epochs (0: constant)."""
+        every = self.lr_halve_every
+        return self.lr * 0.5 ** ((epoch - 1) // every) if every else self.lr
+
+    def prefers_gpu(self) -> bool:
+        """Yes, for every setting: the convolutional autoencoder trains much faster on a GPU
+        (an H100 measurement of the default conv net, not committed; a1 and a2 are larger
+        still)."""
+        return True
 
 
 @dataclass
@@ -223,24 +275,108 @@ def decode(decoder, codes: Tensor) -> Tensor:
     return torch.cat([decoder(z) for z in codes.split(EVAL_BATCH)])
 
 
+def data_record(ctx: ImageContext) -> dict:
+    """What config.json records of the data: the data set (name, the sizes of the training
+    images and of the split evaluated: test, or validation when tuning; the folder read;
+    release) and the classifier's card."""
+    cfg, data = ctx.cfg, ctx.data
+    return {
+        "data": {"name": data.name, "train": len(data.train), cfg.split: len(data.test),
+                 "channels": data.channels, "size": data.size,
+                 **({"folder": data.folder} if data.folder else {}),
+                 **({"release": data.release} if data.release else {})},
+        **({"classifier": {"path": cfg.classifier, **ctx.classifier_card}}
+           if ctx.classifier_card else {}),
+    }  # fmt: skip
+
+
+class ImageTuning(Tuning):
+    """lam and the learning rate, tuned beside each method's hyper-parameters; trials score
+    on the validation split of the training images."""
+
+    penalty_knob = "lam"
+
+    def knobs(self, cfg: ImageConfig) -> dict:
+        """lam (its best value moves with the method: MoCA's penalty is O(1), MMD's O(1/B),
+        Sinkhorn's smaller still) over nine decades and the learning rate over three: the
+        earlier image tunes (lam 1 to 1000 and 0.1 to 1e4; lr up to 3e-3 and 1e-2) put their
+        winners on an edge of each (docs/tuning.md)."""
+        return {"lam": Range(1e-3, 1e6, "log", low_limit=LAM_OFF), "lr": Range(3e-5, 3e-2, "log")}
+
+    def defaults(self, cfg: ImageConfig, method: str) -> dict:
+        """The untuned arm's lam (the one given, else TUNED_LAM) and learning rate."""
+        lams = cfg.lambda_values(method)
+        if len(lams) != 1 and lams != DEFAULT_LAMBDAS:
+            raise UsageError(
+                f"tune image: the untuned arm trains {method} at one lam, got {lams}; "
+                f"pass one value, e.g. --lambdas {TUNED_LAM:g}"
+            )
+        return {"lam": lams[0] if len(lams) == 1 else TUNED_LAM, "lr": cfg.lr}
+
+    def apply(self, settings: dict, method: str, values: dict) -> dict:
+        """The trial's lr as a setting and its lam as the method's one lambda."""
+        values = dict(values)
+        lam = values.pop("lam", None)
+        lambdas = {method: [lam]} if lam is not None else settings["lambdas"]
+        return {**settings, **values, "lambdas": lambdas}
+
+    def validation(self, cfg: ImageConfig) -> dict:
+        """Trials evaluate on the validation split of the training images."""
+        return {"split": "validation"}
+
+
+class ImageHooks(RunHooks):
+    """TensorBoard grids; the codes' singular values of every run; the first seed's
+    visuals."""
+
+    def images(self, ctx: ImageContext, fixtures: Fixtures, models) -> dict[str, Tensor]:
+        """Grids of 64 decoded prior samples and 32 test images beside their reconstructions."""
+        from torchvision.utils import make_grid
+
+        samples = decode(models["decoder"], fixtures.generation_prior[:64])
+        test = fixtures.test_images[:32]
+        pairs = torch.stack([test, models["decoder"](models["encoder"](test))], 1).flatten(0, 1)
+        return {"samples": make_grid(samples.clamp(0, 1).cpu(), nrow=8),
+                "reconstructions": make_grid(pairs.clamp(0, 1).cpu(), nrow=8)}  # fmt: skip
+
+    def after_run(self, ctx: ImageContext, fixtures: Fixtures, run, out: Path) -> None:
+        """Singular values of the codes; visuals of the first seed."""
+        from .figures import image_visuals
+
+        key = run.key
+        ctx.singular += spectra.code_rows(run.models["encoder"], ctx.data.train, ctx.device,
+                                         method=key.method, lam=key.lam, seed=key.seed)
+        if key.seed == ctx.cfg.seeds[0]:
+            stem = out / "visuals" / f"{key.method}_lam{key.lam:g}"
+            image_visuals(run.models["encoder"], run.models["decoder"], fixtures.test_images,
+                          stem, f"{key.method}, lam = {key.lam:g}, seed {key.seed}")  # fmt: skip
+
+    def finish(self, ctx: ImageContext, out: Path) -> None:
+        """Write singular_values.csv: the prior's spectrum, then every run's."""
+        rows = spectra.prior_rows(ctx.cfg.latent_dim, len(ctx.data.train), ctx.cfg.seeds[0])
+        run_files.write_rows(out / spectra.FILE, rows + ctx.singular)
+
+
 class ImageTask(Task):
     """WAE training per (method, lam, seed); image SWD, recon and latent SWD per evaluation."""
 
     name = "image"
-    order = 1
+    about = About(help="WAE training per regularizer, image SWD vs epoch (paper Sec. 4.1, "
+                  "Fig. 2 right)", description="Train one WAE per (method, lam, seed) and "
+                  "track the image SWD between test images and decoded prior samples.",
+                  order=1)  # fmt: skip
     config = ImageConfig
-    help = "WAE training per regularizer, image SWD vs epoch (paper Sec. 4.1, Fig. 2 right)"
-    penalty_knob = "lam"
-    description = ("Train one WAE per (method, lam, seed) and track the image SWD between "
-                   "test images and decoded prior samples.")  # fmt: skip
-    result_file = "metrics.csv"
-    columns = ("method", "lam", "seed", "epoch", "image_swd", "recon", "latent_swd",
-               "image_swd_floor", "seconds", "loss")  # fmt: skip
-    metric = "image_swd"
-    metric_label = "image SWD ×10³ (test vs generated)"
-    headline_columns = ("image_swd", "recon", "latent_swd")
-    summary_epochs = (5,)
-    presets = {  # the paper's ablations (SPEC section 2) on the embedded digits, MoCA, lam 100
+    tuning = ImageTuning()
+    hooks = ImageHooks()
+    results = ResultTable(
+        file="metrics.csv", columns=("method", "lam", "seed", "epoch", "image_swd", "recon",
+                                     "latent_swd", "image_swd_floor", "seconds", "loss"),
+        metric="image_swd", metric_label="image SWD ×10³ (test vs generated)",
+        headline=("image_swd", "recon", "latent_swd"), summary_epochs=(5,),
+        optional=(*((c, "fid_weights") for c in FID_COLUMNS),
+                  *((c, "classifier") for c in CLASSIFIER_COLUMNS)),
+    )  # fmt: skip
+    presets = {  # the paper's ablations on the embedded digits, MoCA, lam 100
         name: {"task": "image", "settings": {"epochs": 20},
                "grid": {"methods": ["moca"], "lambdas": [100.0], "seeds": [0, 1, 2], **axes}}
         for name, axes in {
@@ -250,42 +386,6 @@ class ImageTask(Task):
             "lambda": {"methods": ["moca", "mmd"], "lambdas": [1.0, 10.0, 100.0, 1000.0]},
         }.items()
     }  # fmt: skip
-
-    def add_arguments(self, parser) -> None:
-        """--lambdas, --arch, --dataset and the other image flags."""
-        parser.add_argument(
-            "--dataset",
-            help="digits (default, embedded), mnist, fashion-mnist, cifar10, celeba or folder",
-        )
-        parser.add_argument("--data-root", help="folder holding the dataset (default ./data)")
-        parser.add_argument("--download", action="store_true", help="let torchvision download it")
-        parser.add_argument("--image-size", type=int,
-                            help="side length of `folder` images (default 64)")  # fmt: skip
-        parser.add_argument("--arch", help="conv (default), a1 or a2")
-        parser.add_argument(
-            "--lambdas", type=_lambdas, action="append", metavar="[METHOD=]L1,L2",
-            help="weights for every method, or for one (repeatable; default 1,10,100)",
-        )  # fmt: skip
-        parser.add_argument("--lr-halve-every", type=int,
-                            help="halve the learning rate every N epochs")  # fmt: skip
-        parser.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 5)")
-        parser.add_argument("--eval-samples", type=int,
-                            help="images per evaluation (default: test set)")  # fmt: skip
-        parser.add_argument("--swd-padding", choices=list(PADDINGS),
-                            help="image SWD borders: zeros (default) or reflect")  # fmt: skip
-        fid_help = f"add FID and KID columns: the local {INCEPTION_FILE}"
-        parser.add_argument("--fid-weights", metavar="PATH", help=fid_help)
-        parser.add_argument("--classifier", metavar="PATH",
-                            help="add classifier Frechet distance, precision and recall: the "
-                            "weights `wae-bench classifier` wrote for this data set")  # fmt: skip
-        parser.add_argument("--protocol", choices=list(PROTOCOLS),
-                            help="the paper's settings for a dataset (flags override)")  # fmt: skip
-        parser.add_argument("--split", choices=list(SPLITS),
-                            help="evaluate on the test set (default) or on the validation "
-                            "split of the training images (choose lam there)")  # fmt: skip
-        parser.add_argument("--train-images", type=int, metavar="N",
-                            help="train on N images drawn once from outside the validation "
-                            "split, whichever split is evaluated (default: all)")  # fmt: skip
 
     def setup(self, cfg: ImageConfig, device) -> ImageContext:
         """Load the data set (its validation split, its --train-images subset, the FID and
@@ -312,7 +412,7 @@ class ImageTask(Task):
             )
         if isinstance(data.train, Tensor):  # small datasets live on the device once
             data = dataclasses.replace(data, train=data.train.to(device))
-        ctx = ImageContext(cfg, device, data)
+        ctx = ImageContext(cfg, device, data, size=len(data.train))
         if cfg.fid_weights:  # a bad file fails here; the features wait for the first evaluation
             from ... import fid
 
@@ -322,44 +422,8 @@ class ImageTask(Task):
 
             net, ctx.classifier_card = feature_net.load_classifier(cfg.classifier, cfg.dataset)
             ctx.classifier = net.to(device)
+        ctx.record = data_record(ctx)
         return ctx
-
-    def tuning_knobs(self, cfg: ImageConfig) -> dict:
-        """lam (its best value moves with the method: MoCA's penalty is O(1), MMD's O(1/B),
-        Sinkhorn's smaller still) over nine decades and the learning rate over three: the
-        earlier image tunes (lam 1 to 1000 and 0.1 to 1e4; lr up to 3e-3 and 1e-2) put their
-        winners on an edge of each (docs/tuning.md)."""
-        return {"lam": Range(1e-3, 1e6, "log", low_limit=LAM_OFF), "lr": Range(3e-5, 3e-2, "log")}
-
-    def tuning_defaults(self, cfg: ImageConfig, method: str) -> dict:
-        """The untuned arm's lam (the one given, else TUNED_LAM) and learning rate."""
-        lams = cfg.lambda_values(method)
-        if len(lams) != 1 and lams != DEFAULT_LAMBDAS:
-            raise UsageError(
-                f"tune image: the untuned arm trains {method} at one lam, got {lams}; "
-                f"pass one value, e.g. --lambdas {TUNED_LAM:g}"
-            )
-        return {"lam": lams[0] if len(lams) == 1 else TUNED_LAM, "lr": cfg.lr}
-
-    def with_knobs(self, settings: dict, method: str, values: dict) -> dict:
-        """The trial's lr as a setting and its lam as the method's one lambda."""
-        values = dict(values)
-        lam = values.pop("lam", None)
-        lambdas = {method: [lam]} if lam is not None else settings["lambdas"]
-        return {**settings, **values, "lambdas": lambdas}
-
-    def validation_settings(self, cfg: ImageConfig) -> dict:
-        """Trials evaluate on the validation split of the training images."""
-        return {"split": "validation"}
-
-    def prefers_gpu(self, cfg: ImageConfig) -> bool:
-        """Yes, for every setting: the convolutional autoencoder trains much faster on a GPU
-        (issue 9's H100 measurement of the default conv net; a1 and a2 are larger still)."""
-        return True
-
-    def dataset_size(self, ctx: ImageContext) -> int:
-        """The training images (the validation split left out when tuning)."""
-        return len(ctx.data.train)
 
     def prior(self, cfg):
         """The uniform prior on the unit sphere of R^latent_dim."""
@@ -382,12 +446,6 @@ class ImageTask(Task):
     def batches(self, ctx: ImageContext, fixtures, rng):
         """Shuffled batches of the training images on the device."""
         return datasets.batches(ctx.data.train, ctx.cfg.batch_size, rng, ctx.device)
-
-    def result_columns(self, cfg: ImageConfig) -> tuple[str, ...]:
-        """The metrics columns, with fid, kid and kid_std when --fid-weights is given and
-        classifier_fd, precision and recall when --classifier is."""
-        return (self.columns + FID_COLUMNS * bool(cfg.fid_weights)
-                + CLASSIFIER_COLUMNS * bool(cfg.classifier))  # fmt: skip
 
     def evaluate(self, ctx: ImageContext, fixtures: Fixtures, models) -> dict:
         """Image SWD (x1000) of decoded prior samples vs test images, test recon (SSE per
@@ -419,58 +477,6 @@ class ImageTask(Task):
             "image_swd_floor": fixtures.floor,
             **scores,
         }  # fmt: skip
-
-    def eval_due(self, cfg: ImageConfig, epoch: int) -> bool:
-        """Every ``eval_every`` epochs and at the last one."""
-        return epoch % cfg.eval_every == 0 or epoch == cfg.epochs
-
-    def learning_rate(self, cfg: ImageConfig, epoch: int) -> float:
-        """Halved every ``lr_halve_every`` epochs (0: constant)."""
-        every = cfg.lr_halve_every
-        return cfg.lr * 0.5 ** ((epoch - 1) // every) if every else cfg.lr
-
-    def describe(self, ctx: ImageContext, models) -> dict:
-        """Parameter counts and the data set (name, the sizes of the training images and of the
-        split evaluated: test, or validation when tuning; the folder read; release) for
-        config.json."""
-        cfg, data = ctx.cfg, ctx.data
-        enc, dec = models["encoder"], models["decoder"]
-        return {
-            "parameters": {"encoder": parameter_count(enc), "decoder": parameter_count(dec)},
-            "data": {"name": data.name, "train": len(data.train), cfg.split: len(data.test),
-                     "channels": data.channels, "size": data.size,
-                     **({"folder": data.folder} if data.folder else {}),
-                     **({"release": data.release} if data.release else {})},
-            **({"classifier": {"path": cfg.classifier, **ctx.classifier_card}}
-               if ctx.classifier_card else {}),
-        }  # fmt: skip
-
-    def images(self, ctx, fixtures: Fixtures, models) -> dict[str, Tensor]:
-        """Grids of 64 decoded prior samples and 32 test images beside their reconstructions."""
-        from torchvision.utils import make_grid
-
-        samples = decode(models["decoder"], fixtures.generation_prior[:64])
-        test = fixtures.test_images[:32]
-        pairs = torch.stack([test, models["decoder"](models["encoder"](test))], 1).flatten(0, 1)
-        return {"samples": make_grid(samples.clamp(0, 1).cpu(), nrow=8),
-                "reconstructions": make_grid(pairs.clamp(0, 1).cpu(), nrow=8)}  # fmt: skip
-
-    def after_run(self, ctx: ImageContext, fixtures: Fixtures, run, out: Path) -> None:
-        """Singular values of the codes; visuals of the first seed."""
-        from .figures import image_visuals
-
-        key = run.key
-        ctx.singular += spectra.code_rows(run.models["encoder"], ctx.data.train, ctx.device,
-                                         method=key.method, lam=key.lam, seed=key.seed)
-        if key.seed == ctx.cfg.seeds[0]:
-            stem = out / "visuals" / f"{key.method}_lam{key.lam:g}"
-            image_visuals(run.models["encoder"], run.models["decoder"], fixtures.test_images,
-                          stem, f"{key.method}, lam = {key.lam:g}, seed {key.seed}")  # fmt: skip
-
-    def finish(self, ctx: ImageContext, out: Path) -> None:
-        """Write singular_values.csv: the prior's spectrum, then every run's."""
-        rows = spectra.prior_rows(ctx.cfg.latent_dim, len(ctx.data.train), ctx.cfg.seeds[0])
-        run_files.write_rows(out / spectra.FILE, rows + ctx.singular)
 
     def report(self, run_dir: Path, figures: bool = True) -> None:
         """(Re)write summary.csv/.md and (``figures``) the curves and singular-value figures

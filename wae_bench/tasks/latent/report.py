@@ -21,10 +21,10 @@ def report(task, run_dir: Path, figures: bool = True) -> None:
     """(Re)write summary.csv, summary.md and, with ``figures``, curves.png/.pdf of ``run_dir``
     from its files."""
     saved = folders.read_config(run_dir)
-    rows = table_rows.read(run_dir, task.result_file, task.columns)
+    rows = table_rows.read(run_dir, task.results.file, task.results.columns)
     baseline = execution.of_record(saved).get("baseline") or None
-    curves = table_rows.wide(rows, task.columns)
-    folders.write_summary(run_dir, *tables(curves, task.summary_epochs, baseline))
+    curves = table_rows.wide(rows, task.results.columns)
+    folders.write_summary(run_dir, *tables(curves, task.results.summary_epochs, baseline))
     if figures:
         from .figures import curves_figure  # matplotlib only when a figure is drawn
 

@@ -40,7 +40,7 @@ def collect(task, out: Path) -> pd.DataFrame:
     rows = []
     for name in folders.read_config(out).get("study", []):
         run_cfg = folders.read_config(out / name).get("config", {})
-        curves = table_rows.read_wide(out / name, task.result_file, task.columns)
+        curves = table_rows.read_wide(out / name, task.results.file, task.results.columns)
         last = int(curves["epoch"].max())
         for (method, seed), run in curves.groupby(["method", "seed"], sort=False):
             final = run[run["epoch"] == last].iloc[0]

@@ -1,4 +1,4 @@
-"""Synthetic latent matching (paper Sec. 4.1, left of Fig. 2; SPEC section 3).
+"""Synthetic latent matching (paper Sec. 4.1, left of Fig. 2).
 
 No decoder: an MLP encoder maps `points` standard-normal vectors of R^data_dim to codes and
 only the regularizer is minimized. After every epoch (and before training, epoch 0) the
@@ -22,12 +22,12 @@ from ...config import RunConfig, check_list, check_positive_int
 from ...errors import UsageError
 from ...metrics import latent_swd, sorted_projections, swd_to_sorted
 from ...models import MLPEncoder
-from ..base import Task
+from ..base import About, Context, ResultTable, Task
 
 
 @dataclass(kw_only=True)
 class LatentConfig(RunConfig):
-    """The synthetic latent-matching task (SPEC section 3)."""
+    """The synthetic latent-matching task."""
 
     POSITIVE_INTS = (*RunConfig.POSITIVE_INTS, "points", "data_dim", "hidden_dim",
                      "eval_directions")  # fmt: skip
@@ -64,6 +64,39 @@ class LatentConfig(RunConfig):
         if self.prior not in regularizers.priors.PRIORS:
             raise UsageError(f"unknown prior {self.prior!r}; choose sphere or gaussian")
 
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        """--points, --data-dim, --prior, the dimension study's lists and the other latent flags."""
+        parser.add_argument("--points", type=int, help="number of data points (default 1000)")
+        parser.add_argument("--data-dim", type=int, help="data dimension (default 100)")
+        parser.add_argument("--hidden-dim", type=int, help="MLP hidden width (default 256)")
+        parser.add_argument("--prior", choices=["sphere", "gaussian"],
+                            help="latent prior (default sphere)")  # fmt: skip
+        parser.add_argument("--eval-directions", type=int,
+                            help="directions of the evaluation SWD (1000)")  # fmt: skip
+        parser.add_argument("--latent-dims", type=_int_list, metavar="D1,D2",
+                            help="a dimension study: one run per latent dimension")  # fmt: skip
+        parser.add_argument("--batch-sizes", type=_int_list, metavar="B1,B2",
+                            help="with --latent-dims: also one run per batch size")  # fmt: skip
+
+    def prefers_gpu(self) -> bool:
+        """No, for every setting: this small MLP (100 -> 256 -> 128, batch 64) is launch-bound.
+
+        Measured on an H100 before the training step was captured as a CUDA graph (not
+        committed): a step took about 4.4 ms on the GPU against 1.1 ms on a 2-core CPU. To be
+        revisited when the graph-captured step is measured; ``--device cuda`` still runs it
+        on the GPU.
+        """
+        return False
+
+    def sub_runs(self) -> dict[str, "LatentConfig"]:
+        """The dimension study's runs, one per (latent dimension, batch size) (``study``)."""
+        if not (self.latent_dims or self.batch_sizes):
+            return {}
+        from . import study
+
+        return study.sub_configs(self)
+
 
 @dataclass
 class Fixtures:
@@ -99,52 +132,19 @@ class LatentTask(Task):
     """Latent matching: an MLP encoder trained by the regularizer alone; SWD to the prior."""
 
     name = "latent"
-    order = 0
+    about = About(help="synthetic latent matching (paper Sec. 4.1, Fig. 2 left)",
+                  description="Match an MLP's codes of Gaussian data to the prior with each "
+                  "regularizer alone; SWD to the prior after every epoch.", order=0)  # fmt: skip
     config = LatentConfig
-    help = "synthetic latent matching (paper Sec. 4.1, Fig. 2 left)"
-    description = ("Match an MLP's codes of Gaussian data to the prior with each "
-                   "regularizer alone; SWD to the prior after every epoch.")  # fmt: skip
-    result_file = "curves.csv"
-    columns = ("method", "seed", "epoch", "swd", "seconds", "loss", "noise_floor")
-    metric = "swd"
-    metric_label = "latent SWD to prior"
-    summary_epochs = (1, 5, 20)
+    results = ResultTable(
+        file="curves.csv", columns=("method", "seed", "epoch", "swd", "seconds", "loss",
+                                    "noise_floor"),
+        metric="swd", metric_label="latent SWD to prior", summary_epochs=(1, 5, 20),
+    )  # fmt: skip
 
-    def add_arguments(self, parser) -> None:
-        """--points, --data-dim, --prior, the dimension study's lists and the other latent flags."""
-        parser.add_argument("--points", type=int, help="number of data points (default 1000)")
-        parser.add_argument("--data-dim", type=int, help="data dimension (default 100)")
-        parser.add_argument("--hidden-dim", type=int, help="MLP hidden width (default 256)")
-        parser.add_argument("--prior", choices=["sphere", "gaussian"],
-                            help="latent prior (default sphere)")  # fmt: skip
-        parser.add_argument("--eval-directions", type=int,
-                            help="directions of the evaluation SWD (1000)")  # fmt: skip
-        parser.add_argument("--latent-dims", type=_int_list, metavar="D1,D2",
-                            help="a dimension study: one run per latent dimension")  # fmt: skip
-        parser.add_argument("--batch-sizes", type=_int_list, metavar="B1,B2",
-                            help="with --latent-dims: also one run per batch size")  # fmt: skip
-
-    def sub_runs(self, cfg: LatentConfig) -> dict[str, LatentConfig]:
-        """The dimension study's runs, one per (latent dimension, batch size) (``study``)."""
-        if not (cfg.latent_dims or cfg.batch_sizes):
-            return {}
-        from . import study
-
-        return study.sub_configs(cfg)
-
-    def prefers_gpu(self, cfg) -> bool:
-        """No, for every setting: this small MLP (100 -> 256 -> 128, batch 64) is launch-bound.
-
-        Measured on an H100 before the training step was captured as a CUDA graph: a step
-        took about 4.4 ms on the GPU against 1.1 ms on a 2-core CPU, and the default command
-        over 90 s against 22.9 s. To be revisited when the graph-captured step is measured;
-        ``--device cuda`` still runs it on the GPU.
-        """
-        return False
-
-    def dataset_size(self, ctx) -> int:
-        """The data points (one epoch)."""
-        return ctx.cfg.points
+    def setup(self, cfg: LatentConfig, device) -> Context:
+        """Nothing to load: the data are made per seed (``fixtures``); an epoch is the points."""
+        return Context(cfg, device, size=cfg.points)
 
     def prior(self, cfg):
         """The sphere or Gaussian prior in R^latent_dim (``--prior``)."""

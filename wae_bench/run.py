@@ -23,9 +23,9 @@ from .config import RunConfig
 from .execution import Execution
 from .loss_display import LossDisplay
 from .recipe import assemble
+from .step import check_finite, load_training_state, train_epoch, training_state
 from .tasks import Task
 from .tasks.base import Context
-from .train import check_finite, load_training_state, train_epoch, training_state
 
 LOSS_READ_EVERY = 50  # steps between the progress bar's loss copies
 
@@ -61,14 +61,14 @@ class Run:
         cfg = ctx.cfg
         self.task, self.ctx, self.key, self.id = task, ctx, key, key.id
         torch.manual_seed(key.seed)
-        size = task.dataset_size(ctx)
+        size = ctx.size
         self.steps_per_epoch = steps_per_epoch(size, cfg.batch_size)
         plan = TrainingPlan(cfg.batch_size, cfg.epochs * self.steps_per_epoch, size)
         made = assemble(task.build_models(ctx), key.method, cfg.params.get(key.method, {}),
                         prior=task.prior(cfg), plan=plan, lr=cfg.lr,
                         lam=1.0 if key.lam is None else key.lam, amp=cfg.amp, device=device,
                         graphs=graphs, compile=compile)  # fmt: skip
-        self.models, self.reg, self.optimizer, self.step = (
+        self.models, self.regularizer, self.optimizer, self.step = (
             made.models, made.regularizer, made.optimizer, made.step)  # fmt: skip
         self.batch_rng = torch.Generator().manual_seed(key.seed)
         self.epoch, self.seconds, self.rows = 0, 0.0, []
@@ -76,12 +76,12 @@ class Run:
 
     def modules(self) -> dict:
         """The networks and the regularizer: what a checkpoint holds besides the optimizer."""
-        return {**self.models, "regularizer": self.reg}
+        return {**self.models, "regularizer": self.regularizer}
 
     def train_one_epoch(self, fixtures, on_step) -> float:
         """One epoch at the task's learning rate; returns its mean loss (seconds accumulate)."""
         self.epoch += 1
-        self.optimizer.set_lr(self.task.learning_rate(self.ctx.cfg, self.epoch))
+        self.optimizer.set_lr(self.ctx.cfg.learning_rate(self.epoch))
         self.step.train()
         start = time.perf_counter()
         batches = without_single_remainder(self.task.batches(self.ctx, fixtures, self.batch_rng))
@@ -187,7 +187,7 @@ def train_to_end(task, ctx, fixtures, run: Run, *, checkpoint: Path, loggers, la
         if any(logger.wants_images for logger in loggers):
             run.eval_mode()
             with torch.no_grad():
-                grids = task.images(ctx, fixtures, run.models)
+                grids = task.hooks.images(ctx, fixtures, run.models)
             for logger in loggers:
                 logger.images(run.id, row["epoch"], grids)
 
@@ -202,10 +202,10 @@ def train_to_end(task, ctx, fixtures, run: Run, *, checkpoint: Path, loggers, la
         while run.epoch < cfg.epochs:
             loss = run.train_one_epoch(fixtures, on_step)
             check_finite(loss, run.id, run.epoch)
-            row = run.record(fixtures, loss) if task.eval_due(cfg, run.epoch) else None
+            row = run.record(fixtures, loss) if cfg.eval_due(run.epoch) else None
             checkpoints.save_checkpoint(checkpoint, run.state())
             run.saved_epoch = run.epoch
             if row is not None:
                 log(row)
-                progress.set_postfix({task.metric: task.format_metric(row[task.metric])},
-                                     refresh=False)  # fmt: skip
+                metric = task.results.metric
+                progress.set_postfix({metric: task.results.format(row[metric])}, refresh=False)

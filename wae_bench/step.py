@@ -1,6 +1,6 @@
 """The training step every task shares; it never branches on a method's name.
 
-    loss = recon(x, decoder(z)) + lam * reg(z, x),   z = encoder(x)
+    loss = recon(x, decoder(z)) + lam * regularizer(z, x),   z = encoder(x)
 In the latent task there is no decoder and the loss is the penalty alone.
 
 A step (forward, loss, backward, Adam, ``after_step``) makes no host read and has the
@@ -49,8 +49,8 @@ class TrainingStep:
                 module.train()
 
     def __call__(self, x: Tensor) -> Tensor:
-        """One step on ``x``: loss = recon + lam * reg(z, x) (no penalty at lam = 0), backward,
-        Adam, then ``after_step`` on the detached codes; returns the detached loss."""
+        """One step on ``x``: loss = recon + lam * regularizer(z, x) (no penalty at lam = 0),
+        backward, Adam, then ``after_step`` on the detached codes; returns the detached loss."""
         with network_autocast(x.device.type, self.amp_dtype):
             z = self.encoder(x)
             x_hat = self.decoder(z) if self.decoder is not None else None
