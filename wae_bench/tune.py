@@ -180,6 +180,9 @@ def run(task: Task, cfg, how: Execution, *, trials: int, final_seeds: int,
         raise UsageError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if how.overwrite:
         raise UsageError("tune does not --overwrite; pass --resume or a new --out")
+    if how.tensorboard:
+        raise UsageError("tune does not log to TensorBoard (its trials run in folders of their "
+                         "own); drop --tensorboard")  # fmt: skip
     jobs, _ = points.check_executor(executor, how.jobs, None)
     spaces = search_spaces(task, cfg, space_file)
     finals = list(range(final_seeds))

@@ -52,12 +52,6 @@ def _tops(frame: pd.DataFrame, folders) -> pd.Series:
                                               strict=True)], index=frame.index)  # fmt: skip
 
 
-def write_index(folders, out, table=None) -> Path:
-    """Write ``out``/index.html (``index_page``); returns it."""
-    text = index_page(folders, out, table)
-    return page_html.write_page(Path(out) / INDEX, text)
-
-
 def index_page(folders, out, table=None) -> str:
     """The index in ``out`` over ``folders``: per task, the leaderboard of its experiments with
     intervals, and a link to each top-level folder's page (compare folders: their

@@ -166,6 +166,8 @@ def _space(tmp_path, text):
     (["--trials", "0"], "--trials must be an integer >= 1"),
     (["--final-seeds", "0"], "--final-seeds must be an integer >= 1"),
     (["--seed", "3"], "tune picks its seeds"),
+    (["--overwrite"], "tune does not --overwrite"),
+    (["--tensorboard", "tb"], "tune does not log to TensorBoard"),
     ("[swd]\nsigma = {low = 1, high = 2}\n", "swd has no parameter 'sigma'"),
     ("[swd]\nL = {low = 50, high = 10}\n", "empty or inverted"),
     ("[swd]\nL = {low = 10, high = 10}\n", "empty or inverted"),
