@@ -38,9 +38,13 @@ def top_folder(experiment: str, kind: str) -> str:
 
 def write_run_page(folder, static=None, index=None, table=None) -> Path:
     """Write ``folder``/index.html for a run, dimension study, sweep or tune folder (and
-    plotly.min.js into ``static`` when it is not there); returns the page. See ``run_page``."""
+    plotly.min.js into ``static`` when it is not there); returns the page. See ``run_page``;
+    ``index`` defaults to the index page beside ``static`` (``wae-bench view``'s), if any."""
     folder = Path(folder)
     static = Path(static) if static is not None else page_html.static_for(folder)
+    beside = static.parent / PAGE
+    if index is None and beside.is_file() and static.parent.resolve() != folder.resolve():
+        index = beside
     text = run_page(folder, static, index, table)
     page_html.copy_plotly(static)
     return page_html.write_page(folder / PAGE, text)

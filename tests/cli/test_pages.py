@@ -67,7 +67,9 @@ def test_report_also_writes_the_page_and_reuses_the_plotly_copy_above(page_site,
     assert main(["report", str(page_site / "again")]) == 0
     assert "index.html" in capsys.readouterr().out
     assert not (page_site / "again" / page_html.STATIC).exists()
-    assert '"../_static/plotly.min.js"' in (page_site / "again" / "index.html").read_text()
+    text = (page_site / "again" / "index.html").read_text()
+    assert '"../_static/plotly.min.js"' in text
+    assert '<a href="../index.html">all results</a>' in text  # the index beside _static
     shutil.rmtree(page_site / "again")
 
 
@@ -79,6 +81,7 @@ def test_report_puts_plotly_in_the_results_root_else_in_the_folder(page_site, tm
         tmp_path / "results" / page_html.STATIC / page_html.PLOTLY]
     text = (tmp_path / "results" / "sweeps" / "tiny" / "index.html").read_text()
     assert '"../../_static/plotly.min.js"' in text
+    assert "all results" not in text  # no index page there to link to
     shutil.copytree(page_site / "study", tmp_path / "elsewhere",
                     ignore=shutil.ignore_patterns("index.html"))  # fmt: skip
     assert main(["report", str(tmp_path / "elsewhere")]) == 0
