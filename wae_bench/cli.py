@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__, command, folders, tasks
+from . import __version__, command, execution, folders, tasks
 from . import config as config_io
 from .errors import Diverged, UsageError
 from .execution import Execution
@@ -91,7 +91,10 @@ def _config(task: tasks.Task, args: argparse.Namespace) -> tuple[config_io.RunCo
     for text in given.get("assignments", []):
         method, param, value = config_io.parse_assignment(text)
         cli.setdefault("params", {}).setdefault(method, {})[param] = value
-    return config_io.build_command(task.config, file_settings, cli)
+    file_measured, file_execution = execution.split(file_settings)
+    cli_measured, cli_execution = execution.split(cli)
+    cfg = config_io.build(task.config, file_measured, cli_measured)
+    return cfg, Execution(**{**file_execution, **cli_execution}).check(cfg.methods)
 
 
 def _train_command(args: argparse.Namespace) -> None:

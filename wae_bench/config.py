@@ -20,7 +20,6 @@ import regularizers
 from . import execution
 from . import methods as method_builder
 from .errors import UsageError
-from .execution import Execution
 
 AMP_CHOICES = ("none", "bf16")
 
@@ -115,16 +114,23 @@ class RunConfig:
 
     def identity(self) -> dict:
         """The settings that tell this run from another (hashed into sweep run ids): every
-        field away from its default."""
-        defaults = type(self)().to_dict()
+        field away from its default (``defaults``)."""
+        defaults = self.defaults()
         return {k: v for k, v in self.to_dict().items() if v != defaults[k]}
 
     def differences(self, saved: dict) -> list[str]:
         """The fields in which the settings ``saved`` (the "config" of a config.json) differ
-        from these; a field ``saved`` lacks counts as its default, and what ``saved`` holds
-        besides the fields (how an older run ran: device, folder, ...) is not compared."""
-        defaults = type(self)().to_dict()
+        from these; a field ``saved`` lacks counts as its default (``defaults``), and what
+        ``saved`` holds besides the fields (how an older run ran: device, folder, ...) is not
+        compared."""
+        defaults = self.defaults()
         return [k for k, v in self.to_dict().items() if saved.get(k, defaults[k]) != v]
+
+    def defaults(self) -> dict:
+        """Every field at its default; a default derived from the methods (the image task's
+        lam grid for each) is derived for these methods, so that it counts as the default."""
+        derived = type(self)(methods=list(self.methods)).validate().to_dict()
+        return {**derived, "methods": type(self)().methods}
 
     def _check_params(self) -> None:
         if not isinstance(self.params, dict):
@@ -216,7 +222,7 @@ def check_lambdas(lambdas, methods: list[str], default: list[float]) -> dict[str
         for lam in values:
             if not math.isfinite(lam) or lam < 0:
                 raise UsageError(f"lambda must be a finite number >= 0, got {lam!r} for {method}")
-    return table
+    return {m: [float(lam) for lam in values] for m, values in table.items()}  # 1 is 1.0
 
 
 def parse_assignment(text: str) -> tuple[str, str, Any]:
@@ -260,16 +266,6 @@ def load_file(path: str) -> dict:
     if not isinstance(data, dict):
         raise UsageError(f"config file {path} must hold a table of settings")
     return data
-
-
-def build_command(cls: type[RunConfig], file_settings: dict,
-                  cli_settings: dict) -> tuple[RunConfig, Execution]:  # fmt: skip
-    """What a command measures and how it runs, validated, from file settings overridden by
-    command-line settings (both tables may mix the two kinds)."""
-    file_measured, file_execution = execution.split(file_settings)
-    cli_measured, cli_execution = execution.split(cli_settings)
-    cfg = build(cls, file_measured, cli_measured)
-    return cfg, Execution(**{**file_execution, **cli_execution}).check(cfg.methods)
 
 
 def build(cls: type[RunConfig], file_settings: dict, cli_settings: dict) -> RunConfig:

@@ -25,6 +25,10 @@ from .execution import Execution
 from .jobs import spawn_pool
 from .lock import FolderInUse
 
+# What a sweep or tune decides of how its points run; the rest of a point's Execution is its own
+# (its folder; quiet; resumed).
+SHARED_EXECUTION = ("device", "graphs", "compile")
+
 
 def execute(task: str, settings: dict, execution: dict, folder: str) -> dict:
     """Train one point (``settings``, run as ``execution`` says) to its end in ``folder``,

@@ -26,6 +26,7 @@ import hashlib
 import itertools
 import json
 import math
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -123,13 +124,18 @@ def _parameter_axes(grid: dict, methods: list) -> dict[str, list]:
 def _resolve(task: str, settings: dict, *, method: str, lam, params: dict, seed: int) -> dict:
     """One point's full, validated settings; refused here if it could not run."""
     measured, how = execution.split(settings)
+    own = sorted(set(how) - set(points.SHARED_EXECUTION))
+    if own:
+        raise UsageError(f"{', '.join(own)} cannot be a sweep setting (each point has its own "
+                         "folder, runs quietly and resumes); of how points run, settings may "
+                         f"hold {', '.join(points.SHARED_EXECUTION)}")  # fmt: skip
     values = {**measured, "methods": [method], "seeds": [seed]}
     values["params"] = {method: {**measured.get("params", {}).get(method, {}), **params}}
     if lam is not None:
         values["lambdas"] = [lam]
     try:
         cfg = config_io.build(tasks.get(task).config, {}, values)
-        Execution(**how).check(cfg.methods)
+        Execution(**how)
         check_runnable(tasks.get(task), cfg)
     except UsageError as err:
         raise UsageError(f"run {method}, seed {seed}, {params or ''}: {err}") from None
@@ -138,25 +144,45 @@ def _resolve(task: str, settings: dict, *, method: str, lam, params: dict, seed:
             "params": params, "settings": cfg.to_dict(), "execution": how}  # fmt: skip
 
 
-def recorded_grid(saved: dict) -> list[dict]:
+def recorded_grid(saved: dict, grid: list[dict] | None = None) -> list[dict]:
     """The points of a sweep folder's record (sweep.json: its spec, and the folder of each
-    point in the grid's order), each with the id of the folder it was trained in."""
-    grid = expand(saved["spec"])
+    point in the grid's order), each with the id of the folder it was trained in; ``grid``:
+    the expansion of the record's spec, when already made."""
+    grid = expand(saved["spec"]) if grid is None else grid
     if len(saved.get("runs", [])) != len(grid):
         raise UsageError(f"sweep.json lists {len(saved.get('runs', []))} run folders for the "
                          f"{len(grid)} points of its grid; run the sweep again to rewrite it")
     return [{**point, "id": folder} for point, folder in zip(grid, saved["runs"], strict=True)]
 
 
-def keep_folders(grid: list[dict], saved: dict) -> list[dict]:
-    """``grid`` with each point that the earlier sweep in the folder (``saved``, its
-    sweep.json) also had given that sweep's folder for it."""
+def keep_folders(grid: list[dict], spec: dict, saved: dict) -> list[dict]:
+    """``grid`` (the expansion of ``spec``) with each point that the earlier sweep in the
+    folder (``saved``, its sweep.json) also had given that sweep's folder for it."""
+    if not saved:
+        return grid
     try:
-        earlier = zip(expand(saved["spec"]), recorded_grid(saved), strict=True) if saved else []
-        folder_of = {then["id"]: recorded["id"] for then, recorded in earlier}
-    except UsageError:  # a record this version refuses: no point of it can be continued
+        then = grid if saved["spec"] == spec else expand(saved["spec"])
+        recorded = recorded_grid(saved, then)
+        folder_of = {p["id"]: r["id"] for p, r in zip(then, recorded, strict=True)}
+    except UsageError as err:  # a record this version refuses: its points start anew
+        warnings.warn(f"the earlier sweep in this folder is not continued ({err}); its "
+                      "points train again", stacklevel=2)  # fmt: skip
         return grid
     return [{**point, "id": folder_of.get(point["id"], point["id"])} for point in grid]
+
+
+def _check_finished(out: Path, grid: list[dict]) -> None:
+    """A finished point's folder must hold what the point measures: a task default changed
+    since it trained leaves its id alone (defaults stay out of ids) but not its numbers."""
+    for point in grid:
+        folder = points.point_folder(out, point["id"])
+        if points.status(out, point)["status"] != "finished":
+            continue
+        saved = folders.read_config(folder).get("config", {})
+        changed = tasks.get(point["task"]).config(**point["settings"]).differences(saved)
+        if changed:
+            raise UsageError(f"{folder} was trained with other settings ({', '.join(changed)}: "
+                             "a default changed since); pass another --out or remove it")
 
 
 def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = None,
@@ -167,7 +193,8 @@ def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = No
     ``gpus_per_run`` (Ray only, default 1): the fraction of a GPU each cuda point asks for,
     e.g. 0.25 for four points on one card."""
     jobs, share = points.check_executor(executor, jobs, gpus_per_run)
-    grid = keep_folders(expand(spec), run_files.read_json(out / folders.SWEEP))
+    grid = keep_folders(expand(spec), spec, run_files.read_json(out / folders.SWEEP))
+    _check_finished(out, grid)
     run_files.prepare_run_dir(out / folders.POINTS)
     run_files.write_json(out / folders.SWEEP, {"spec": spec, "runs": [p["id"] for p in grid]})
     pending = [p for p in grid if points.status(out, p)["status"] != "finished"]

@@ -268,7 +268,7 @@ def _check_folder(out: Path, record: dict, cfg, *, resume: bool) -> None:
 def _executor(out: Path, how: Execution, executor: str, address, progress):
     """execute(trials) -> {id: outcome}: the trials of one round, ``how.jobs`` at once on
     processes or Ray, each a point on ``how.device``."""
-    runs_on = {"device": how.device, "graphs": how.graphs, "compile": how.compile}
+    runs_on = {name: getattr(how, name) for name in points.SHARED_EXECUTION}
 
     def execute(trials: list[dict]) -> dict:
         outcomes = {}

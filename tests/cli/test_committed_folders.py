@@ -89,10 +89,13 @@ def test_resume_refuses_a_run_whose_measured_settings_changed(tmp_path):
                          ids=lambda p: p.name)  # fmt: skip
 def test_a_committed_sweep_continues_in_the_folders_it_trained(folder):
     saved = run_files.read_json(folder / folders.SWEEP)
-    grid = sweep.keep_folders(sweep.expand(saved["spec"]), saved)
+    grid = sweep.keep_folders(sweep.expand(saved["spec"]), saved["spec"], saved)
     assert [point["id"] for point in grid] == saved["runs"]
-    assert all(folders.read_status(folder / folders.POINTS / p["id"])["status"] == "finished"
-               for p in grid)  # fmt: skip
+    for point in grid:  # each folder holds what its point measures, and finished
+        trained = folder / folders.POINTS / point["id"]
+        assert folders.read_status(trained)["status"] == "finished"
+        cfg = tasks.get(point["task"]).config(**point["settings"])
+        assert cfg.differences(folders.read_config(trained)["config"]) == [], trained
 
 
 @pytest.mark.parametrize("top", top_folders(), ids=lambda p: str(p.relative_to(RESULTS)))

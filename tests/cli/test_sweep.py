@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 
 import regularizers
-from wae_bench import sweep
+from wae_bench import sweep, tasks
 from wae_bench.cli import main
+from wae_bench.errors import UsageError
 
 from tests.conftest import registered
 
@@ -55,6 +56,13 @@ def test_sweep_writes_table_and_figure_then_skips_finished_runs(tmp_path):
     sweep.run(s, tmp_path, jobs=1, quiet=True)
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/metrics.csv")} == stamps
     assert json.loads((tmp_path / "sweep.json").read_text())["runs"] == record["runs"]
+    # a finished folder that measured something else (a default changed since) is refused
+    kept = tmp_path / "runs" / "an-older-id" / "config.json"
+    changed = json.loads(kept.read_text())
+    changed["config"]["epochs"] = 3
+    kept.write_text(json.dumps(changed))
+    with pytest.raises(UsageError, match=r"an-older-id was trained with other settings \(epochs"):
+        sweep.run(s, tmp_path, jobs=1, quiet=True)
 
 
 def test_unfinished_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
@@ -140,6 +148,13 @@ def test_sweep_cli_with_a_yaml_file(tmp_path, capsys):
     assert len(pd.read_csv(tmp_path / "out" / "sweep.csv")) == 2
 
 
+@pytest.mark.parametrize("setting", ["overwrite", "jobs", "out", "tensorboard", "quiet"])
+def test_a_sweep_refuses_settings_each_point_decides_itself(setting):
+    value = {"overwrite": True, "jobs": 2, "out": "x", "tensorboard": "tb", "quiet": True}
+    with pytest.raises(UsageError, match=f"{setting} cannot be a sweep setting"):
+        sweep.expand(spec({"methods": ["mmd"]}, settings={setting: value[setting]}))
+
+
 def test_how_a_point_runs_stays_out_of_its_id():
     grid = {"methods": ["mmd"], "lambdas": [1.0]}
     plain, on_cpu = sweep.expand(spec(grid)), sweep.expand(spec(grid, settings={"device": "cpu"}))
@@ -147,3 +162,7 @@ def test_how_a_point_runs_stays_out_of_its_id():
     assert on_cpu[0]["execution"] == {"device": "cpu"} and "device" not in on_cpu[0]["settings"]
     wider = sweep.expand(spec(grid, settings={"epochs": 3}))
     assert wider[0]["id"] != plain[0]["id"]  # what it measures is in the id
+    as_int = sweep.expand(spec({"methods": ["mmd"], "lambdas": [1]}))
+    assert as_int[0]["id"] == plain[0]["id"]  # lam 1 is lam 1.0
+    cfg = tasks.get("image").config(methods=["mmd"]).validate()
+    assert cfg.identity() == {"methods": ["mmd"]}  # its default lam grid counts as default
