@@ -222,18 +222,19 @@ def scaling(frame: pd.DataFrame, stem: Path) -> None:
 
 def sweep_axis(frame: pd.DataFrame, axis: str, metric: str, label: str, stem: Path, *,
                scale: str = "linear") -> None:  # fmt: skip
-    """Last-epoch ``metric`` (named ``label``) vs one swept parameter, mean +- std over
-    seeds, one line per method. ``scale`` "log1m" places each value at 1 - value on a log axis
-    (momenta: 0.9, 0.99 and 0.999 a decade apart); otherwise values spanning a decade get a log
-    axis."""
+    """Last-epoch ``metric`` (named ``label``) vs one swept parameter, the mean over seeds and
+    its 95% t interval (``intervals.half_widths``, as sweep.md's), one line per method.
+    ``scale`` "log1m" places each value at 1 - value on a log axis (momenta: 0.9, 0.99 and
+    0.999 a decade apart); otherwise values spanning a decade get a log axis."""
     done = frame[(frame["status"] == "finished") & frame[axis].notna()]
     failed = frame[(frame["status"] != "finished") & frame[axis].notna()]
     position = (lambda v: 1 - v) if scale == "log1m" else (lambda v: v)  # noqa: E731
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for i, (method, rows) in enumerate(done.groupby("method", sort=False)):
         stats = rows.groupby(axis)[metric].agg(["mean", "std", "count"])
+        half = intervals.half_widths(stats["std"], stats["count"])
         ax.errorbar(position(stats.index.to_numpy(dtype=float)), stats["mean"],
-                    yerr=stats["std"].fillna(0), marker="o", ms=5, capsize=3,
+                    yerr=np.nan_to_num(half), marker="o", ms=5, capsize=3,
                     color=method_color(method, i), label=method)  # fmt: skip
     for value in failed[axis].unique():
         ax.axvline(position(float(value)), color="0.6", ls=":", lw=1)
@@ -252,7 +253,8 @@ def sweep_axis(frame: pd.DataFrame, axis: str, metric: str, label: str, stem: Pa
     ax.set_ylabel(f"{label}, last epoch")
     seeds = done["seed"].nunique()
     note = ", dotted: diverged/failed runs" if len(failed) else ""
-    ax.set_title(f"{metric} vs {axis} (mean ± std over {seeds} seeds{note})", fontsize=10)
+    ax.set_title(f"{metric} vs {axis} (mean and 95% t interval over {seeds} seeds{note})",
+                 fontsize=10)  # fmt: skip
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()

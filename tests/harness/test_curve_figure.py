@@ -113,3 +113,23 @@ def test_a_method_has_one_color_in_figures_and_pages():
         page = page_figures.COLORS[index % 10]
         assert matplotlib.colors.to_hex(plots.method_color(name, 0)) == page
     assert methods.color_index("pot-swd", 3) == 3  # a library reference keeps its place
+
+
+def test_a_sweep_figure_draws_the_mean_and_its_t_interval(monkeypatch, tmp_path):
+    figures = []
+    monkeypatch.setattr(plots, "save", lambda fig, stem, pdf=True: figures.append(fig))
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame([{"method": "moca", "seed": s, "moca.tau": tau, "status": "finished",
+                           "image_swd": tau + rng.standard_normal()}
+                          for tau in (0.1, 0.5) for s in range(SEEDS)])  # fmt: skip
+    plots.sweep_axis(frame, "moca.tau", "image_swd", "image SWD", tmp_path / "s")
+    ax = figures[-1].axes[0]
+    segments = ax.collections[0].get_segments()  # one vertical error bar per value
+    t = stats.t.ppf(0.975, SEEDS - 1)
+    for (low, high), (_, values) in zip(segments, frame.groupby("moca.tau")["image_swd"],
+                                        strict=True):  # fmt: skip
+        half = t * values.std() / np.sqrt(len(values))
+        assert low[1] == pytest.approx(values.mean() - half) and high[1] == pytest.approx(
+            values.mean() + half)  # fmt: skip
+    assert "95% t interval" in ax.get_title()
+    plots.plt.close(figures[-1])
