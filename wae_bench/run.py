@@ -61,11 +61,11 @@ class Run:
         cfg = ctx.cfg
         self.task, self.ctx, self.key, self.id = task, ctx, key, key.id
         torch.manual_seed(key.seed)
-        size = ctx.size
-        self.steps_per_epoch = steps_per_epoch(size, cfg.batch_size)
-        plan = TrainingPlan(cfg.batch_size, cfg.epochs * self.steps_per_epoch, size)
-        made = assemble(task.build_models(ctx), key.method, cfg.params.get(key.method, {}),
-                        prior=task.prior(cfg), plan=plan, lr=cfg.lr,
+        models, prior = task.build_models(ctx), task.prior(cfg)
+        self.steps_per_epoch = steps_per_epoch(ctx.size, cfg.batch_size)
+        plan = TrainingPlan(cfg.batch_size, cfg.epochs * self.steps_per_epoch, ctx.size)
+        made = assemble(models, key.method, cfg.params.get(key.method, {}),
+                        prior=prior, plan=plan, lr=cfg.lr,
                         lam=1.0 if key.lam is None else key.lam, amp=cfg.amp, device=device,
                         graphs=graphs, compile=compile)  # fmt: skip
         self.models, self.regularizer, self.optimizer, self.step = (
