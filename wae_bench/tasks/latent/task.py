@@ -20,7 +20,7 @@ from regularizers.swd import random_directions
 from ... import folders
 from ...config import RunConfig, check_list, check_positive_int
 from ...errors import UsageError
-from ...metrics import latent_swd, sorted_projections, swd_to_sorted
+from ...metrics import sorted_projections, swd_to_sorted
 from ...models import MLPEncoder
 from ..base import About, Context, ResultTable, Task
 
@@ -116,10 +116,9 @@ def make_fixtures(cfg: LatentConfig, seed: int, device: torch.device) -> Fixture
     eval_prior = prior.sample(cfg.points, generator=gen)
     other_prior = prior.sample(cfg.points, generator=gen)
     directions = random_directions(cfg.latent_dim, cfg.eval_directions, generator=gen)
-    floor = latent_swd(eval_prior, other_prior, directions)
-    directions = directions.to(device)
-    projections = sorted_projections(eval_prior.to(device), directions)  # once, not per epoch
-    return Fixtures(data.to(device), projections, directions, floor)
+    projections = sorted_projections(eval_prior, directions)  # once, on the CPU for any device
+    floor = swd_to_sorted(other_prior, projections, directions)
+    return Fixtures(data.to(device), projections.to(device), directions.to(device), floor)
 
 
 def batches(data: Tensor, batch_size: int, gen: torch.Generator):
