@@ -29,8 +29,8 @@ def sorted_projections(samples: Tensor, directions: Tensor) -> Tensor:
 def swd_to_sorted(codes: Tensor, reference: Tensor, directions: Tensor) -> float:
     """``latent_swd`` between ``codes`` and the set whose ``sorted_projections`` on the same
     directions are ``reference`` (the same number of samples)."""
-    squared = sorted_projection_distance(sorted_projections(codes, directions), reference)
-    return float(squared.sqrt())
+    projected = sorted_projections(codes, directions)
+    return float(sorted_projection_distance(projected, reference).sqrt())
 
 
 @torch.no_grad()
