@@ -169,7 +169,8 @@ def _train_runs(task: Task, ctx: Context, how: Execution) -> None:
             for done, key in enumerate(keys, 1):
                 if key.seed not in fixtures:
                     fixtures = {key.seed: task.fixtures(ctx, key.seed)}
-                current = train_run(task, ctx, fixtures[key.seed], key, how, loggers=loggers,
+                current = train_run(task, ctx, fixtures[key.seed], key, out,
+                                    **how.run_options(), loggers=loggers,
                                     label=f"[{done}/{len(keys)}] {key.id}")  # fmt: skip
                 task.hooks.after_run(ctx, fixtures[key.seed], current, out)
         task.hooks.finish(ctx, out)

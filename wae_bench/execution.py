@@ -50,6 +50,12 @@ class Execution:
         """Every setting, as saved in config.json under "execution"."""
         return dataclasses.asdict(self)
 
+    def run_options(self) -> dict:
+        """What one run of the command reads of these settings: the keywords of
+        ``run.train_run`` (resume, quiet, graphs, compile)."""
+        return {"resume": self.resume, "quiet": self.quiet, "graphs": self.graphs,
+                "compile": self.compile}  # fmt: skip
+
     def replace(self, **changes) -> "Execution":
         """A copy with ``changes`` (validated)."""
         return dataclasses.replace(self, **changes)

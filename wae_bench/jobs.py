@@ -64,8 +64,9 @@ def run_all(task: Task, ctx: Context, how: Execution, keys: list, loggers: list,
     workers; log their rows and call ``after_run`` here, in the order of ``keys`` (the command
     then calls ``finish``).
 
-    Each worker trains a run with ``train(task, ctx, fixtures, key, how, loggers=, label=,
-    bar=)``; ``reopen(task, ctx, key, how, resume=True)`` restores a trained run here for
+    Each worker trains a run with ``train(task, ctx, fixtures, key, out, loggers=, label=,
+    bar=, **how.run_options())``; ``reopen(task, ctx, key, out, resume=True, graphs=,
+    compile=)`` restores a trained run here for
     ``after_run``. Both must be importable module-level functions (they go to the workers)."""
     cfg, out = ctx.cfg, Path(how.out)
     jobs, methods = min(how.jobs, len(keys)), _methods(cfg)
@@ -78,8 +79,8 @@ def run_all(task: Task, ctx: Context, how: Execution, keys: list, loggers: list,
         fit = max(1, cores // jobs)
         print(f"--jobs {jobs} on the CPU: {jobs} workers x {threads} torch threads on {cores} "
               f"cores; OMP_NUM_THREADS={fit} fits them (docs/timing.md)")  # fmt: skip
-    setup = (train, task, cfg, ctx.device, how, methods, threads, wants_images, events, stop,
-             jobs)  # fmt: skip
+    setup = (train, task, cfg, ctx.device, out, how.run_options(), methods, threads,
+             wants_images, events, stop, jobs)  # fmt: skip
     steps = steps_per_epoch(ctx.size, cfg.batch_size) * cfg.epochs
     hook = type(task.hooks).after_run is not RunHooks.after_run
     fixtures: dict = {}
@@ -106,7 +107,8 @@ def run_all(task: Task, ctx: Context, how: Execution, keys: list, loggers: list,
                 if hook:  # on the trained run, as a serial run calls it
                     if key.seed not in fixtures:
                         fixtures = {key.seed: task.fixtures(ctx, key.seed)}
-                    run = reopen(task, ctx, key, how, resume=True)
+                    run = reopen(task, ctx, key, out, resume=True, graphs=how.graphs,
+                                 compile=how.compile)  # fmt: skip
                     task.hooks.after_run(ctx, fixtures[key.seed], run, out)
                 bar.set_postfix_str(f"{done}/{len(keys)} runs done, last {key.id}", refresh=False)
         except BaseException:
@@ -192,14 +194,14 @@ def _show_once(caught: list, shown: set) -> None:
 _worker: dict = {}
 
 
-def _start_worker(train, task, cfg, device, how, methods, threads, wants_images, events, stop,
-                  jobs):  # fmt: skip
+def _start_worker(train, task, cfg, device, out, options, methods, threads, wants_images,
+                  events, stop, jobs):  # fmt: skip
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the runs
     torch.set_num_threads(threads)
     regularizers.available()  # entry points first: the parent's classes win
     for cls in methods.values():
         regularizers.register(cls, replace=True)
-    _worker.update(train=train, task=task, cfg=cfg, device=device, how=how,
+    _worker.update(train=train, task=task, cfg=cfg, device=device, out=out, options=options,
                    wants_images=wants_images, events=events, stop=stop, jobs=jobs, ctx=None,
                    fixtures={})  # fmt: skip
 
@@ -230,8 +232,9 @@ def _train_run(key) -> tuple[list[tuple[dict, dict | None]], Exception | None]:
         w["fixtures"] = {key.seed: task.fixtures(ctx, key.seed)}
     logger = _Rows(w["wants_images"])
     try:
-        w["train"](task, ctx, w["fixtures"][key.seed], key, w["how"], loggers=[logger],
-                   label=key.id, bar=_Progress.factory(w["events"], w["stop"]))  # fmt: skip
+        w["train"](task, ctx, w["fixtures"][key.seed], key, w["out"], **w["options"],
+                   loggers=[logger], label=key.id,
+                   bar=_Progress.factory(w["events"], w["stop"]))  # fmt: skip
     except (Diverged, UsageError) as err:  # anything else is a bug: its traceback travels
         return logger.rows, err
     except (torch.cuda.OutOfMemoryError, MemoryError):

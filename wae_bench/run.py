@@ -20,7 +20,6 @@ from regularizers import TrainingPlan
 from . import checkpoints, folders, run_files
 from .batching import steps_per_epoch, without_single_remainder
 from .config import RunConfig
-from .execution import Execution
 from .loss_display import LossDisplay
 from .recipe import assemble
 from .step import check_finite, load_training_state, train_epoch, training_state
@@ -134,11 +133,12 @@ def check_runnable(task: Task, cfg: RunConfig) -> None:
     probe_runs(task, task.setup(cfg, torch.device("cpu")))
 
 
-def open_run(task: Task, ctx: Context, key: RunKey, how: Execution, *, resume: bool) -> Run:
-    """The run of ``key`` in the folder ``how.out``, continued from its checkpoint there when
-    resuming."""
-    run = Run(task, ctx, key, ctx.device, graphs=how.graphs, compile=how.compile)
-    checkpoint = folders.checkpoint_file(how.out, run.id)
+def open_run(task: Task, ctx: Context, key: RunKey, out: Path, *, resume: bool,
+             graphs: bool = False, compile: bool = False) -> Run:  # fmt: skip
+    """The run of ``key`` in the command's folder ``out``, continued from its checkpoint there
+    when resuming (``graphs``, ``compile``: as ``Run``)."""
+    run = Run(task, ctx, key, ctx.device, graphs=graphs, compile=compile)
+    checkpoint = folders.checkpoint_file(out, run.id)
     if resume and checkpoint.exists():
         checkpoints.resume_from(checkpoint, run.load)
     return run
@@ -156,15 +156,16 @@ def step_reporter(progress, *, quiet: bool):
     return (lambda loss: progress.update()) if quiet else LossDisplay(progress, LOSS_READ_EVERY)
 
 
-def train_run(task, ctx, fixtures, key: RunKey, how: Execution, *, loggers, label: str,
-              bar=progress_bar) -> Run:  # fmt: skip
+def train_run(task, ctx, fixtures, key: RunKey, out: Path, *, loggers, label: str,
+              bar=progress_bar, resume: bool = False, quiet: bool = False,
+              graphs: bool = False, compile: bool = False) -> Run:  # fmt: skip
     """Build (or resume) the run of ``key`` in the folder ``how.out`` and train it to the
     last epoch; returns it."""
-    current = open_run(task, ctx, key, how, resume=how.resume)
+    current = open_run(task, ctx, key, out, resume=resume, graphs=graphs, compile=compile)
     try:
         train_to_end(task, ctx, fixtures, current, loggers=loggers, label=label,
-                     bar=bar, quiet=how.quiet,
-                     checkpoint=folders.checkpoint_file(how.out, current.id))  # fmt: skip
+                     bar=bar, quiet=quiet,
+                     checkpoint=folders.checkpoint_file(out, current.id))  # fmt: skip
     except run_files.WriteError as err:
         last = current.saved_epoch
         note = (f"the last complete checkpoint of {current.id} is epoch {last}"
