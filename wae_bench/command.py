@@ -153,8 +153,8 @@ def _replace_contents(out: Path, new: Path) -> None:
 
 
 def _train_runs(task: Task, ctx: Context, how: Execution) -> None:
-    """Every run of the command into ``how.out``, serially or with ``--jobs``; then
-    ``Task.finish``."""
+    """Every run of the command into ``how.out``, serially or with ``--jobs``; then the
+    task's ``hooks.finish``."""
     cfg, out = ctx.cfg, Path(how.out)
     columns = task.results.columns_for(cfg)
     loggers = [CsvLogger(out / task.results.file, columns)]

@@ -71,6 +71,11 @@ def split(settings: dict) -> tuple[dict, dict]:
     return measured, {k: v for k, v in settings.items() if k in NAMES}
 
 
+def recorded_baseline(record: dict) -> str | None:
+    """The ``--baseline`` a run folder's record names, None when it names none."""
+    return of_record(record).get("baseline") or None
+
+
 def of_record(record: dict) -> dict:
     """The execution settings of a run folder's record (config.json): its "execution" table,
     or, in records written before it existed, the execution fields of its "config"."""

@@ -1,7 +1,7 @@
 """One training run: a (method, lam, seed) of a command, built, trained, checkpointed.
 
 A run is built from its seed alone (``recipe.assemble`` over the task's models), trains epoch
-by epoch with the shared step (``train``), evaluates when the task says so, records one row
+by epoch with the shared step (``step``), evaluates when the task says so, records one row
 per evaluation (to the loggers handed to it) and checkpoints atomically after every epoch, so
 that a run continued from its checkpoint (``--resume``) gives the rows of an uninterrupted run
 on CPU. The command around the runs (``wae_bench.command``) owns the folder; ``jobs`` trains
@@ -159,7 +159,7 @@ def step_reporter(progress, *, quiet: bool):
 def train_run(task, ctx, fixtures, key: RunKey, out: Path, *, loggers, label: str,
               bar=progress_bar, resume: bool = False, quiet: bool = False,
               graphs: bool = False, compile: bool = False) -> Run:  # fmt: skip
-    """Build (or resume) the run of ``key`` in the folder ``how.out`` and train it to the
+    """Build (or resume) the run of ``key`` in the command's folder ``out`` and train it to the
     last epoch; returns it."""
     current = open_run(task, ctx, key, out, resume=resume, graphs=graphs, compile=compile)
     try:

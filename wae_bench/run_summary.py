@@ -22,7 +22,7 @@ def report(results, run_dir: Path, figures: bool = True) -> None:
     rows = table_rows.read(run_dir, results.file, results.columns)
     frame = table_rows.wide(rows, results.columns)
     keys = ["method", "lam"] if "lam" in results.columns else ["method"]
-    baseline = execution.of_record(folders.read_config(run_dir)).get("baseline") or None
+    baseline = execution.recorded_baseline(folders.read_config(run_dir))
     epochs = summaries.reported_epochs(frame, results.summary_epochs)
     compared = summaries.compare_epochs(frame, keys, results.metric, epochs, label=results.label,
                                         baseline=baseline)  # fmt: skip

@@ -171,13 +171,11 @@ def keep_folders(grid: list[dict], spec: dict, saved: dict) -> list[dict]:
     return [{**point, "id": folder_of.get(point["id"], point["id"])} for point in grid]
 
 
-def _check_finished(out: Path, grid: list[dict]) -> None:
+def _check_finished(out: Path, finished: list[dict]) -> None:
     """A finished point's folder must hold what the point measures: a task default changed
     since it trained leaves its id alone (defaults stay out of ids) but not its numbers."""
-    for point in grid:
+    for point in finished:
         folder = points.point_folder(out, point["id"])
-        if points.status(out, point)["status"] != "finished":
-            continue
         saved = folders.read_config(folder).get("config", {})
         changed = tasks.get(point["task"]).config(**point["settings"]).differences(saved)
         if changed:
@@ -194,10 +192,11 @@ def run(spec: dict, out: Path, *, executor: str = "local", jobs: int | None = No
     e.g. 0.25 for four points on one card."""
     jobs, share = points.check_executor(executor, jobs, gpus_per_run)
     grid = keep_folders(expand(spec), spec, run_files.read_json(out / folders.SWEEP))
-    _check_finished(out, grid)
+    finished = [points.status(out, p)["status"] == "finished" for p in grid]
+    _check_finished(out, [p for p, done in zip(grid, finished, strict=True) if done])
     run_files.prepare_run_dir(out / folders.POINTS)
     run_files.write_json(out / folders.SWEEP, {"spec": spec, "runs": [p["id"] for p in grid]})
-    pending = [p for p in grid if points.status(out, p)["status"] != "finished"]
+    pending = [p for p, done in zip(grid, finished, strict=True) if not done]
     with tqdm(total=len(grid), initial=len(grid) - len(pending), desc="sweep", unit="run",
               disable=quiet, dynamic_ncols=True) as progress:  # fmt: skip
         stream = points.run_points(pending, out, executor=executor, jobs=jobs, address=address,

@@ -363,7 +363,7 @@ def markdown(saved: dict, task, trials, confirmed, finals, scores: dict, draws: 
         f"## Default vs tuned on the final seeds ({label}, last epoch)",
         "",
         *_final_table(finals, task, seeds, confirmed, label,
-                      execution.of_record(saved).get("baseline", "")),
+                      execution.recorded_baseline(saved) or ""),
     ]
     return "\n".join(lines) + "\n"
 

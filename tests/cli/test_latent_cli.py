@@ -72,6 +72,20 @@ def test_report_redraws_tables_and_figure_from_the_csv_and_config(tmp_path):
     assert (tmp_path / "curves.png").exists() and (tmp_path / "curves.pdf").exists()
 
 
+def test_the_recorded_baseline_is_the_reference_in_new_and_old_records(tmp_path):
+    run = tmp_path / "run"
+    assert main([*TINY, "--methods", "moca,mmd", "--baseline", "mmd", "--out", str(run)]) == 0
+    assert "| - mmd @ epoch 2 |" in (run / "summary.md").read_text()
+    record = json.loads((run / "config.json").read_text())
+    assert record["execution"]["baseline"] == "mmd" and "baseline" not in record["config"]
+    how = record.pop("execution")
+    old = {**record, "config": {**record["config"], **how}}  # the format before "execution"
+    (run / "config.json").write_text(json.dumps(old))
+    (run / "summary.md").unlink()
+    assert main(["report", str(run)]) == 0
+    assert "| - mmd @ epoch 2 |" in (run / "summary.md").read_text()
+
+
 def test_a_run_writes_tables_and_report_draws_the_figures(tmp_path, capsys):
     assert run_cli("--epochs", 1, "--out", tmp_path) == 0
     assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("*.pdf"))

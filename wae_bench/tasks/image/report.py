@@ -25,7 +25,7 @@ def report(task, run_dir: Path, figures: bool = True) -> None:
     rows = table_rows.read(run_dir, task.results.file, task.results.columns)
     metrics = table_rows.wide(rows, task.results.columns)
     saved = folders.read_config(run_dir)
-    baseline = execution.of_record(saved).get("baseline") or None
+    baseline = execution.recorded_baseline(saved)
     epochs = summaries.reported_epochs(metrics, task.results.summary_epochs)
     compared = summaries.compare_epochs(metrics, KEYS, task.results.metric, epochs,
                                         label="image SWD", baseline=baseline)  # fmt: skip

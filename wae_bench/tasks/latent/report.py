@@ -22,7 +22,7 @@ def report(task, run_dir: Path, figures: bool = True) -> None:
     from its files."""
     saved = folders.read_config(run_dir)
     rows = table_rows.read(run_dir, task.results.file, task.results.columns)
-    baseline = execution.of_record(saved).get("baseline") or None
+    baseline = execution.recorded_baseline(saved)
     curves = table_rows.wide(rows, task.results.columns)
     folders.write_summary(run_dir, *tables(curves, task.results.summary_epochs, baseline))
     if figures:
