@@ -25,7 +25,7 @@ from .loggers import CsvLogger, TensorBoardLogger
 from .models import parameter_count
 from .run import open_run, probe_runs, run_keys, train_run
 from .tasks import Task
-from .tasks.base import Context, default_out
+from .tasks.base import Context, SeedFixtures, default_out
 
 
 def execute(task: Task, cfg: RunConfig, how: Execution) -> Path:
@@ -165,14 +165,12 @@ def _train_runs(task: Task, ctx: Context, how: Execution) -> None:
         if min(how.jobs, len(keys)) > 1:
             jobs.run_all(task, ctx, how, keys, loggers, train=train_run, reopen=open_run)
         else:
-            fixtures = {}
+            fixtures = SeedFixtures(task, ctx)
             for done, key in enumerate(keys, 1):
-                if key.seed not in fixtures:
-                    fixtures = {key.seed: task.fixtures(ctx, key.seed)}
-                current = train_run(task, ctx, fixtures[key.seed], key, out,
+                current = train_run(task, ctx, fixtures.of(key.seed), key, out,
                                     **how.run_options(), loggers=loggers,
                                     label=f"[{done}/{len(keys)}] {key.id}")  # fmt: skip
-                task.hooks.after_run(ctx, fixtures[key.seed], current, out)
+                task.hooks.after_run(ctx, fixtures.of(key.seed), current, out)
         task.hooks.finish(ctx, out)
     finally:
         for logger in loggers:

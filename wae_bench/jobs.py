@@ -46,7 +46,7 @@ from .batching import steps_per_epoch
 from .errors import Diverged, UsageError
 from .execution import Execution
 from .tasks import Task
-from .tasks.base import Context, RunHooks
+from .tasks.base import Context, RunHooks, SeedFixtures
 
 FLUSH_SECONDS = 0.2  # how often a worker reports its steps (and looks for a stop)
 
@@ -83,7 +83,7 @@ def run_all(task: Task, ctx: Context, how: Execution, keys: list, loggers: list,
              wants_images, events, stop, jobs)  # fmt: skip
     steps = steps_per_epoch(ctx.size, cfg.batch_size) * cfg.epochs
     hook = type(task.hooks).after_run is not RunHooks.after_run
-    fixtures: dict = {}
+    fixtures = SeedFixtures(task, ctx)
     started: list[str] = []  # runs a worker has started, in the order they did
     shown: set = set()  # the warnings shown so far: each once per command, as in a serial run
     with tqdm(total=len(keys) * steps, desc=f"{len(keys)} runs, {jobs} at a time", unit="step",
@@ -105,11 +105,9 @@ def run_all(task: Task, ctx: Context, how: Execution, keys: list, loggers: list,
                 if error is not None:  # after its rows so far, as in a serial run
                     raise error
                 if hook:  # on the trained run, as a serial run calls it
-                    if key.seed not in fixtures:
-                        fixtures = {key.seed: task.fixtures(ctx, key.seed)}
                     run = reopen(task, ctx, key, out, resume=True, graphs=how.graphs,
                                  compile=how.compile)  # fmt: skip
-                    task.hooks.after_run(ctx, fixtures[key.seed], run, out)
+                    task.hooks.after_run(ctx, fixtures.of(key.seed), run, out)
                 bar.set_postfix_str(f"{done}/{len(keys)} runs done, last {key.id}", refresh=False)
         except BaseException:
             stop.set()  # the runs still training end at their next step
@@ -203,7 +201,7 @@ def _start_worker(train, task, cfg, device, out, options, methods, threads, want
         regularizers.register(cls, replace=True)
     _worker.update(train=train, task=task, cfg=cfg, device=device, out=out, options=options,
                    wants_images=wants_images, events=events, stop=stop, jobs=jobs, ctx=None,
-                   fixtures={})  # fmt: skip
+                   fixtures=None)  # fmt: skip
 
 
 def _train_in_worker(key) -> tuple[list[tuple[dict, dict | None]], Exception | None, list]:
@@ -227,12 +225,11 @@ def _train_run(key) -> tuple[list[tuple[dict, dict | None]], Exception | None]:
     task = w["task"]
     if w["ctx"] is None:  # here, not in the initializer: a failure is this run's error
         w["ctx"] = task.setup(w["cfg"], w["device"])
+        w["fixtures"] = SeedFixtures(task, w["ctx"])
     ctx = w["ctx"]
-    if key.seed not in w["fixtures"]:
-        w["fixtures"] = {key.seed: task.fixtures(ctx, key.seed)}
     logger = _Rows(w["wants_images"])
     try:
-        w["train"](task, ctx, w["fixtures"][key.seed], key, w["out"], **w["options"],
+        w["train"](task, ctx, w["fixtures"].of(key.seed), key, w["out"], **w["options"],
                    loggers=[logger], label=key.id,
                    bar=_Progress.factory(w["events"], w["stop"]))  # fmt: skip
     except (Diverged, UsageError) as err:  # anything else is a bug: its traceback travels

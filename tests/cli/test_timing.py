@@ -209,7 +209,7 @@ def test_fashion_epoch_targets_and_figure(tmp_path):
     assert main(["timing", str(source), "--out", str(tmp_path / "out")]) == 0
     text = (tmp_path / "out" / "timing.md").read_text()
     assert "| Fashion-MNIST epoch: harness / bare loop | cpu | 1.06x | <= 1.10x | yes |" in text
-    assert ("| image SWD of 10,000 Fashion-MNIST images / one epoch | cpu | 0.36x | <= 1.00x "
-            "| yes |") in text  # fmt: skip
+    assert ("| an evaluation's image SWD of 10,000 Fashion-MNIST images / one epoch | cpu | "
+            "0.36x | <= 1.00x | yes |") in text  # fmt: skip
     assert (tmp_path / "out" / "fashion_epoch.png").read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "out" / "scaling.png").exists()

@@ -5,9 +5,11 @@ import torch.nn.functional as F
 from wae_bench import data as datasets
 from wae_bench.image_swd import (
     image_swd,
+    image_swd_to,
     laplacian_pyramid,
     patch_positions,
     pyramid_levels,
+    swd_reference,
     unit_std_directions,
 )
 
@@ -83,6 +85,28 @@ def test_value_does_not_depend_on_chunking(digits):
         image_swd(a, b), rel=1e-6
     )
 
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("padding", ["zeros", "reflect"])
+def test_a_reference_computed_once_gives_image_swd_against_every_other_set(channels, padding):
+    """The reference's sorted projections are the same products, sorted and summed chunk by
+    chunk in the same order as ``image_swd`` sums them: equal up to float rounding (the
+    tolerance of the chunking test), for each set measured against it, with its seed."""
+    g = torch.Generator().manual_seed(4)
+    test = torch.rand(30, channels, 32, 32, generator=g)
+    reference = swd_reference(test, seed=9, padding=padding, n_directions=128)
+    for generated in (torch.rand(30, channels, 32, 32, generator=g) ** 2, test.flip(-1)):
+        assert image_swd_to(reference, generated) == pytest.approx(
+            image_swd(test, generated, seed=9, padding=padding, n_directions=128), rel=1e-6
+        )
+    assert image_swd_to(reference, test) == 0.0
+
+
+def test_a_reference_measures_only_sets_of_its_shape():
+    reference = swd_reference(torch.rand(4, 1, 16, 16))
+    with pytest.raises(ValueError, match=r"reference's shape \(4, 1, 16, 16\), got \(5, 1, 16"):
+        image_swd_to(reference, torch.rand(5, 1, 16, 16))
 
 @pytest.mark.parametrize(("size", "sides"), [(16, [16]), (32, [32, 16]), (64, [64, 32, 16])])
 def test_pyramid_levels_down_to_16_pixels(size, sides):

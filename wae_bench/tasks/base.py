@@ -45,6 +45,23 @@ class Context:
     record: dict = field(default_factory=dict, kw_only=True)
 
 
+class SeedFixtures:
+    """A task's fixtures (``Task.fixtures``) of one seed at a time: the last seed's are dropped
+    before the next seed's are built, so a process holds one seed's (the image task's SWD
+    reference is gigabytes)."""
+
+    def __init__(self, task, ctx: Context):
+        self.task, self.ctx = task, ctx
+        self.seed, self.fixtures = None, None
+
+    def of(self, seed: int):
+        """The fixtures of ``seed``, built on the first call for it."""
+        if seed != self.seed:
+            self.seed, self.fixtures = None, None
+            self.fixtures, self.seed = self.task.fixtures(self.ctx, seed), seed
+        return self.fixtures
+
+
 @dataclass(frozen=True)
 class About:
     """A task's command line: ``wae-bench NAME`` with this help and description; ``order``:

@@ -11,7 +11,7 @@ randomness.
 import copy
 import dataclasses
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import torch
@@ -26,7 +26,7 @@ from ... import run_files
 from ...config import RunConfig, check_lambdas, check_non_negative_int
 from ...errors import UsageError
 from ...fid import INCEPTION_FILE
-from ...image_swd import PADDINGS, image_swd
+from ...image_swd import PADDINGS, SwdReference, image_swd_to, swd_reference
 from ...metrics import latent_swd
 from ...models import build_autoencoder
 from ...sample_quality import NEIGHBOURS
@@ -182,27 +182,39 @@ class Fixtures:
     """What a seed fixes for every method and lam alike."""
 
     test_images: Tensor  # n x C x H x W
-    floor: float  # image SWD between n training images and the test images
+    floor_images: Tensor  # n training images, the floor's set
     generation_prior: Tensor  # n x d, decoded into the generated set
     latent_prior: Tensor  # n x d, the reference of the latent SWD
     directions: Tensor  # d x 1000
     seed: int
+    swd_padding: str
+
+    @cached_property
+    def swd_reference(self) -> SwdReference:
+        """The test images' side of every image SWD of the seed, projected and sorted once, at
+        the first evaluation (a process that only draws visuals never pays for it)."""
+        return swd_reference(self.test_images, seed=self.seed, padding=self.swd_padding)
+
+    @cached_property
+    def floor(self) -> float:
+        """Image SWD between the n training images and the test images."""
+        return image_swd_to(self.swd_reference, self.floor_images)
 
 
 def make_fixtures(cfg: ImageConfig, data, seed: int, device) -> Fixtures:
-    """Test images, the floor, prior codes to decode and directions, from the seed alone."""
+    """Test images, training images for the floor, prior codes to decode and directions,
+    from the seed alone."""
     n = cfg.eval_samples or len(data.test)
     gen = torch.Generator().manual_seed(10_000 + seed)
     prior = regularizers.SpherePrior(cfg.latent_dim)
-    test_images = datasets.take(data.test, n).to(device)
-    train_images = datasets.take(data.train, n).to(device)
     return Fixtures(
-        test_images,
-        image_swd(test_images, train_images, seed=seed, padding=cfg.swd_padding),
+        datasets.take(data.test, n).to(device),
+        datasets.take(data.train, n).to(device),
         prior.sample(n, generator=gen).to(device),
         prior.sample(n, generator=gen).to(device),
         random_directions(cfg.latent_dim, 1000, generator=gen).to(device),
         seed,
+        cfg.swd_padding,
     )
 
 
@@ -469,8 +481,7 @@ class ImageTask(Task):
         if ctx.classifier is not None:
             scores |= classifier_scores(ctx, fixtures.test_images, generated)
         return {
-            "image_swd": image_swd(fixtures.test_images, generated, seed=fixtures.seed,
-                                   padding=ctx.cfg.swd_padding),
+            "image_swd": image_swd_to(fixtures.swd_reference, generated),
             "recon": squared_error / len(fixtures.test_images),
             "latent_swd": latent_swd(torch.cat(codes), fixtures.latent_prior,
                                      fixtures.directions),
