@@ -32,6 +32,8 @@ def _methods(text: str) -> list[str]:
 
 RUNS_AT_ONCE = ("train N runs (method, lam, seed) at once in worker processes, on the one "
                 "device; same results (default 1)")
+SELECTION_AT_ONCE = ("train N runs at once in worker processes: the selection's (method, "
+                     "lam) points, then the comparison's runs (default 1)")
 TRIALS_AT_ONCE = ("train N trials at once in worker processes (local) or Ray tasks; each "
                   "round asks N trials per method, so the same N gives the same trials "
                   "(default 1)")
@@ -129,6 +131,20 @@ def _tune(args: argparse.Namespace) -> None:
     print((out / "tune.md").read_text())
 
 
+def _select(args: argparse.Namespace) -> None:
+    from . import selection
+
+    task = tasks.get(args.task)
+    given = vars(args)
+    best_of = given.pop("best_of", [])
+    given.pop("task")
+    cfg, how = _config(task, args)
+    out = selection.run(task, cfg, how, best_of=best_of)
+    print(f"results in {out}")
+    print((out / selection.CHOICE_MD).read_text())
+    print((out / selection.COMPARISON / folders.SUMMARY_MD).read_text())
+
+
 def _sweep(args: argparse.Namespace) -> None:
     from . import sweep
 
@@ -219,8 +235,8 @@ def _list_methods(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``wae-bench`` parser: one subcommand per task, then tune, report, view, sweep,
-    compare, timing, results, classifier and methods."""
+    """The ``wae-bench`` parser: one subcommand per task, then tune, select, report, view,
+    sweep, compare, timing, results, classifier and methods."""
     parser = _Parser(prog="wae-bench", description="Benchmark WAE latent regularizers.")
     parser.add_argument("--version", action="version", version=f"wae-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -251,6 +267,25 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--executor", help="local (default) or ray")
         p.add_argument("--address", help="Ray cluster address (default: start Ray locally)")
         p.set_defaults(handler=_tune)
+    select = sub.add_parser("select", help="each method's lam chosen on validation data, the "
+                            "best of a group kept, then the chosen compared on the test split")
+    select_tasks = select.add_subparsers(dest="task", required=True, parser_class=_Parser)
+    for name in tasks.names():
+        task = tasks.get(name)
+        if task.tuning.penalty_knob != "lam":
+            continue
+        p = select_tasks.add_parser(
+            name, help=f"choose lam on validation data, then compare ({name} task)",
+            description="Train every (method, lam) once on seed 100 on the training images "
+            "less a validation split, scored on it; keep each method's lowest at the last epoch "
+            "and, of --best-of, the best method; then train the kept settings on --seeds and "
+            "evaluate them on the test split.", argument_default=argparse.SUPPRESS)
+        _add_shared_flags(p, task.config(), jobs_help=SELECTION_AT_ONCE)
+        task.config.add_arguments(p)
+        p.add_argument("--best-of", type=_methods, metavar="METHODS",
+                       help="keep only the best of these methods (comma list, each also in "
+                       "--methods), e.g. cwae,ssw,unif,energy")  # fmt: skip
+        p.set_defaults(handler=_select)
     rep = sub.add_parser("report", help="redraw tables and figures of a run folder from its CSV")
     rep.add_argument("run_dir", type=Path)
     rep.set_defaults(handler=_report)
