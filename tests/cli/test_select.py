@@ -9,6 +9,7 @@ import pytest
 
 from wae_bench import folders, selection, tasks
 from wae_bench.cli import main
+from wae_bench.errors import UsageError
 
 from tests.conftest import registered
 from tests.helpers.runs import Exploding
@@ -111,8 +112,8 @@ def choice_of(tmp_path, points, best_of=()):
 
 
 def test_ties_go_to_the_smaller_lam_and_failed_points_are_not_chosen(tmp_path):
-    choice = choice_of(tmp_path, [("mmd", 1.0, "finished", 700.0),
-                                  ("mmd", 10.0, "finished", 700.0),
+    choice = choice_of(tmp_path, [("mmd", 10.0, "finished", 700.0),
+                                  ("mmd", 1.0, "finished", 700.0),
                                   ("mmd", 100.0, "diverged", 100.0),
                                   ("mmd", 1000.0, "finished", float("nan"))])  # fmt: skip
     assert choice["chosen"] == {"mmd": 1.0} and choice["edges"] == {"mmd": "bottom"}
@@ -139,10 +140,26 @@ def test_a_method_none_of_whose_lams_finished_stops_the_selection_in_one_line(tm
     with registered(Exploding):
         assert main(args) == 2
     err = capsys.readouterr().err
-    assert "no lam of exploding finished the selection" in err and err.count("\n") == 1
+    assert "every lam of exploding diverged in the selection" in err and err.count("\n") == 1
     assert json.loads((out / "runs/exploding/lam1/status.json").read_text())["status"] == (
         "diverged")
     assert not (out / "comparison").exists()
+
+
+def test_a_failed_or_unfinished_point_stops_the_choice(tmp_path):
+    """It could have held the method's best lam: no choice, no comparison."""
+    with pytest.raises(UsageError, match=r"2 selection run\(s\) did not end: mmd/lam10 "
+                       r"\(failed\), mmd/lam100 \(pending\)"):  # fmt: skip
+        choice_of(tmp_path, [("mmd", 1.0, "finished", 700.0), ("mmd", 10.0, "failed", 1.0),
+                             ("mmd", 100.0, "pending", 1.0)])  # fmt: skip
+
+
+def test_settings_a_set_up_refuses_fail_before_any_run(tmp_path, capsys):
+    out = tmp_path / "sel"
+    assert main([*SELECT, "--train-images", "999999", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--train-images 999999 exceeds" in err and err.count("\n") == 1
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -150,6 +167,10 @@ def test_a_method_none_of_whose_lams_finished_stops_the_selection_in_one_line(tm
     (["select", "image", "--methods", "moca,mmd", "--best-of", "unif"],
      "--best-of unif: not among --methods moca,mmd"),
     (["select", "image", "--overwrite"], "select does not --overwrite"),
+    (["select", "image", "--split", "validation"], "drop --split"),
+    (["select", "image", "--seed", "100"], "seed 100 is the selection's"),
+    (["select", "image", "--methods", "moca,unif,energy", "--best-of", "unif,energy",
+      "--baseline", "unif"], "--baseline unif: a --best-of method may be dropped"),
 ])  # fmt: skip
 def test_bad_input_is_one_line(args, message, capsys, tmp_path):
     assert main([*args, "--out", str(tmp_path / "x")]) == 2

@@ -167,12 +167,16 @@ def test_unknown_padding_is_rejected_with_the_choices():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_the_reference_path_on_cuda_matches_the_cpu():
-    """torch.sort on the GPU, numpy's on the CPU: the same sorted values; the projections are
-    float32 dot products of 49 terms summed in another order, each within 49 * 2^-24 of the
-    exact value relative to the sum of |terms| (about 3e-6), and the image SWD averages the
-    gaps between them, so 1e-4 relative leaves a wide margin."""
+    """torch.sort on the GPU, numpy's on the CPU: the same order. The values differ by
+    rounding: cuDNN may run the pyramid's 5x5 blurs in TF32 (its default; 10-bit mantissa), so
+    a band value can move by up to 25 taps x 2^-11 ~ 1.2% of the sum of its |terms|, and the
+    float32 projections (49 terms) by far less. The W1 between sorted projections moves by at
+    most the largest move of a projection, so 2% of the value bounds it for these sets (gaps
+    of order one between uniform and squared-uniform images); a wrong chunk, level or draw
+    moves it far more (the chunking and reference tests above)."""
     g = torch.Generator().manual_seed(6)
-    test, generated = torch.rand(40, 1, 32, 32, generator=g), torch.rand(40, 1, 32, 32, generator=g)
+    test = torch.rand(40, 1, 32, 32, generator=g)
+    generated = torch.rand(40, 1, 32, 32, generator=g) ** 2
     on_cpu = image_swd_to(swd_reference(test, seed=2), generated)
     on_gpu = image_swd_to(swd_reference(test.cuda(), seed=2), generated.cuda())
-    assert on_gpu == pytest.approx(on_cpu, rel=1e-4)
+    assert on_gpu == pytest.approx(on_cpu, rel=2e-2)
