@@ -111,7 +111,7 @@ class Tuning:
     scores on data the final comparison never sees. The default: nothing more, and a trial
     differs from a final run by its seed alone."""
 
-    penalty_knob = ""  # the knob that weights the regularizer, if there is one
+    penalty_knob = ""  # the knob that weights the regularizer, if any ("lam": `select` chooses it)
 
     def knobs(self, cfg: RunConfig) -> dict:
         """{name: regularizers.search.Range | Choice} of the task's own settings to tune."""
