@@ -141,8 +141,8 @@ def _select(args: argparse.Namespace) -> None:
     cfg, how = _config(task, args)
     out = selection.run(task, cfg, how, best_of=best_of)
     print(f"results in {out}")
-    print((out / selection.CHOICE_MD).read_text())
-    print((out / selection.COMPARISON / folders.SUMMARY_MD).read_text())
+    print((out / folders.CHOICE_MD).read_text())
+    print((out / folders.COMPARISON / folders.SUMMARY_MD).read_text())
 
 
 def _sweep(args: argparse.Namespace) -> None:
@@ -188,9 +188,9 @@ def _compare(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> None:
     from . import report
 
-    report.redraw(args.run_dir)
-    print(f"rewrote the summary tables and figures (PNG and PDF) in {args.run_dir}, and its "
-          "page, index.html")
+    drawn = report.redraw(args.run_dir)
+    print(f"rewrote the summary tables and figures (PNG and PDF) in {drawn}, and its page, "
+          "index.html")
 
 
 def _view(args: argparse.Namespace) -> None:

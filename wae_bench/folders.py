@@ -4,7 +4,8 @@ A run folder (one training command) holds ``config.json`` (the settings, environ
 resolved hyper-parameters), the task's result file, ``checkpoints/<run id>.pt``, and the
 ``summary.csv``/``summary.md`` its report writes. A folder run as one point of a sweep or one
 trial of a tune also ends with ``status.json``; a sweep folder holds ``sweep.json`` and its
-points under ``runs/``.
+points under ``runs/``; a selection's folder holds ``choice.json``, its points under ``runs/``
+and its comparison's run folder.
 """
 
 from pathlib import Path
@@ -21,6 +22,8 @@ SUMMARY_MD = "summary.md"
 CHECKPOINTS = "checkpoints"
 POINTS = "runs"  # a sweep's or a tune's folder: one sub-folder per point or trial
 STUDY = "study.db"  # a tune's Optuna studies (SQLite)
+CHOICE_JSON, CHOICE_MD = "choice.json", "choice.md"  # a selection's record and table
+COMPARISON = "comparison"  # a selection's folder: the run folder of its comparison
 
 
 def read_config(folder: Path) -> dict:

@@ -42,7 +42,6 @@ from .tune import trial_settings
 
 SELECTION_SEED = 100  # the selection's one seed, never one of the comparison's
 ENDED = ("finished", "diverged")  # a selection point with either status never runs again
-CHOICE_JSON, CHOICE_MD, COMPARISON = "choice.json", "choice.md", "comparison"
 RULE = ("per method, the lam whose validation metric at the last epoch is lowest (ties: the "
         "smaller lam); of the --best-of methods, the one whose chosen value is lowest (ties: "
         "the first in --methods)")
@@ -69,13 +68,13 @@ def run(task: Task, cfg, how: Execution, *, best_of: list[str]) -> Path:
     run_files.prepare_run_dir(out)
     with RunLock(out):
         _check_folder(out, record, cfg, how)
-        run_files.write_json(out / CHOICE_JSON, record)
+        run_files.write_json(out / folders.CHOICE_JSON, record)
         _select(task, cfg, how, out, grid)
         choice = choose(task, cfg, out, grid, best_of)
-        run_files.write_json(out / CHOICE_JSON, {**record, **choice})
-        run_files.write_text(out / CHOICE_MD, choice_markdown(task, cfg, choice))
+        run_files.write_json(out / folders.CHOICE_JSON, {**record, **choice})
+        run_files.write_text(out / folders.CHOICE_MD, choice_markdown(task, cfg, choice))
         comparison = task.config(**_comparison_settings(cfg, choice["kept"])).validate()
-        execute_command(task, comparison, how.replace(out=str(out / COMPARISON)))
+        execute_command(task, comparison, how.replace(out=str(out / folders.COMPARISON)))
     return out
 
 
@@ -117,7 +116,7 @@ def _check(task: Task, cfg, how: Execution, best_of: list[str]) -> None:
 
 def _check_folder(out: Path, record: dict, cfg, how: Execution) -> None:
     """A folder holding a selection is continued only with --resume and the same settings."""
-    saved = run_files.read_json(out / CHOICE_JSON)
+    saved = run_files.read_json(out / folders.CHOICE_JSON)
     check_replaceable(out, holds=bool(saved), how=how, what="a selection")
     if saved and saved.get("command") != "select":
         raise UsageError(f"--resume: {out} does not hold a selection; pass a selection's folder")
@@ -205,7 +204,7 @@ def choice_markdown(task: Task, cfg, choice: dict) -> str:
         lines.append(markdown_row([v["method"], f"{v['lam']:g}", shown, mark]))
     kept = ", ".join(f"{m} lam={lam:g}" for m, lam in choice["kept"].items())
     lines += ["", f"Compared on seeds {', '.join(map(str, cfg.seeds))} "
-              f"([comparison/summary.md]({COMPARISON}/{folders.SUMMARY_MD})): {kept}."]
+              f"([comparison/summary.md]({folders.COMPARISON}/{folders.SUMMARY_MD})): {kept}."]
     if choice["best_other"]:
         lines.append(f"Of the --best-of methods the best is {choice['best_other']}.")
     for method, end in choice["edges"].items():

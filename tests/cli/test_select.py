@@ -50,16 +50,16 @@ def test_the_choice_follows_the_rule_on_the_points_own_values(selected):
     chosen = {m: min((1, 100), key=lambda lam, m=m: (values[m, lam], lam))
               for m in ("moca", "unif", "energy")}  # fmt: skip
     other = min(("unif", "energy"), key=lambda m: values[m, chosen[m]])
-    choice = json.loads((selected / selection.CHOICE_JSON).read_text())
+    choice = json.loads((selected / folders.CHOICE_JSON).read_text())
     assert choice["chosen"] == {m: float(lam) for m, lam in chosen.items()}
     assert choice["best_other"] == other
     assert choice["kept"] == {"moca": chosen["moca"], other: chosen[other]}
-    table = (selected / selection.CHOICE_MD).read_text()
+    table = (selected / folders.CHOICE_MD).read_text()
     assert f"| moca | {chosen['moca']} | {values['moca', chosen['moca']]:.4g} | yes |" in table
 
 
 def test_the_comparison_trains_the_kept_settings_on_the_test_split(selected):
-    choice = json.loads((selected / selection.CHOICE_JSON).read_text())
+    choice = json.loads((selected / folders.CHOICE_JSON).read_text())
     record = json.loads((selected / "comparison" / "config.json").read_text())
     assert record["config"]["methods"] == list(choice["kept"])
     assert record["config"]["lambdas"] == {m: [lam] for m, lam in choice["kept"].items()}
@@ -86,6 +86,13 @@ def test_resume_trains_nothing_again_and_other_settings_are_refused(selected, ca
     err = capsys.readouterr().err
     assert "settings differ from the selection" in err and "(best_of)" in err
     assert err.count("\n") == 1
+
+
+def test_report_of_a_selection_draws_its_comparison(selected, capsys):
+    assert main(["report", str(selected)]) == 0
+    assert f"figures (PNG and PDF) in {selected / 'comparison'}" in capsys.readouterr().out
+    for name in ("swd_vs_epoch.png", "swd_vs_epoch.pdf", "index.html"):
+        assert (selected / "comparison" / name).is_file()
 
 
 def write_point(out, method, lam, status, last_value):
