@@ -35,6 +35,7 @@ padding does not.
 """
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -173,11 +174,24 @@ def sort_rows_in_place(x: Tensor) -> Tensor:
     return x
 
 
-def _over_direction_chunks(directions: Tensor, chunk: int, device, work) -> list:
-    """[work(start, theta_t) for each chunk of ``chunk`` directions], theta_t the chunk's
-    [chunk, D] rows on ``device``; two chunks at once on CPU (numpy's sort releases the GIL)."""
+def _sorted_projections(theta_t: Tensor, descriptors: Tensor, out: Tensor) -> Tensor:
+    """``out`` [k, M] := the rows of theta_t [k, D] @ descriptors [D, M], each sorted."""
+    return sort_rows_in_place(torch.matmul(theta_t, descriptors, out=out))
+
+
+def _over_direction_chunks(directions: Tensor, chunk: int, work, *, width: int = 0,
+                           buffers: int = 0, device=None) -> list:  # fmt: skip
+    """[work(start, theta_t, scratch) for each chunk of ``chunk`` directions]: theta_t the
+    chunk's [k, D] rows on ``device``, scratch ``buffers`` [k, width] tensors that each thread
+    reuses chunk after chunk (no fresh pages to fault in per chunk). Two chunks at once on CPU
+    (numpy's sort releases the GIL)."""
+    local = threading.local()
+
     def one(start):
-        return work(start, directions[:, start : start + chunk].T.contiguous().to(device))
+        theta_t = directions[:, start : start + chunk].T.contiguous().to(device)
+        if not hasattr(local, "scratch"):
+            local.scratch = [torch.empty(chunk, width, device=device) for _ in range(buffers)]
+        return work(start, theta_t, [rows[: len(theta_t)] for rows in local.scratch])
 
     starts = range(0, directions.shape[1], chunk)
     if torch.device(device).type != "cpu":  # the device orders its own work
@@ -191,21 +205,24 @@ def sliced_l1(a: Tensor, b: Tensor, directions: Tensor, chunk: int) -> Tensor:
 
     a, b: [D, M] descriptors as columns; directions: [D, L].
     """
-    def gap(_, theta_t):
-        sorted_a = sort_rows_in_place(theta_t @ a)
-        return sorted_a.sub_(sort_rows_in_place(theta_t @ b)).abs_().sum().double().cpu()
+    def gap(_, theta_t, scratch):
+        sorted_a = _sorted_projections(theta_t, a, scratch[0])
+        sorted_b = _sorted_projections(theta_t, b, scratch[1])
+        return sorted_a.sub_(sorted_b).abs_().sum().double().cpu()
 
-    gaps = _over_direction_chunks(directions, chunk, a.device, gap)
+    gaps = _over_direction_chunks(directions, chunk, gap, width=a.shape[1], buffers=2,
+                                  device=a.device)  # fmt: skip
     return torch.stack(gaps).sum() / (a.shape[1] * directions.shape[1])
 
 
 def sliced_l1_to_sorted(sorted_a: Tensor, b: Tensor, directions: Tensor, chunk: int) -> Tensor:
     """``sliced_l1`` with a's side given: sorted_a [L, M] holds its sorted projections."""
-    def gap(start, theta_t):
-        sorted_b = sort_rows_in_place(theta_t @ b)
+    def gap(start, theta_t, scratch):
+        sorted_b = _sorted_projections(theta_t, b, scratch[0])
         return sorted_b.sub_(sorted_a[start : start + len(theta_t)]).abs_().sum().double().cpu()
 
-    gaps = _over_direction_chunks(directions, chunk, b.device, gap)
+    gaps = _over_direction_chunks(directions, chunk, gap, width=b.shape[1], buffers=1,
+                                  device=b.device)  # fmt: skip
     return torch.stack(gaps).sum() / (b.shape[1] * directions.shape[1])
 
 
@@ -303,11 +320,10 @@ def swd_reference(
                                         image_batch=image_batch, padding=padding)  # fmt: skip
         rows = torch.empty(thetas.shape[1], descriptors.shape[1], device=images.device)
 
-        def fill(start, theta_t, descriptors=descriptors, rows=rows):
-            chunk = rows[start : start + len(theta_t)]
-            sort_rows_in_place(torch.matmul(theta_t, descriptors, out=chunk))
+        def fill(start, theta_t, _, descriptors=descriptors, rows=rows):
+            _sorted_projections(theta_t, descriptors, rows[start : start + len(theta_t)])
 
-        _over_direction_chunks(thetas, direction_chunk, images.device, fill)
+        _over_direction_chunks(thetas, direction_chunk, fill, device=images.device)
         positions.append(where)
         directions.append(thetas)
         projections.append(rows)
