@@ -63,16 +63,30 @@ class Verdict:
     met: bool | None  # None: not measured
 
 
-def _one(frame: pd.DataFrame, **tags) -> float:
-    """Median of the first benchmark with these tags (NaN if none). A training step on CUDA
-    is taken in its default configuration (graphs on, float32) unless the tags say otherwise."""
+def _matching(frame: pd.DataFrame, **tags) -> pd.DataFrame:
+    """The benchmarks with these tags. A training step on CUDA is taken in its default
+    configuration (graphs on, float32) unless the tags say otherwise."""
     if tags.get("role") in STEP_ROLES and tags.get("variant") != "bare":
         tags = {**STEP_DEFAULTS.get(tags.get("device"), {}), **tags}
     mask = pd.Series(True, index=frame.index)
     for key, value in tags.items():
         mask &= frame.get(key) == value
-    hits = frame.loc[mask, "median"]
+    return frame.loc[mask]
+
+
+def _one(frame: pd.DataFrame, **tags) -> float:
+    """Median of the first benchmark with these tags (NaN if none)."""
+    hits = _matching(frame, **tags)["median"]
     return float(hits.iloc[0]) if len(hits) else float("nan")
+
+
+def _paired(frame: pd.DataFrame, unpaired: float, **tags) -> float:
+    """The ratio the first benchmark with these tags took round by round (its extra_info
+    ``ratio``: the median over rounds of its time over what ran just before it), else
+    ``unpaired``, a ratio of two benchmarks' medians."""
+    hits = _matching(frame, **tags)
+    paired = hits["ratio"].dropna() if "ratio" in hits else hits.iloc[:0]
+    return float(paired.iloc[0]) if len(paired) else unpaired
 
 
 def _devices(frame: pd.DataFrame) -> list[str]:
@@ -94,12 +108,14 @@ def verdicts(frame: pd.DataFrame) -> list[Verdict]:
         add("latent epoch: harness / bare loop", device,
             _one(rows, role="latent_epoch", variant="harness", device=device) /
             _one(rows, role="latent_epoch", variant="bare", device=device), 1.1)  # fmt: skip
-        fashion_epoch = _one(rows, role="fashion_epoch", variant="harness", device=device)
+        harness = {"role": "fashion_epoch", "variant": "harness", "device": device}
+        fashion_epoch = _one(rows, **harness)
+        bare = _one(rows, role="fashion_epoch", variant="bare", device=device)
         add("Fashion-MNIST epoch: harness / bare loop", device,
-            fashion_epoch / _one(rows, role="fashion_epoch", variant="bare", device=device),
-            1.1)  # fmt: skip
+            _paired(rows, fashion_epoch / bare, **harness), 1.1)  # fmt: skip
+        swd = {"role": "image_swd_fashion", "n": 10_000}
         add("an evaluation's image SWD of 10,000 Fashion-MNIST images / one epoch", device,
-            _swd_per_epoch(rows, fashion_epoch), 1.0)
+            _paired(rows, _one(rows, **swd) / fashion_epoch, **swd), 1.0)  # fmt: skip
         image_steps = rows[rows.get("role") == "image_step"]  # none in a partial run
         for setting in image_steps.get("setting", pd.Series(dtype=object)).dropna().unique():
             add(f"image step ({setting}): moca / plain autoencoder", device,
@@ -226,17 +242,6 @@ def report(json_path: Path, out: Path | None = None) -> Path:
     if frame["role"].isin(["fashion_epoch", "image_swd_fashion"]).any():
         fashion_figure(frame, out / "fashion_epoch")
     return out
-
-
-def _swd_per_epoch(rows: pd.DataFrame, fashion_epoch: float) -> float:
-    """An evaluation's image SWD over one epoch: the median of the ratios its benchmark took
-    round by round (each round an epoch, then an evaluation), else its median over the
-    epoch benchmark's."""
-    swd = rows[(rows.get("role") == "image_swd_fashion") & (rows.get("n") == 10_000)]
-    paired = swd["ratio"].dropna() if "ratio" in swd else swd.iloc[:0]
-    if len(paired):
-        return float(paired.iloc[0])
-    return _one(rows, role="image_swd_fashion", n=10_000) / fashion_epoch
 
 
 FASHION_BARS = (  # (label, color, tags) of the bars of fashion_figure, top to bottom
