@@ -89,8 +89,10 @@ def test_more_trials_with_resume_adds_exactly_the_missing_ones(tmp_path, straigh
 
 
 def _finished_trials(out) -> int:
+    """Complete trials in the tune's study.db, opened read-only: a plain connect would create
+    an empty file before the tune makes its own, and the tune would refuse it as damaged."""
     try:
-        with sqlite3.connect(out / "study.db") as db:
+        with sqlite3.connect(f"file:{out / 'study.db'}?mode=ro", uri=True) as db:
             return db.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
     except sqlite3.Error:
         return 0
